@@ -1,0 +1,253 @@
+// careloop: the one program of CareLoop (DESIGN §2).
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <unistd.h>
+
+#include "careloop/auth/password.hpp"
+#include "careloop/core/time.hpp"
+#include "careloop/demo/county.hpp"
+#include "careloop/store/store.hpp"
+#include "settings.hpp"
+
+#ifndef CARELOOP_VERSION
+#define CARELOOP_VERSION "0.0.0"
+#endif
+
+namespace {
+
+using namespace careloop;
+
+int fail(const std::string& what) {
+  std::fprintf(stderr, "careloop: %s\n", what.c_str());
+  return 1;
+}
+
+int fail(const core::Error& e) {
+  std::string msg = e.message;
+  for (const auto& f : e.fields) msg += "\n  " + (f.pointer.empty() ? std::string("-") : f.pointer) + ": " + f.detail;
+  return fail(msg);
+}
+
+core::Result<std::unique_ptr<store::Store>> open_store(const app::Settings& s, bool create) {
+  if (create) {
+    const auto parent = std::filesystem::path(s.db_path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  } else if (!std::filesystem::exists(s.db_path)) {
+    return core::Error::not_found("no database at " + s.db_path + " (create one with 'careloop init' or 'careloop demo')");
+  }
+  store::Options o;
+  o.path = s.db_path;
+  o.read_connections = s.read_connections;
+  o.create_if_missing = create;
+  return store::open_sqlite(o);
+}
+
+// Reads a password from stdin: the first line, without its newline. Never from argv,
+// where other users of the machine could read it in the process list.
+std::string read_password() {
+  if (isatty(STDIN_FILENO)) std::fprintf(stderr, "password: ");
+  std::string line;
+  std::getline(std::cin, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+std::int64_t today_in_shanghai() {
+  return (core::now_utc_ms() + 8 * 3'600'000LL) / 86'400'000LL;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  app::Settings s;
+  CLI::App cli{"CareLoop — chronic-disease management for community clinics.\n"
+               "Patients log blood pressure, glucose, weight and pulse; clinics see who needs care today.",
+               "careloop"};
+  cli.set_version_flag("--version", std::string("careloop ") + CARELOOP_VERSION);
+  cli.set_config("--config", "", "Read settings from this file (INI/TOML: key = value, [serve] section)");
+  cli.add_option("--db", s.db_path, "SQLite database file")->envname("CARELOOP_DB")->capture_default_str();
+  cli.require_subcommand(1);
+  cli.footer("Settings: a flag beats a CARELOOP_* environment variable, which beats the config file.\n"
+             "Example: careloop --db var/careloop.db serve --port 8080");
+
+  auto* serve = cli.add_subcommand("serve", "Serve the APIs, live events and dashboard on one port");
+  serve->add_option("--bind", s.bind, "Address to listen on (loopback unless TLS is set up)")
+      ->envname("CARELOOP_BIND")->capture_default_str();
+  serve->add_option("--port", s.port, "TCP port")->envname("CARELOOP_PORT")->capture_default_str();
+  serve->add_option("--io-threads", s.io_threads, "I/O threads (0 = one per core)")->envname("CARELOOP_IO_THREADS");
+  serve->add_option("--compute-threads", s.compute_threads, "Threads for database reads, hashing and scoring (0 = one per core)")
+      ->envname("CARELOOP_COMPUTE_THREADS");
+  serve->add_option("--read-connections", s.read_connections, "SQLite read connections")
+      ->envname("CARELOOP_READ_CONNECTIONS")->capture_default_str();
+  serve->add_option("--web-root", s.web_root, "Folder of the built dashboard")->envname("CARELOOP_WEB_ROOT");
+  serve->add_option("--tls-cert", s.tls_cert, "PEM certificate chain for HTTPS")->envname("CARELOOP_TLS_CERT");
+  serve->add_option("--tls-key", s.tls_key, "PEM private key for HTTPS")->envname("CARELOOP_TLS_KEY");
+  serve->add_option("--shutdown-deadline", s.shutdown_deadline_s, "Seconds to finish in-flight requests on SIGTERM")
+      ->envname("CARELOOP_SHUTDOWN_DEADLINE")->capture_default_str();
+  serve->add_option("--header-timeout", s.header_timeout_s, "Seconds allowed to send request headers")
+      ->envname("CARELOOP_HEADER_TIMEOUT")->capture_default_str();
+  serve->add_option("--idle-timeout", s.idle_timeout_s, "Seconds an idle keep-alive connection stays open")
+      ->envname("CARELOOP_IDLE_TIMEOUT")->capture_default_str();
+  serve->add_option("--max-connections", s.max_connections, "Most connections open at once")
+      ->envname("CARELOOP_MAX_CONNECTIONS")->capture_default_str();
+  serve->add_option("--session-hours", s.session_hours, "Lifetime of a login token, in hours")
+      ->envname("CARELOOP_SESSION_HOURS")->capture_default_str();
+
+  auto* init = cli.add_subcommand("init", "Create an empty database (or bring an existing one to the current schema)");
+
+  demo::Options demo_opts;
+  std::string logins_file;
+  auto* demo_cmd = cli.add_subcommand("demo", "Create a database holding the seeded demo county");
+  demo_cmd->add_option("--seed", demo_opts.seed, "Random seed; the same seed and end day give the same county")
+      ->capture_default_str();
+  demo_cmd->add_option("--patients", demo_opts.patients, "Patients to generate")->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
+  demo_cmd->add_option("--clinics", demo_opts.clinics, "Clinics")->capture_default_str()->check(CLI::Range(1, 1000));
+  demo_cmd->add_option("--days", demo_opts.days, "Days of home readings")->capture_default_str()->check(CLI::Range(1, 3650));
+  std::string end_date;
+  demo_cmd->add_option("--end-date", end_date, "Last day of readings, YYYY-MM-DD (default: today in Asia/Shanghai)");
+  demo_cmd->add_option("--logins", logins_file, "Also write the demo logins to this file");
+
+  auto* region = cli.add_subcommand("region", "Manage the region tree (province → city → district → community)");
+  region->require_subcommand(1);
+  std::string r_name, r_level = "community", r_code;
+  std::int64_t r_parent = 0;
+  auto* region_add = region->add_subcommand("add", "Add a region and print its id");
+  region_add->add_option("--name", r_name, "Name")->required();
+  region_add->add_option("--level", r_level, "province, city, district or community")->capture_default_str()
+      ->check(CLI::IsMember({"province", "city", "district", "community"}));
+  region_add->add_option("--code", r_code, "Administrative division code");
+  region_add->add_option("--parent", r_parent, "Parent region id (none for a province)");
+  auto* region_list = region->add_subcommand("list", "List the regions");
+
+  auto* clinic = cli.add_subcommand("clinic", "Manage clinics");
+  clinic->require_subcommand(1);
+  store::NewClinic c_new;
+  auto* clinic_add = clinic->add_subcommand("add", "Add a clinic and print its id");
+  clinic_add->add_option("--name", c_new.name, "Name")->required();
+  clinic_add->add_option("--region", c_new.region_id, "Region id the clinic serves")->required();
+  clinic_add->add_option("--timezone", c_new.timezone, "IANA time zone")->capture_default_str();
+  auto* clinic_list = clinic->add_subcommand("list", "List the clinics");
+
+  auto* user = cli.add_subcommand("user", "Manage users");
+  user->require_subcommand(1);
+  std::string u_role, u_username, u_name;
+  std::int64_t u_clinic = 0, u_region = 0, u_patient = 0;
+  auto* user_add = user->add_subcommand("add", "Add a user; the password is read from stdin");
+  user_add->add_option("--role", u_role, "patient, doctor, authority or admin")->required()
+      ->check(CLI::IsMember({"patient", "doctor", "authority", "admin"}));
+  user_add->add_option("--username", u_username, "Login name")->required();
+  user_add->add_option("--name", u_name, "Display name");
+  user_add->add_option("--clinic", u_clinic, "Clinic id (doctor, patient)");
+  user_add->add_option("--region", u_region, "Region id (authority)");
+  user_add->add_option("--patient", u_patient, "Patient record id (patient)");
+  auto* user_list = user->add_subcommand("list", "List the users");
+
+  std::string backup_file;
+  auto* backup = cli.add_subcommand("backup", "Copy the live database to FILE with SQLite's online backup");
+  backup->add_option("FILE", backup_file, "Backup file to create (must not exist)")->required();
+
+  CLI11_PARSE(cli, argc, argv);
+  auth::init();
+
+  if (serve->parsed()) return app::run_serve(s);
+
+  const bool creates = init->parsed() || demo_cmd->parsed();
+  if (demo_cmd->parsed() && std::filesystem::exists(s.db_path))
+    return fail(s.db_path + " already exists; the demo county goes into a new database");
+  auto opened = open_store(s, creates);
+  if (!opened) return fail(opened.error());
+  auto& st = **opened;
+
+  if (init->parsed()) {
+    std::printf("%s: schema version %d\n", s.db_path.c_str(), st.schema_version());
+  } else if (demo_cmd->parsed()) {
+    if (end_date.empty()) {
+      demo_opts.end_day = today_in_shanghai();
+    } else if (auto d = core::parse_date_days(end_date)) {
+      demo_opts.end_day = *d;
+    } else {
+      return fail("--end-date must be YYYY-MM-DD");
+    }
+    const bool tty = isatty(STDERR_FILENO);
+    demo_opts.progress = [tty](int done, int total) {
+      if (tty) std::fprintf(stderr, "\rdemo: %d/%d patients", done, total);
+      if (tty && done == total) std::fprintf(stderr, "\n");
+    };
+    const auto started = std::chrono::steady_clock::now();
+    auto summary = demo::generate_county(st, demo_opts, [](const std::string& pw) { return auth::hash_password(pw); });
+    if (!summary) return fail(summary.error());
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::printf("demo county: %d regions, %d clinics, %d users, %d patients, %lld readings in %.1f s (seed %llu, ending %s)\n",
+                summary->regions, summary->clinics, summary->users, summary->patients,
+                static_cast<long long>(summary->readings), secs, static_cast<unsigned long long>(demo_opts.seed),
+                core::format_date(demo_opts.end_day).c_str());
+    std::string table;
+    for (const auto& l : summary->logins)
+      table += l.role + "\t" + l.username + "\t" + l.password + "\t" + l.note + "\n";
+    if (!logins_file.empty()) {
+      std::ofstream out(logins_file);
+      out << "role\tusername\tpassword\twho\n" << table;
+      if (!out) return fail("could not write " + logins_file);
+    }
+  } else if (region_add->parsed()) {
+    store::NewRegion r{r_parent ? std::optional<std::int64_t>(r_parent) : std::nullopt, r_name,
+                       *core::parse_region_level(r_level), r_code};
+    auto id = store::wait_for<std::int64_t>([&](auto done) { st.add_region(std::move(r), std::move(done)); });
+    if (!id) return fail(id.error());
+    std::printf("%lld\n", static_cast<long long>(*id));
+  } else if (region_list->parsed()) {
+    for (const auto& r : st.regions())
+      std::printf("%lld\t%s\t%s\t%s\t%s\n", static_cast<long long>(r.id),
+                  r.parent_id ? std::to_string(*r.parent_id).c_str() : "-", std::string(core::to_string(r.level)).c_str(),
+                  r.code.c_str(), r.name.c_str());
+  } else if (clinic_add->parsed()) {
+    auto id = store::wait_for<std::int64_t>([&](auto done) { st.add_clinic(c_new, std::move(done)); });
+    if (!id) return fail(id.error());
+    std::printf("%lld\n", static_cast<long long>(*id));
+  } else if (clinic_list->parsed()) {
+    for (const auto& c : st.clinics())
+      std::printf("%lld\t%lld\t%s\t%s\n", static_cast<long long>(c.id), static_cast<long long>(c.region_id),
+                  c.timezone.c_str(), c.name.c_str());
+  } else if (user_add->parsed()) {
+    core::User u;
+    u.username = u_username;
+    u.role = *core::parse_role(u_role);
+    u.display_name = u_name.empty() ? u_username : u_name;
+    if (u_clinic) u.clinic_id = u_clinic;
+    if (u_region) u.region_id = u_region;
+    if (u_patient) u.patient_id = u_patient;
+    if ((u.role == core::Role::doctor || u.role == core::Role::patient) && !u.clinic_id)
+      return fail("a " + u_role + " belongs to a clinic: give --clinic ID");
+    if (u.role == core::Role::patient && !u.patient_id)
+      return fail("a patient account is for a patient record: give --patient ID");
+    if (u.role == core::Role::authority && !u.region_id) return fail("an authority covers a region: give --region ID");
+    const std::string password = read_password();
+    if (auto ok = auth::check_password_rules(password); !ok) return fail(ok.error());
+    auto hash = auth::hash_password(password);
+    if (!hash) return fail(hash.error());
+    store::NewUser nu{u, *hash};
+    auto id = store::wait_for<std::int64_t>([&](auto done) { st.add_user(std::move(nu), std::move(done)); });
+    if (!id) return fail(id.error());
+    std::printf("%lld\n", static_cast<long long>(*id));
+  } else if (user_list->parsed()) {
+    for (const auto& u : st.users()) {
+      std::string scope = u.clinic_id ? "clinic " + std::to_string(*u.clinic_id)
+                          : u.region_id ? "region " + std::to_string(*u.region_id) : "-";
+      std::printf("%lld\t%s\t%s\t%s\t%s\n", static_cast<long long>(u.id), std::string(core::to_string(u.role)).c_str(),
+                  u.username.c_str(), scope.c_str(), u.display_name.c_str());
+    }
+  } else if (backup->parsed()) {
+    if (auto ok = st.backup_to(backup_file); !ok) return fail(ok.error());
+    std::printf("backed up %s to %s\n", s.db_path.c_str(), backup_file.c_str());
+  }
+  st.close();
+  return 0;
+}

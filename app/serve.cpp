@@ -1,0 +1,97 @@
+// careloop serve: opens the store, wires the routes and runs the server
+// until SIGINT/SIGTERM, then drains the writer and closes the database.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "careloop/mobile_api/api.hpp"
+#include "careloop/server/server.hpp"
+#include "careloop/store/store.hpp"
+#include "settings.hpp"
+
+namespace careloop::app {
+namespace {
+
+using std::chrono::milliseconds;
+
+milliseconds ms(double seconds) { return milliseconds(static_cast<long long>(seconds * 1000)); }
+
+// Writes the store's writer histograms in Prometheus text format.
+void write_histogram(std::string& out, const char* name, const char* help, const std::vector<double>& bounds,
+                     const std::vector<std::uint64_t>& counts, double sum) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " histogram\n";
+  char line[160];
+  for (std::size_t i = 0; i < bounds.size() && i < counts.size(); ++i) {
+    std::snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i],
+                  static_cast<unsigned long long>(counts[i]));
+    out += line;
+  }
+  const unsigned long long total = counts.empty() ? 0 : counts.back();
+  std::snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name, total, name, sum,
+                name, total);
+  out += line;
+}
+
+}  // namespace
+
+int run_serve(const Settings& s) {
+  if (!std::filesystem::exists(s.db_path)) {
+    std::fprintf(stderr, "careloop: no database at %s (create one with 'careloop init' or 'careloop demo')\n",
+                 s.db_path.c_str());
+    return 1;
+  }
+  store::Options so;
+  so.path = s.db_path;
+  so.read_connections = s.read_connections;
+  so.create_if_missing = false;
+  auto opened = store::open_sqlite(so);
+  if (!opened) {
+    std::fprintf(stderr, "careloop: %s\n", opened.error().message.c_str());
+    return 1;
+  }
+  std::shared_ptr<store::Store> st = std::move(*opened);
+
+  server::ServerConfig config;
+  config.address = s.bind;
+  config.port = s.port;
+  config.io_threads = s.io_threads;
+  config.compute_threads = s.compute_threads;
+  config.header_timeout = ms(s.header_timeout_s);
+  config.idle_timeout = ms(s.idle_timeout_s);
+  config.shutdown_deadline = ms(s.shutdown_deadline_s);
+  config.max_connections = s.max_connections;
+  config.tls_cert = s.tls_cert;
+  config.tls_key = s.tls_key;
+
+  auto metrics = std::make_shared<server::Metrics>();
+  metrics->add_gauge("careloop_writer_queue_depth", "Write jobs waiting for the store's writer",
+                     [st] { return static_cast<double>(st->writer_stats().queue_depth); });
+  metrics->add_collector([st](std::string& out) {
+    const auto w = st->writer_stats();
+    write_histogram(out, "careloop_commit_batch_jobs", "Write jobs committed per transaction (group commit)",
+                    w.batch_size_bounds, w.batch_size_counts, w.batch_size_sum);
+    write_histogram(out, "careloop_commit_duration_seconds", "Time to commit one transaction, fsync included",
+                    w.commit_seconds_bounds, w.commit_seconds_counts, w.commit_seconds_sum);
+  });
+
+  auto router = std::make_shared<server::Router>();
+  // The server (and its compute pool) must exist before the routes that use the pool.
+  server::Server srv(config, router, metrics);
+  mobile_api::add_routes(*router, std::make_shared<mobile_api::Services>(
+                                      mobile_api::Services{*st, srv.compute(), {s.session_hours * 3'600'000LL}}));
+
+  if (auto started = srv.start(); !started) {
+    std::fprintf(stderr, "careloop: %s\n", started.error().message.c_str());
+    return 1;
+  }
+  srv.on_stop([st] { st->close(); });
+  srv.set_ready(true);
+  std::fprintf(stderr, "careloop: serving %s on http://%s:%u\n", s.db_path.c_str(), s.bind.c_str(),
+               static_cast<unsigned>(srv.port()));
+  srv.run();
+  st->close();
+  return 0;
+}
+
+}  // namespace careloop::app

@@ -1,0 +1,29 @@
+#pragma once
+// Settings of the careloop command. Each comes from a flag, a CARELOOP_*
+// environment variable or the config file, in that order of precedence.
+#include <cstdint>
+#include <string>
+
+namespace careloop::app {
+
+struct Settings {
+  std::string db_path = "var/careloop.db";
+  // serve
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 8080;
+  int io_threads = 0;       // 0 = one per core
+  int compute_threads = 0;  // 0 = one per core
+  int read_connections = 4;
+  std::string web_root;     // built dashboard assets; empty = web/dist beside the binary's source tree
+  std::string protocols_dir;
+  std::string tls_cert, tls_key;
+  double shutdown_deadline_s = 10;
+  double header_timeout_s = 10;
+  double idle_timeout_s = 60;
+  int max_connections = 10000;
+  std::int64_t session_hours = 24 * 30;  // bearer token lifetime
+};
+
+int run_serve(const Settings& s);
+
+}  // namespace careloop::app

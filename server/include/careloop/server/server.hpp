@@ -1,0 +1,94 @@
+#pragma once
+// The HTTP server: a listener, one coroutine per connection on its own
+// strand, I/O threads that never block, a compute pool for what does, and
+// an orderly shutdown. It moves bytes; the Router decides the answers.
+//
+//   auto router = std::make_shared<Router>();   // add routes
+//   Server server(config, router, std::make_shared<Metrics>());
+//   if (auto s = server.start(); !s) ...;       // binds, starts threads
+//   server.set_ready(true);
+//   server.on_stop([&] { store->close(); });
+//   server.run();                               // until SIGINT/SIGTERM or stop()
+//
+// Built-in routes, answered before the router: GET /healthz, /readyz, /metrics.
+#include <boost/asio/thread_pool.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "careloop/core/result.hpp"
+#include "careloop/server/metrics.hpp"
+#include "careloop/server/router.hpp"
+
+namespace careloop::server {
+
+using namespace std::chrono_literals;
+
+// Receives one JSON object per line (no newline); the default writes to stderr.
+using LogSink = std::function<void(std::string_view line)>;
+
+struct ServerConfig {
+  std::string address = "127.0.0.1";  // plain HTTP binds to loopback by default
+  std::uint16_t port = 8080;          // 0: an ephemeral port, see Server::port()
+  int io_threads = 0;                 // 0: one per core
+  int compute_threads = 0;            // 0: one per core
+  std::size_t body_limit = 1 << 20;   // beyond → 413
+  std::size_t header_limit = 16 * 1024;  // beyond → 431
+  std::chrono::milliseconds header_timeout = 10s;   // first byte → end of header; → 408
+  std::chrono::milliseconds request_timeout = 30s;  // reading the body; → 408
+  std::chrono::milliseconds idle_timeout = 60s;     // keep-alive wait; closed silently
+  std::chrono::milliseconds write_timeout = 30s;    // a client that does not read
+  int max_connections = 10000;        // beyond: accepted, answered 503, closed
+  std::chrono::milliseconds shutdown_deadline = 10s;  // in-flight requests, then force-close
+  // TLS seam: both set → HTTPS. Not implemented yet: start() refuses.
+  std::string tls_cert;
+  std::string tls_key;
+  LogSink log_sink;                   // empty: stderr
+};
+
+class Server {
+ public:
+  Server(ServerConfig config, std::shared_ptr<const Router> router, std::shared_ptr<Metrics> metrics);
+  // Stops (gracefully) and joins if still running.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens, then starts the I/O and compute threads. An error
+  // (address in use, TLS configured) leaves nothing running.
+  core::Status start();
+  // The bound port (the ephemeral one when config.port == 0).
+  std::uint16_t port() const noexcept;
+  // The pool for blocking work; see offload.hpp. Its threads have ThreadRole::compute.
+  boost::asio::thread_pool& compute() noexcept;
+  Metrics& metrics() noexcept;
+
+  // Blocks until SIGINT, SIGTERM or stop(); then shuts down in order:
+  // stop accepting and go not-ready, let in-flight requests finish within
+  // shutdown_deadline (then force-close), close idle connections and
+  // streams, run the on_stop callbacks, join the threads.
+  void run();
+  // Starts the shutdown; returns at once. Thread-safe, idempotent.
+  void stop();
+
+  // /readyz answers 200 only when ready and not draining. Starts not ready.
+  void set_ready(bool ready) noexcept;
+  // Runs after the connections are gone, before the threads are joined
+  // (I/O and compute threads still run, so store completions still land).
+  void on_stop(std::function<void()> callback);
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// For tests and tools: the JSON log line the server writes, built from fields.
+std::string format_log_line(std::string_view message, const nlohmann::json& fields);
+
+}  // namespace careloop::server

@@ -1,0 +1,760 @@
+#include "careloop/server/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "careloop/core/thread_role.hpp"
+#include "careloop/core/time.hpp"
+
+namespace careloop::server {
+
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// Random per process, then a counter: unique within a run, distinct across restarts.
+std::string new_request_id() {
+  static const std::uint32_t prefix = std::random_device{}();
+  static std::atomic<std::uint64_t> counter{0};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%08x-%08llx", static_cast<unsigned>(prefix),
+                static_cast<unsigned long long>(counter.fetch_add(1, std::memory_order_relaxed)));
+  return buf;
+}
+
+// A client-supplied X-Request-Id is kept only if it cannot forge a log line.
+bool acceptable_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' ||
+           c == '.';
+  });
+}
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+Response internal_error(const std::string& request_id) {
+  nlohmann::json body = {
+      {"type", "about:blank"},
+      {"title", "Internal Server Error"},
+      {"status", 500},
+      {"detail", "The server could not complete the request. Quote the request id when reporting it."},
+      {"instance", "urn:careloop:request:" + request_id},
+      {"request_id", request_id},
+  };
+  Response res{http::status::internal_server_error, 11};
+  res.set(http::field::content_type, problem_media_type);
+  res.body() = body.dump();
+  return res;
+}
+
+// Errors that mean "the client went away": nothing to answer, nothing to log.
+bool client_gone(const error_code& ec) {
+  return ec == http::error::end_of_stream || ec == http::error::partial_message || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == asio::error::operation_aborted || ec == beast::error::timeout;
+}
+
+template <class F>
+void log_exceptions(Server::Impl& impl, const char* where, F&& f);
+
+}  // namespace
+
+class Connection;
+
+class Server::Impl {
+ public:
+  Impl(ServerConfig c, std::shared_ptr<const Router> r, std::shared_ptr<Metrics> m)
+      : cfg(std::move(c)),
+        router(std::move(r)),
+        metrics(m ? std::move(m) : std::make_shared<Metrics>()),
+        io_thread_count(cfg.io_threads > 0 ? cfg.io_threads
+                                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
+        compute_thread_count(cfg.compute_threads > 0
+                                 ? cfg.compute_threads
+                                 : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
+        ioc(io_thread_count),
+        strand(asio::make_strand(ioc)),
+        acceptor(strand),
+        drained_future(drained.get_future().share()) {}
+
+  void log(nlohmann::json line) const {
+    line["ts"] = core::format_iso8601_utc(core::now_utc_ms());
+    auto text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (cfg.log_sink) {
+      cfg.log_sink(text);
+    } else {
+      text += '\n';
+      std::fwrite(text.data(), 1, text.size(), stderr);
+    }
+  }
+
+  core::Status start();
+  void request_stop();
+  void finish();
+  asio::awaitable<void> listen();
+  asio::awaitable<void> shutdown();
+  asio::awaitable<void> reject_busy(tcp::socket socket);
+  std::optional<Response> builtin(RequestContext& ctx) const;
+  std::size_t open_connections() {
+    std::lock_guard lock(mu);
+    return connections.size();
+  }
+  void unregister(std::uint64_t id) {
+    std::lock_guard lock(mu);
+    connections.erase(id);
+  }
+
+  // Declared first, destroyed last: everything below may refer to these.
+  const ServerConfig cfg;
+  const std::shared_ptr<const Router> router;
+  const std::shared_ptr<Metrics> metrics;
+  const int io_thread_count;
+  const int compute_thread_count;
+  std::atomic<bool> ready{false};
+  std::atomic<bool> draining{false};
+  std::atomic<bool> stop_requested{false};
+  bool started = false;
+  bool finished = false;
+  std::uint16_t port = 0;
+
+  std::mutex mu;  // guards connections, next_id, stop_callbacks
+  std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
+  std::uint64_t next_id = 0;
+  std::vector<std::function<void()>> stop_callbacks;
+
+  // The pool has no threads of its own: ours attach to it after taking the
+  // compute role (asio::thread_pool cannot run code on its threads at start).
+  asio::thread_pool compute{0};
+  asio::io_context ioc;
+  // Listener, shutdown and signals share one strand: the acceptor is not thread-safe.
+  asio::strand<asio::io_context::executor_type> strand;
+  tcp::acceptor acceptor;
+  std::optional<asio::signal_set> signals;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::thread> io_threads;
+  std::vector<std::thread> compute_threads;
+  std::promise<void> drained;
+  std::shared_future<void> drained_future;
+};
+
+namespace {
+template <class F>
+void log_exceptions(Server::Impl& impl, const char* where, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    impl.log({{"level", "error"}, {"msg", where}, {"error", e.what()}});
+  } catch (...) {
+    impl.log({{"level", "error"}, {"msg", where}, {"error", "unknown exception"}});
+  }
+}
+
+// Completion for co_spawn: a coroutine that escapes with an exception is a
+// bug; log it rather than lose it (asio::detached would swallow it).
+auto log_failure(Server::Impl& impl, const char* where) {
+  return [&impl, where](std::exception_ptr e) {
+    if (e) log_exceptions(impl, where, [&] { std::rethrow_exception(e); });
+  };
+}
+}  // namespace
+
+// One client connection. Its coroutine owns it (run() holds the shared_ptr),
+// everything it touches runs on its strand, so it needs no locks.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server::Impl& server, tcp::socket socket, std::uint64_t id)
+      : server_(server), stream_(std::move(socket)), timer_(stream_.get_executor()), id_(id) {
+    error_code ec;
+    auto peer = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+    server_.metrics->connection_opened();
+  }
+  ~Connection() {
+    server_.metrics->connection_closed();
+    server_.unregister(id_);
+  }
+
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
+  static asio::awaitable<void> run(std::shared_ptr<Connection> self) {
+    co_await self->session();
+    self->close();
+  }
+
+  // Shutdown, first step (on the strand): an idle or streaming connection
+  // closes now; one with a request in flight finishes it, then closes.
+  void drain() {
+    stopping_ = true;
+    error_code ec;
+    if (state_ == State::streaming) stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    if (state_ != State::busy) stream_.socket().cancel(ec);
+  }
+
+  // Shutdown, past the deadline.
+  void force_close() {
+    stopping_ = true;
+    close();
+  }
+
+ private:
+  enum class State { waiting, busy, streaming };
+  class Writer;
+
+  asio::awaitable<void> session();
+  asio::awaitable<bool> respond(Request request, Clock::time_point started);
+  asio::awaitable<void> refuse(error_code ec, const http::request_parser<http::string_body>& parser,
+                               Clock::time_point started);
+  asio::awaitable<void> linger_close();
+  asio::awaitable<std::size_t> stream_body(RequestContext& ctx, Response& res);
+
+  // Our own deadline for reads, instead of tcp_stream's: tcp_stream closes
+  // the socket on expiry, and we still want to answer 408 on it.
+  void arm(std::chrono::milliseconds after) {
+    timed_out_ = false;
+    timer_.expires_after(after);
+    timer_.async_wait([weak = weak_from_this(), gen = ++deadline_gen_](error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || gen != self->deadline_gen_) return;
+      self->timed_out_ = true;
+      self->stream_.socket().cancel(ec);
+    });
+  }
+  void disarm() {
+    ++deadline_gen_;
+    timer_.cancel();
+  }
+
+  void close() {
+    error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  void account(std::string_view route, std::string_view method, unsigned status, Clock::time_point started) {
+    server_.metrics->observe_request(route.empty() ? "unmatched" : route, method, status,
+                                     std::chrono::duration<double>(Clock::now() - started).count());
+  }
+
+  Server::Impl& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  asio::steady_timer timer_;
+  std::uint64_t deadline_gen_ = 0;
+  bool timed_out_ = false;
+  bool stopping_ = false;
+  State state_ = State::waiting;
+  std::string remote_;
+  std::uint64_t id_;
+};
+
+// The StreamWriter a streaming handler writes through: chunked framing on
+// HTTP/1.1, raw bytes until close on HTTP/1.0.
+class Connection::Writer final : public StreamWriter {
+ public:
+  Writer(Connection& c, bool chunked) : c_(c), chunked_(chunked) {}
+
+  asio::awaitable<error_code> write(std::string_view data) override {
+    if (c_.stopping_) co_return asio::error::operation_aborted;
+    // An empty chunk would read as the end of the body.
+    if (data.empty()) co_return error_code{};
+    c_.stream_.expires_after(c_.server_.cfg.write_timeout);
+    error_code ec;
+    std::size_t n = 0;
+    if (chunked_)
+      std::tie(ec, n) = co_await asio::async_write(c_.stream_, http::make_chunk(asio::buffer(data)), use_tuple);
+    else
+      std::tie(ec, n) = co_await asio::async_write(c_.stream_, asio::buffer(data), use_tuple);
+    c_.stream_.expires_never();
+    bytes += n;
+    co_return ec;
+  }
+  bool stopping() const noexcept override { return c_.stopping_; }
+  asio::any_io_executor executor() const override { return c_.stream_.get_executor(); }
+
+  std::size_t bytes = 0;
+
+ private:
+  Connection& c_;
+  bool chunked_;
+};
+
+asio::awaitable<void> Connection::session() {
+  const auto& cfg = server_.cfg;
+  bool first = true;
+  while (!stopping_) {
+    state_ = State::waiting;
+    // Between keep-alive requests the client gets idle_timeout to start the
+    // next one; the header timeout runs from its first byte (or the accept).
+    if (!first && buffer_.size() == 0) {
+      arm(cfg.idle_timeout);
+      auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(4096), use_tuple);
+      disarm();
+      if (ec) co_return;
+      buffer_.commit(n);
+    }
+    first = false;
+
+    // A fresh parser per message, so the limits apply to each one.
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(cfg.header_limit));
+    parser.body_limit(cfg.body_limit);
+
+    arm(cfg.header_timeout);
+    auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, use_tuple);
+    disarm();
+    const auto started = Clock::now();
+    if (ec) {
+      co_await refuse(ec, parser, started);
+      co_return;
+    }
+    state_ = State::busy;
+
+    if (!parser.is_done()) {
+      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+        stream_.expires_after(cfg.write_timeout);
+        co_await http::async_write(stream_, go_on, use_tuple);
+        stream_.expires_never();
+      }
+      arm(cfg.request_timeout);
+      auto [body_ec, body_n] = co_await http::async_read(stream_, buffer_, parser, use_tuple);
+      disarm();
+      if (body_ec) {
+        co_await refuse(body_ec, parser, started);
+        co_return;
+      }
+    }
+    // Requests are answered one at a time: a pipelining client's next
+    // request waits in the socket buffer, so pipelining cannot queue work.
+    if (!co_await respond(parser.release(), started)) co_return;
+  }
+}
+
+// Answers a request that could not be read (408, 413, 431, 400), then closes.
+asio::awaitable<void> Connection::refuse(error_code ec, const http::request_parser<http::string_body>& parser,
+                                         Clock::time_point started) {
+  http::status status{};
+  std::string title, detail;
+  if (timed_out_) {
+    status = http::status::request_timeout;
+    title = "Request Timeout";
+    detail = "The request was not received in time.";
+  } else if (stopping_ || client_gone(ec)) {
+    co_return;
+  } else if (ec == http::error::header_limit) {
+    status = http::status::request_header_fields_too_large;
+    title = "Request Header Fields Too Large";
+    detail = "The request header is larger than " + std::to_string(server_.cfg.header_limit) + " bytes.";
+  } else if (ec == http::error::body_limit) {
+    status = http::status::payload_too_large;
+    title = "Content Too Large";
+    detail = "The request body is larger than " + std::to_string(server_.cfg.body_limit) + " bytes.";
+  } else {
+    status = http::status::bad_request;
+    title = "Bad Request";
+    detail = "Malformed HTTP request: " + ec.message() + ".";
+  }
+
+  const auto id = new_request_id();
+  auto res = problem_response(status, title, detail);
+  res.set(http::field::server, "careloop");
+  res.set("X-Request-Id", id);
+  res.keep_alive(false);
+  stream_.expires_after(server_.cfg.write_timeout);
+  auto [wec, bytes] = co_await http::async_write(stream_, res, use_tuple);
+  stream_.expires_never();
+
+  const std::string method = parser.is_header_done() ? std::string(parser.get().method_string()) : "-";
+  account("", method, static_cast<unsigned>(status), started);
+  server_.log({{"level", "info"},
+               {"msg", "request"},
+               {"request_id", id},
+               {"remote", remote_},
+               {"method", method},
+               {"path", "-"},
+               {"route", ""},
+               {"status", static_cast<unsigned>(status)},
+               {"bytes", bytes},
+               {"duration_ms", ms_since(started)},
+               {"error", ec.message()}});
+  if (!wec) co_await linger_close();
+}
+
+// After an error answer the client may still be sending (a 1 MiB body we
+// refused). Closing with unread input makes the kernel send RST, which can
+// destroy our answer before the client reads it: read and discard for a
+// moment first, like nginx's lingering_close.
+asio::awaitable<void> Connection::linger_close() {
+  error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  std::array<char, 16 * 1024> sink;
+  std::size_t total = 0;
+  arm(std::chrono::milliseconds(1000));
+  while (!stopping_ && total < 4 * server_.cfg.body_limit) {
+    auto [rec, n] = co_await stream_.async_read_some(asio::buffer(sink), use_tuple);
+    if (rec) break;
+    total += n;
+  }
+  disarm();
+}
+
+asio::awaitable<bool> Connection::respond(Request request, Clock::time_point started) {
+  auto made = make_context(std::move(request));
+  if (!made) {
+    // make_context leaves the request alone when it refuses the target.
+    auto res = problem_response(http::status::bad_request, "Bad Request", "The request target is not a valid URI.");
+    res.version(request.version());
+    res.set(http::field::server, "careloop");
+    res.set("X-Request-Id", new_request_id());
+    res.keep_alive(false);
+    stream_.expires_after(server_.cfg.write_timeout);
+    co_await http::async_write(stream_, res, use_tuple);
+    account("", request.method_string(), 400, started);
+    co_return false;
+  }
+  RequestContext& ctx = *made;
+  ctx.remote = remote_;
+  ctx.executor = stream_.get_executor();
+  ctx.received_at = started;
+  const auto given_id = ctx.request["X-Request-Id"];
+  ctx.request_id = acceptable_request_id(given_id) ? std::string(given_id) : new_request_id();
+
+  Response res;
+  std::string failure;
+  if (auto built_in = server_.builtin(ctx)) {
+    res = std::move(*built_in);
+  } else {
+    // The one place handler exceptions stop: they end the request, not the server.
+    try {
+      res = co_await server_.router->dispatch(ctx);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "unknown exception";
+    }
+  }
+  if (!failure.empty() || (ctx.stream && res.result_int() >= 300)) ctx.stream = nullptr;
+  if (!failure.empty()) res = internal_error(ctx.request_id);
+
+  const bool head = ctx.request.method() == http::verb::head;
+  res.version(ctx.request.version());
+  res.set(http::field::server, "careloop");
+  res.set("X-Request-Id", ctx.request_id);
+  const bool keep_alive = ctx.request.keep_alive() && !stopping_ && !ctx.stream;
+  res.keep_alive(keep_alive);
+
+  std::size_t bytes = 0;
+  error_code wec;
+  if (ctx.stream && !head) {
+    bytes = co_await stream_body(ctx, res);
+  } else {
+    res.prepare_payload();
+    if (head) {
+      // HEAD: the GET answer's headers, Content-Length included, no body.
+      const auto length = res.body().size();
+      res.body().clear();
+      res.content_length(length);
+    }
+    stream_.expires_after(server_.cfg.write_timeout);
+    std::tie(wec, bytes) = co_await http::async_write(stream_, res, use_tuple);
+    stream_.expires_never();
+  }
+
+  const auto status = res.result_int();
+  account(ctx.route, ctx.request.method_string(), status, started);
+  nlohmann::json line = {{"level", failure.empty() ? "info" : "error"},
+                         {"msg", "request"},
+                         {"request_id", ctx.request_id},
+                         {"remote", remote_},
+                         {"method", ctx.request.method_string()},
+                         {"path", ctx.path},  // never the query: it may carry tokens
+                         {"route", ctx.route},
+                         {"status", status},
+                         {"bytes", bytes},
+                         {"duration_ms", ms_since(started)}};
+  if (!failure.empty()) line["error"] = failure;
+  server_.log(std::move(line));
+  co_return keep_alive && !wec;
+}
+
+// Writes the head of a streamed response, then lets the handler's stream
+// body write through a Writer; the connection closes after it.
+asio::awaitable<std::size_t> Connection::stream_body(RequestContext& ctx, Response& res) {
+  state_ = State::streaming;
+  const bool chunked = ctx.request.version() >= 11;
+  res.body().clear();
+  res.chunked(chunked);
+  http::response_serializer<http::string_body> head{res};
+  stream_.expires_after(server_.cfg.write_timeout);
+  auto [ec, n] = co_await http::async_write_header(stream_, head, use_tuple);
+  stream_.expires_never();
+  if (ec) co_return n;
+  Writer writer(*this, chunked);
+  try {
+    co_await ctx.stream(writer);
+  } catch (const std::exception& e) {
+    server_.log({{"level", "error"}, {"msg", "stream failed"}, {"request_id", ctx.request_id}, {"error", e.what()}});
+  }
+  if (chunked && !stopping_) {
+    stream_.expires_after(server_.cfg.write_timeout);
+    auto [last_ec, last_n] = co_await asio::async_write(stream_, http::make_chunk_last(), use_tuple);
+    stream_.expires_never();
+    writer.bytes += last_n;
+  }
+  co_return n + writer.bytes;
+}
+
+std::optional<Response> Server::Impl::builtin(RequestContext& ctx) const {
+  const auto method = ctx.request.method();
+  if (method != http::verb::get && method != http::verb::head) return std::nullopt;
+  if (ctx.path == "/healthz") {
+    ctx.route = "/healthz";
+    return json_response(http::status::ok, {{"status", "ok"}});
+  }
+  if (ctx.path == "/readyz") {
+    ctx.route = "/readyz";
+    if (draining) return problem_response(http::status::service_unavailable, "Not Ready", "The server is shutting down.");
+    if (!ready) return problem_response(http::status::service_unavailable, "Not Ready", "The server is starting.");
+    return json_response(http::status::ok, {{"status", "ready"}});
+  }
+  if (ctx.path == "/metrics") {
+    ctx.route = "/metrics";
+    Response res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = metrics->render();
+    return res;
+  }
+  return std::nullopt;
+}
+
+asio::awaitable<void> Server::Impl::listen() {
+  asio::steady_timer backoff(strand);
+  for (;;) {
+    auto [ec, peer] = co_await acceptor.async_accept(asio::make_strand(ioc), use_tuple);
+    if (ec) {
+      if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+      // Out of descriptors and the like: back off instead of spinning.
+      log({{"level", "warn"}, {"msg", "accept failed"}, {"error", ec.message()}});
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(use_tuple);
+      continue;
+    }
+    if (draining) continue;  // accepted just before the acceptor closed: drop it
+    tcp::socket socket(std::move(peer));
+    std::shared_ptr<Connection> conn;
+    {
+      std::lock_guard lock(mu);
+      if (connections.size() < static_cast<std::size_t>(std::max(0, cfg.max_connections))) {
+        const auto id = next_id++;
+        conn = std::make_shared<Connection>(*this, std::move(socket), id);
+        connections.emplace(id, conn);
+      }
+    }
+    if (!conn) {
+      auto ex = socket.get_executor();
+      asio::co_spawn(ex, reject_busy(std::move(socket)), log_failure(*this, "reject failed"));
+      continue;
+    }
+    asio::co_spawn(conn->executor(), Connection::run(conn), log_failure(*this, "session failed"));
+  }
+}
+
+// Over the connection cap: accept, answer 503 with Retry-After, close.
+// Answering beats leaving clients in the backlog with no word; the rejected
+// socket lives at most ~3 s and is not counted as open.
+asio::awaitable<void> Server::Impl::reject_busy(tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  auto res = problem_response(http::status::service_unavailable, "Service Unavailable",
+                              "The server has too many open connections; retry shortly.");
+  res.set(http::field::server, "careloop");
+  res.set(http::field::retry_after, "1");
+  res.keep_alive(false);
+  stream.expires_after(std::chrono::seconds(2));
+  auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
+  if (ec) co_return;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  // Read what the client sent so closing does not reset the connection.
+  std::array<char, 4096> sink;
+  stream.expires_after(std::chrono::seconds(1));
+  for (std::size_t total = 0; total < 64 * 1024;) {
+    auto [rec, got] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
+    if (rec) break;
+    total += got;
+  }
+  log({{"level", "warn"}, {"msg", "connection refused"}, {"reason", "max_connections"}});
+}
+
+asio::awaitable<void> Server::Impl::shutdown() {
+  draining = true;
+  error_code ec;
+  acceptor.close(ec);
+  if (signals) signals->cancel(ec);
+  log({{"level", "info"}, {"msg", "server draining"}, {"open_connections", open_connections()}});
+
+  auto each_connection = [this](auto action) {
+    std::vector<std::shared_ptr<Connection>> live;
+    {
+      std::lock_guard lock(mu);
+      for (auto& [id, weak] : connections)
+        if (auto c = weak.lock()) live.push_back(std::move(c));
+    }
+    for (auto& c : live) asio::post(c->executor(), [c, action] { action(*c); });
+  };
+  each_connection([](Connection& c) { c.drain(); });
+
+  asio::steady_timer tick(strand);
+  auto wait_until_closed = [&](Clock::time_point deadline) -> asio::awaitable<void> {
+    while (open_connections() > 0 && Clock::now() < deadline) {
+      tick.expires_after(std::chrono::milliseconds(10));
+      co_await tick.async_wait(use_tuple);
+    }
+  };
+  co_await wait_until_closed(Clock::now() + cfg.shutdown_deadline);
+  if (const auto left = open_connections(); left > 0) {
+    log({{"level", "warn"}, {"msg", "shutdown deadline passed"}, {"force_closed", left}});
+    each_connection([](Connection& c) { c.force_close(); });
+    co_await wait_until_closed(Clock::now() + std::chrono::seconds(1));
+  }
+  drained.set_value();
+}
+
+core::Status Server::Impl::start() {
+  if (started) return core::Error::conflict("server already started");
+  if (!cfg.tls_cert.empty() || !cfg.tls_key.empty())
+    return core::Error::unavailable(
+        "TLS is configured (tls_cert/tls_key) but this build serves plain HTTP only; "
+        "leave them empty or terminate TLS in a proxy");
+  error_code ec;
+  const auto address = asio::ip::make_address(cfg.address, ec);
+  if (ec) return core::Error::invalid("bad listen address '" + cfg.address + "': " + ec.message());
+  const tcp::endpoint endpoint{address, cfg.port};
+  auto fail = [&](const char* step) {
+    error_code ignored;
+    acceptor.close(ignored);
+    return core::Error::unavailable(std::string("cannot ") + step + " " + cfg.address + ":" +
+                                    std::to_string(cfg.port) + ": " + ec.message());
+  };
+  if (acceptor.open(endpoint.protocol(), ec); ec) return fail("open");
+  if (acceptor.set_option(asio::socket_base::reuse_address(true), ec); ec) return fail("configure");
+  if (acceptor.bind(endpoint, ec); ec) return fail("bind");
+  if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) return fail("listen on");
+  port = acceptor.local_endpoint(ec).port();
+
+  work.emplace(ioc.get_executor());
+  asio::co_spawn(strand, listen(), log_failure(*this, "listener failed"));
+  for (int i = 0; i < io_thread_count; ++i)
+    io_threads.emplace_back([this] {
+      core::set_thread_role(core::ThreadRole::io);
+      // Completions log their own exceptions; this is the last net.
+      for (bool done = false; !done;)
+        log_exceptions(*this, "io thread", [&] {
+          ioc.run();
+          done = true;
+        });
+    });
+  for (int i = 0; i < compute_thread_count; ++i)
+    compute_threads.emplace_back([this] {
+      core::set_thread_role(core::ThreadRole::compute);
+      compute.attach();
+    });
+  started = true;
+  log({{"level", "info"},
+       {"msg", "server started"},
+       {"address", cfg.address},
+       {"port", port},
+       {"io_threads", io_thread_count},
+       {"compute_threads", compute_thread_count}});
+  return core::ok_status();
+}
+
+void Server::Impl::request_stop() {
+  if (!started || stop_requested.exchange(true)) return;
+  asio::co_spawn(strand, shutdown(), log_failure(*this, "shutdown failed"));
+}
+
+void Server::Impl::finish() {
+  if (!started || finished) return;
+  finished = true;
+  drained_future.wait();
+  std::vector<std::function<void()>> callbacks;
+  {
+    std::lock_guard lock(mu);
+    callbacks = stop_callbacks;
+  }
+  for (auto& cb : callbacks) log_exceptions(*this, "on_stop callback failed", cb);
+  work.reset();
+  ioc.stop();
+  for (auto& t : io_threads) t.join();
+  compute.stop();
+  for (auto& t : compute_threads) t.join();
+  signals.reset();
+  log({{"level", "info"}, {"msg", "server stopped"}});
+}
+
+Server::Server(ServerConfig config, std::shared_ptr<const Router> router, std::shared_ptr<Metrics> metrics)
+    : impl_(std::make_unique<Impl>(std::move(config), router ? std::move(router) : std::make_shared<Router>(),
+                                   std::move(metrics))) {}
+
+Server::~Server() {
+  impl_->request_stop();
+  impl_->finish();
+}
+
+core::Status Server::start() { return impl_->start(); }
+std::uint16_t Server::port() const noexcept { return impl_->port; }
+asio::thread_pool& Server::compute() noexcept { return impl_->compute; }
+Metrics& Server::metrics() noexcept { return *impl_->metrics; }
+void Server::set_ready(bool ready) noexcept { impl_->ready = ready; }
+void Server::stop() { impl_->request_stop(); }
+
+void Server::on_stop(std::function<void()> callback) {
+  std::lock_guard lock(impl_->mu);
+  impl_->stop_callbacks.push_back(std::move(callback));
+}
+
+void Server::run() {
+  if (!impl_->started) return;
+  asio::post(impl_->strand, [impl = impl_.get()] {
+    if (impl->stop_requested) return;
+    impl->signals.emplace(impl->strand, SIGINT, SIGTERM);
+    impl->signals->async_wait([impl](error_code ec, int signal) {
+      if (ec) return;
+      impl->log({{"level", "info"}, {"msg", "signal received"}, {"signal", signal}});
+      impl->request_stop();
+    });
+  });
+  impl_->finish();
+}
+
+}  // namespace careloop::server

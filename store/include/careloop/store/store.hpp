@@ -1,0 +1,187 @@
+#pragma once
+// The store: every durable fact of CareLoop. An interface, so that a
+// PostgreSQL implementation can sit beside the SQLite one (DESIGN §4, §7).
+//
+// Threads. Writes are queued to one writer; the writer commits the writes of
+// every waiting caller in one transaction (group commit) and only then runs
+// each caller's completion, on the writer thread. A completion therefore
+// means "durable". Reads are synchronous and block: call them from the
+// compute pool or a command-line tool, never from an I/O thread (they check).
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "careloop/core/domain.hpp"
+#include "careloop/core/reading.hpp"
+#include "careloop/core/result.hpp"
+#include "careloop/core/thread_role.hpp"
+
+namespace careloop::store {
+
+template <class T>
+using Completion = std::function<void(core::Result<T>)>;
+
+struct Options {
+  std::string path;            // database file; created if missing
+  int read_connections = 4;    // pool of read-only connections
+  int max_batch_jobs = 1024;   // most write jobs folded into one transaction
+  bool create_if_missing = true;
+  int busy_timeout_ms = 5000;  // how long a connection waits for another process's lock
+};
+
+// Thrown by the reads that return plain values (vectors, counts) when the
+// store cannot answer: an I/O error, or the store is closed. Reads that
+// return a Result report the same failures as an Error instead.
+class StoreError : public std::runtime_error {
+ public:
+  StoreError(core::Errc code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  core::Errc code() const noexcept { return code_; }
+
+ private:
+  core::Errc code_;
+};
+
+// Figures the server exports on /metrics.
+struct WriterStats {
+  std::uint64_t queue_depth = 0;          // jobs waiting now
+  std::uint64_t transactions = 0;         // committed so far
+  std::uint64_t jobs = 0;                 // jobs committed so far
+  std::uint64_t failed_jobs = 0;          // rolled back (their own error, or a failed commit)
+  // Histograms: batch size (jobs per commit) and commit duration (seconds).
+  std::vector<double> batch_size_bounds;  // upper bounds, ascending
+  std::vector<std::uint64_t> batch_size_counts;  // cumulative per bound, last = +Inf
+  double batch_size_sum = 0;
+  std::vector<double> commit_seconds_bounds;
+  std::vector<std::uint64_t> commit_seconds_counts;
+  double commit_seconds_sum = 0;
+};
+
+struct NewRegion {
+  std::optional<std::int64_t> parent_id;
+  std::string name;
+  core::RegionLevel level = core::RegionLevel::province;
+  std::string code;
+};
+
+struct NewClinic {
+  std::int64_t region_id = 0;
+  std::string name;
+  std::string timezone = "Asia/Shanghai";
+};
+
+// A user and its Argon2id password hash (already hashed: hashing is
+// blocking work and belongs to the caller's compute thread).
+struct NewUser {
+  core::User user;  // id and created_at_ms ignored
+  std::string password_hash;
+};
+
+enum class InsertStatus { created, duplicate };
+
+struct InsertOutcome {
+  InsertStatus status = InsertStatus::created;
+  std::int64_t id = 0;  // the new row, or the original for a duplicate
+  std::int64_t change_seq = 0;  // the row's sync sequence number
+};
+
+struct AuditEntry {
+  std::int64_t at_ms = 0;
+  std::int64_t actor_user_id = 0;
+  std::string action;      // "patient.read", "reading.create", ...
+  std::optional<std::int64_t> patient_id;
+  std::optional<std::int64_t> clinic_id;
+  std::string detail;      // short JSON or text
+  std::string remote_addr;
+};
+
+struct Session {
+  std::int64_t user_id = 0;
+  std::int64_t expires_at_ms = 0;
+};
+
+struct ReadingQuery {
+  std::int64_t patient_id = 0;
+  std::optional<core::ReadingKind> kind;
+  std::optional<std::int64_t> from_ms;     // taken_at >= from
+  std::optional<std::int64_t> to_ms;       // taken_at < to
+  std::optional<std::int64_t> after_id;    // paging: the readings after this one in (taken_at, id) order
+  int limit = 100;                         // at most this many; <= 0 returns none
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // ---- writes: group-committed; the completion runs on the writer thread
+  // after the transaction is durable, or with an error (nothing stored).
+  virtual void add_region(NewRegion r, Completion<std::int64_t> done) = 0;
+  virtual void add_clinic(NewClinic c, Completion<std::int64_t> done) = 0;
+  virtual void add_user(NewUser u, Completion<std::int64_t> done) = 0;
+  virtual void set_password(std::int64_t user_id, std::string password_hash, Completion<core::Unit> done) = 0;
+  virtual void add_patient(core::Patient p, Completion<std::int64_t> done) = 0;
+  // Inserts the readings of one patient. A client_id already stored for the
+  // patient, or the same kind, instant and values under another client_id,
+  // is a duplicate and returns the original id. One outcome per reading, in order.
+  virtual void insert_readings(std::int64_t patient_id, std::vector<core::Reading> readings,
+                               Completion<std::vector<InsertOutcome>> done) = 0;
+  virtual void append_audit(AuditEntry e, Completion<core::Unit> done) = 0;
+  // Stores only the SHA-256 of the token.
+  virtual void create_session(std::string token_sha256, Session s, Completion<core::Unit> done) = 0;
+  virtual void revoke_session(std::string token_sha256, Completion<core::Unit> done) = 0;
+
+  // ---- reads: synchronous, off the I/O threads only. Reads returning a
+  // Result report failures as an Error; the others throw StoreError.
+  virtual core::Result<core::Region> region(std::int64_t id) = 0;
+  virtual std::vector<core::Region> regions() = 0;
+  virtual core::Result<core::Clinic> clinic(std::int64_t id) = 0;
+  virtual std::vector<core::Clinic> clinics() = 0;
+  virtual core::Result<core::User> user(std::int64_t id) = 0;
+  virtual core::Result<core::User> user_by_username(const std::string& username) = 0;
+  virtual std::vector<core::User> users() = 0;
+  virtual core::Result<std::string> password_hash(std::int64_t user_id) = 0;
+  virtual core::Result<core::Patient> patient(std::int64_t id) = 0;
+  virtual std::vector<core::Patient> patients_of_clinic(std::int64_t clinic_id) = 0;
+  virtual std::vector<core::Reading> readings(const ReadingQuery& q) = 0;
+  virtual std::int64_t count_readings(std::optional<std::int64_t> patient_id = std::nullopt) = 0;
+  // Newest first.
+  virtual std::vector<AuditEntry> audit_log(std::optional<std::int64_t> patient_id, int limit) = 0;
+  // An unexpired, unrevoked session for this token hash.
+  virtual core::Result<Session> session(const std::string& token_sha256) = 0;
+
+  // ---- operations
+  // Online backup (SQLite backup API or the engine's equivalent) to a new
+  // file; a conflict if the file exists.
+  virtual core::Status backup_to(const std::string& path) = 0;
+  virtual core::Status integrity_check() = 0;
+  virtual int schema_version() = 0;
+  virtual WriterStats writer_stats() const = 0;
+  // Stops taking writes, commits what is queued, completes every caller,
+  // joins the writer and closes every connection. Idempotent. Later writes
+  // complete at once with Errc::unavailable; later reads fail the same way.
+  virtual void close() = 0;
+};
+
+// Opens (creating if allowed) and migrates a SQLite database. A database
+// whose schema is newer than this build is refused (Errc::invalid).
+core::Result<std::unique_ptr<Store>> open_sqlite(const Options& options);
+
+// The schema version this build migrates to.
+int latest_schema_version();
+
+// Blocks until an asynchronous store call completes. For command-line
+// tools and tests; never from an I/O thread.
+template <class T, class Fn>
+core::Result<T> wait_for(Fn&& start) {
+  core::require_blocking_allowed("store::wait_for");
+  auto p = std::make_shared<std::promise<core::Result<T>>>();
+  auto f = p->get_future();
+  start([p](core::Result<T> r) { p->set_value(std::move(r)); });
+  return f.get();
+}
+
+}  // namespace careloop::store

@@ -1,0 +1,308 @@
+#include "migrations.hpp"
+
+#include <array>
+#include <string>
+
+namespace careloop::store::detail {
+namespace {
+
+// Rows that belong to a patient reference (patient_id, clinic_id) together,
+// so a row's clinic_id always is its patient's clinic, and moving a patient
+// to another clinic carries the rows along (ON UPDATE CASCADE).
+
+constexpr std::string_view migration_1 = R"sql(
+CREATE TABLE regions (
+  id        INTEGER PRIMARY KEY,
+  parent_id INTEGER REFERENCES regions(id),
+  name      TEXT NOT NULL,
+  level     TEXT NOT NULL CHECK (level IN ('province', 'city', 'district', 'community')),
+  code      TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX regions_parent ON regions(parent_id);
+
+CREATE TABLE clinics (
+  id        INTEGER PRIMARY KEY,
+  region_id INTEGER NOT NULL REFERENCES regions(id),
+  name      TEXT NOT NULL,
+  timezone  TEXT NOT NULL DEFAULT 'Asia/Shanghai'
+) STRICT;
+CREATE INDEX clinics_region ON clinics(region_id);
+
+CREATE TABLE patients (
+  id                        INTEGER PRIMARY KEY,
+  clinic_id                 INTEGER NOT NULL REFERENCES clinics(id),
+  name                      TEXT NOT NULL,
+  phone                     TEXT NOT NULL DEFAULT '',
+  sex                       TEXT NOT NULL CHECK (sex IN ('female', 'male')),
+  birth_date                TEXT NOT NULL CHECK (birth_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+  height_cm                 REAL CHECK (height_cm > 0),
+  smoking                   TEXT NOT NULL DEFAULT 'never' CHECK (smoking IN ('never', 'former', 'current')),
+  parents_with_hypertension INTEGER NOT NULL DEFAULT 0 CHECK (parents_with_hypertension BETWEEN 0 AND 2),
+  family_history_diabetes   INTEGER NOT NULL DEFAULT 0 CHECK (family_history_diabetes IN (0, 1)),
+  pregnant                  INTEGER NOT NULL DEFAULT 0 CHECK (pregnant IN (0, 1)),
+  registered_at_ms          INTEGER NOT NULL,
+  external_id               TEXT,
+  UNIQUE (id, clinic_id)
+) STRICT;
+CREATE INDEX patients_clinic ON patients(clinic_id);
+-- The clinic's own record number identifies a patient within the clinic (imports are idempotent).
+CREATE UNIQUE INDEX patients_external_id ON patients(clinic_id, external_id) WHERE external_id IS NOT NULL;
+
+CREATE TABLE patient_diagnoses (
+  patient_id   INTEGER NOT NULL,
+  clinic_id    INTEGER NOT NULL,
+  code         TEXT NOT NULL,
+  diagnosed_on TEXT NOT NULL,
+  PRIMARY KEY (patient_id, code),
+  FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
+) STRICT, WITHOUT ROWID;
+CREATE INDEX patient_diagnoses_clinic ON patient_diagnoses(clinic_id, code);
+
+CREATE TABLE patient_comorbidities (
+  patient_id INTEGER NOT NULL,
+  clinic_id  INTEGER NOT NULL,
+  code       TEXT NOT NULL,
+  PRIMARY KEY (patient_id, code),
+  FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
+) STRICT, WITHOUT ROWID;
+CREATE INDEX patient_comorbidities_clinic ON patient_comorbidities(clinic_id);
+
+CREATE TABLE patient_medications (
+  id         INTEGER PRIMARY KEY,
+  patient_id INTEGER NOT NULL,
+  clinic_id  INTEGER NOT NULL,
+  name       TEXT NOT NULL,
+  dose       TEXT NOT NULL DEFAULT '',
+  since      TEXT NOT NULL,
+  until      TEXT,
+  FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
+) STRICT;
+CREATE INDEX patient_medications_patient ON patient_medications(patient_id);
+CREATE INDEX patient_medications_clinic ON patient_medications(clinic_id);
+
+CREATE TABLE users (
+  id            INTEGER PRIMARY KEY,
+  username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  role          TEXT NOT NULL CHECK (role IN ('patient', 'doctor', 'authority', 'admin')),
+  display_name  TEXT NOT NULL DEFAULT '',
+  clinic_id     INTEGER REFERENCES clinics(id),
+  region_id     INTEGER REFERENCES regions(id),
+  patient_id    INTEGER REFERENCES patients(id),
+  active        INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+  created_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX users_clinic ON users(clinic_id) WHERE clinic_id IS NOT NULL;
+CREATE INDEX users_patient ON users(patient_id) WHERE patient_id IS NOT NULL;
+
+CREATE TABLE credentials (
+  user_id       INTEGER PRIMARY KEY REFERENCES users(id),
+  password_hash TEXT NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+) STRICT;
+)sql";
+
+constexpr std::string_view migration_2_readings = R"sql(
+CREATE TABLE readings (
+  id                INTEGER PRIMARY KEY,
+  patient_id        INTEGER NOT NULL,
+  clinic_id         INTEGER NOT NULL,
+  client_id         TEXT NOT NULL CHECK (client_id <> ''),
+  kind              TEXT NOT NULL CHECK (kind IN ('blood_pressure', 'glucose', 'weight', 'heart_rate', 'hba1c', 'medication')),
+  taken_at_ms       INTEGER NOT NULL,
+  offset_min        INTEGER NOT NULL DEFAULT 0 CHECK (offset_min BETWEEN -1080 AND 1080),
+  received_at_ms    INTEGER NOT NULL,
+  source            TEXT NOT NULL DEFAULT '',
+  note              TEXT NOT NULL DEFAULT '',
+  systolic_mmhg     REAL,
+  diastolic_mmhg    REAL,
+  pulse_bpm         REAL,
+  glucose_mmol_l    REAL,
+  glucose_context   TEXT CHECK (glucose_context IN ('fasting', 'before_meal', 'after_meal', 'bedtime', 'random')),
+  weight_kg         REAL,
+  hba1c_percent     REAL,
+  medication_name   TEXT NOT NULL DEFAULT '',
+  medication_status TEXT CHECK (medication_status IN ('taken', 'missed')),
+  value_as_sent     REAL,
+  unit_as_sent      TEXT NOT NULL DEFAULT '',
+  change_seq        INTEGER,
+  UNIQUE (patient_id, client_id),
+  FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
+) STRICT;
+-- The same reading sent again under another client id (content duplicate).
+CREATE INDEX readings_content ON readings(patient_id, kind, taken_at_ms);
+CREATE INDEX readings_patient_time ON readings(patient_id, taken_at_ms);
+CREATE INDEX readings_clinic_time ON readings(clinic_id, taken_at_ms);
+)sql";
+
+constexpr std::string_view migration_2_rest = R"sql(
+-- Every row a client may pull gets the next seq; sync cursors are seqs, never times.
+CREATE TABLE changes (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  patient_id INTEGER NOT NULL,
+  clinic_id  INTEGER NOT NULL,
+  entity     TEXT NOT NULL,
+  entity_id  INTEGER NOT NULL,
+  at_ms      INTEGER NOT NULL,
+  FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
+) STRICT;
+CREATE INDEX changes_patient ON changes(patient_id, seq);
+CREATE INDEX changes_clinic ON changes(clinic_id, seq);
+
+CREATE TABLE audit_log (
+  id            INTEGER PRIMARY KEY,
+  at_ms         INTEGER NOT NULL,
+  actor_user_id INTEGER NOT NULL,
+  action        TEXT NOT NULL,
+  patient_id    INTEGER,
+  clinic_id     INTEGER,
+  detail        TEXT NOT NULL DEFAULT '',
+  remote_addr   TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX audit_log_patient ON audit_log(patient_id, id) WHERE patient_id IS NOT NULL;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+-- Tokens and activation codes are stored only as their SHA-256.
+CREATE TABLE sessions (
+  token_sha256  BLOB PRIMARY KEY,
+  user_id       INTEGER NOT NULL REFERENCES users(id),
+  created_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  revoked_at_ms INTEGER
+) STRICT, WITHOUT ROWID;
+CREATE INDEX sessions_user ON sessions(user_id);
+
+CREATE TABLE activation_codes (
+  code_sha256   BLOB PRIMARY KEY,
+  patient_id    INTEGER NOT NULL,
+  clinic_id     INTEGER NOT NULL,
+  created_by    INTEGER NOT NULL REFERENCES users(id),
+  created_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  used_at_ms    INTEGER,
+  FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
+) STRICT, WITHOUT ROWID;
+CREATE INDEX activation_codes_patient ON activation_codes(patient_id);
+)sql";
+
+constexpr std::string_view migration_3 = R"sql(
+CREATE TABLE alerts (
+  id                 INTEGER PRIMARY KEY,
+  patient_id         INTEGER NOT NULL,
+  clinic_id          INTEGER NOT NULL,
+  signal             TEXT NOT NULL,
+  tier               TEXT NOT NULL,
+  status             TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acknowledged', 'snoozed', 'resolved')),
+  opened_at_ms       INTEGER NOT NULL,
+  updated_at_ms      INTEGER NOT NULL,
+  count              INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1),
+  latest_value_json  TEXT NOT NULL DEFAULT '{}',
+  rule_id            TEXT NOT NULL,
+  reason             TEXT NOT NULL DEFAULT '',
+  acknowledged_by    INTEGER REFERENCES users(id),
+  acknowledged_at_ms INTEGER,
+  action             TEXT,
+  note               TEXT,
+  snoozed_until_ms   INTEGER,
+  resolved_at_ms     INTEGER,
+  escalated_at_ms    INTEGER,
+  change_seq         INTEGER,
+  FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
+) STRICT;
+CREATE INDEX alerts_clinic_status ON alerts(clinic_id, status, opened_at_ms);
+CREATE INDEX alerts_patient ON alerts(patient_id, signal, status);
+
+CREATE TABLE care_plans (
+  id               INTEGER PRIMARY KEY,
+  patient_id       INTEGER NOT NULL,
+  clinic_id        INTEGER NOT NULL,
+  version          INTEGER NOT NULL CHECK (version >= 1),
+  status           TEXT NOT NULL CHECK (status IN ('proposed', 'approved', 'rejected', 'superseded')),
+  protocol_id      TEXT NOT NULL,
+  protocol_version TEXT NOT NULL,
+  plan_json        TEXT NOT NULL,
+  rationale_json   TEXT NOT NULL DEFAULT '[]',
+  created_at_ms    INTEGER NOT NULL,
+  decided_by       INTEGER REFERENCES users(id),
+  decided_at_ms    INTEGER,
+  decision_note    TEXT,
+  change_seq       INTEGER,
+  UNIQUE (patient_id, version),
+  FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
+) STRICT;
+CREATE INDEX care_plans_clinic_status ON care_plans(clinic_id, status);
+
+CREATE TABLE risk_scores (
+  id             INTEGER PRIMARY KEY,
+  patient_id     INTEGER NOT NULL,
+  clinic_id      INTEGER NOT NULL,
+  model_id       TEXT NOT NULL,
+  model_version  TEXT NOT NULL,
+  probability    REAL NOT NULL CHECK (probability BETWEEN 0 AND 1),
+  band           TEXT NOT NULL,
+  factors_json   TEXT NOT NULL DEFAULT '[]',
+  computed_at_ms INTEGER NOT NULL,
+  FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
+) STRICT;
+CREATE INDEX risk_scores_patient ON risk_scores(patient_id, model_id, computed_at_ms);
+CREATE INDEX risk_scores_clinic ON risk_scores(clinic_id, model_id);
+)sql";
+
+const std::string& migration_2() {
+  static const std::string sql = std::string(migration_2_readings) + std::string(migration_2_rest);
+  return sql;
+}
+
+}  // namespace
+
+std::span<const std::string_view> migrations() {
+  static const std::array<std::string_view, 3> all{migration_1, migration_2(), migration_3};
+  return all;
+}
+
+std::string_view readings_ddl() { return migration_2_readings; }
+
+int user_version(Connection& db) { return static_cast<int>(db.query_int64("PRAGMA user_version")); }
+
+void migrate(Connection& db, int target) {
+  const auto all = migrations();
+  const int latest = static_cast<int>(all.size());
+  if (target <= 0 || target > latest) target = latest;
+  const int current = user_version(db);
+  if (current > latest) {
+    throw StoreError(core::Errc::invalid,
+                     "the database has schema version " + std::to_string(current) +
+                         ", newer than this build of CareLoop understands (" + std::to_string(latest) +
+                         "); run a newer CareLoop");
+  }
+  if (current >= target) return;
+
+  // Foreign keys cannot be switched inside a transaction, and a migration
+  // that rebuilds a table must not cascade; foreign_key_check below holds
+  // each migration to the same rules instead.
+  db.exec("PRAGMA foreign_keys = OFF");
+  try {
+    for (int v = current + 1; v <= target; ++v) {
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        const std::string sql(all[static_cast<std::size_t>(v - 1)]);
+        db.exec(sql.c_str());
+        if (db.query_int64("SELECT count(*) FROM pragma_foreign_key_check") != 0)
+          throw StoreError(core::Errc::internal, "migration " + std::to_string(v) + " broke a foreign key");
+        db.exec(("PRAGMA user_version = " + std::to_string(v)).c_str());
+        db.exec("COMMIT");
+      } catch (...) {
+        if (db.in_transaction()) db.exec("ROLLBACK");
+        throw;
+      }
+    }
+  } catch (...) {
+    db.exec("PRAGMA foreign_keys = ON");
+    throw;
+  }
+  db.exec("PRAGMA foreign_keys = ON");
+}
+
+}  // namespace careloop::store::detail

@@ -1,0 +1,738 @@
+// The SQLite implementation of Store: the writer for every change, the read
+// pool for every query, and the SQL of each operation in one place.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "careloop/core/time.hpp"
+#include "careloop/store/store.hpp"
+#include "migrations.hpp"
+#include "read_pool.hpp"
+#include "sqlite_handle.hpp"
+#include "sqlite_writer.hpp"
+
+namespace careloop::store {
+namespace {
+
+using core::Error;
+using core::Result;
+using detail::Connection;
+using detail::Statement;
+
+// Dates are stored as TEXT YYYY-MM-DD so that SQL (and people) can read them.
+std::string date_text(std::int64_t days) { return core::format_date(days); }
+
+std::int64_t date_days(const std::string& text) {
+  int y = 0;
+  unsigned m = 0, d = 0;
+  if (std::sscanf(text.c_str(), "%d-%u-%u", &y, &m, &d) != 3)
+    throw StoreError(core::Errc::internal, "malformed date in the database: " + text);
+  return core::days_from_civil(y, m, d);
+}
+
+// Enums are stored by their wire names; the CHECK constraints keep them valid.
+template <class E>
+E parse_column(std::optional<E> parsed, const Statement& s, int col) {
+  if (!parsed) throw StoreError(core::Errc::internal, "unexpected value in the database: " + s.text(col));
+  return *parsed;
+}
+
+template <class E>
+std::optional<std::string_view> name_of(const std::optional<E>& e) {
+  return e ? std::optional<std::string_view>(core::to_string(*e)) : std::nullopt;
+}
+
+std::optional<std::string_view> non_empty(const std::string& s) {
+  return s.empty() ? std::nullopt : std::optional<std::string_view>(s);
+}
+
+bool exists(Connection& db, std::string_view sql, std::int64_t id) {
+  Statement s = db.prepare(sql);
+  s.bind(1, id);
+  return s.step();
+}
+
+core::Region region_from(const Statement& s) {
+  core::Region r;
+  r.id = s.int64(0);
+  r.parent_id = s.opt_int64(1);
+  r.name = s.text(2);
+  r.level = parse_column(core::parse_region_level(s.text(3)), s, 3);
+  r.code = s.text(4);
+  return r;
+}
+constexpr std::string_view region_columns = "SELECT id, parent_id, name, level, code FROM regions ";
+
+core::Clinic clinic_from(const Statement& s) {
+  core::Clinic c;
+  c.id = s.int64(0);
+  c.region_id = s.int64(1);
+  c.name = s.text(2);
+  c.timezone = s.text(3);
+  return c;
+}
+constexpr std::string_view clinic_columns = "SELECT id, region_id, name, timezone FROM clinics ";
+
+core::User user_from(const Statement& s) {
+  core::User u;
+  u.id = s.int64(0);
+  u.username = s.text(1);
+  u.role = parse_column(core::parse_role(s.text(2)), s, 2);
+  u.display_name = s.text(3);
+  u.clinic_id = s.opt_int64(4);
+  u.region_id = s.opt_int64(5);
+  u.patient_id = s.opt_int64(6);
+  u.active = s.int64(7) != 0;
+  u.created_at_ms = s.int64(8);
+  return u;
+}
+constexpr std::string_view user_columns =
+    "SELECT id, username, role, display_name, clinic_id, region_id, patient_id, active, created_at_ms FROM users ";
+
+core::Patient patient_from(const Statement& s) {
+  core::Patient p;
+  p.id = s.int64(0);
+  p.clinic_id = s.int64(1);
+  p.name = s.text(2);
+  p.phone = s.text(3);
+  p.sex = parse_column(core::parse_sex(s.text(4)), s, 4);
+  p.birth_date = date_days(s.text(5));
+  p.height_cm = s.opt_real(6);
+  p.smoking = parse_column(core::parse_smoking(s.text(7)), s, 7);
+  p.parents_with_hypertension = static_cast<int>(s.int64(8));
+  p.family_history_diabetes = s.int64(9) != 0;
+  p.pregnant = s.int64(10) != 0;
+  p.registered_at_ms = s.int64(11);
+  p.external_id = s.text(12);
+  return p;
+}
+constexpr std::string_view patient_columns =
+    "SELECT id, clinic_id, name, phone, sex, birth_date, height_cm, smoking, parents_with_hypertension, "
+    "family_history_diabetes, pregnant, registered_at_ms, external_id FROM patients ";
+
+core::Reading reading_from(const Statement& s) {
+  core::Reading r;
+  r.id = s.int64(0);
+  r.patient_id = s.int64(1);
+  r.clinic_id = s.int64(2);
+  r.client_id = s.text(3);
+  r.kind = parse_column(core::parse_reading_kind(s.text(4)), s, 4);
+  r.taken_at = core::Instant{s.int64(5), static_cast<int>(s.int64(6))};
+  r.received_at_ms = s.int64(7);
+  r.source = s.text(8);
+  r.note = s.text(9);
+  r.systolic_mmhg = s.opt_real(10);
+  r.diastolic_mmhg = s.opt_real(11);
+  r.pulse_bpm = s.opt_real(12);
+  r.glucose_mmol_l = s.opt_real(13);
+  if (!s.is_null(14)) r.glucose_context = parse_column(core::parse_glucose_context(s.text(14)), s, 14);
+  r.weight_kg = s.opt_real(15);
+  r.hba1c_percent = s.opt_real(16);
+  r.medication_name = s.text(17);
+  if (!s.is_null(18)) r.medication_status = parse_column(core::parse_medication_status(s.text(18)), s, 18);
+  r.value_as_sent = s.opt_real(19);
+  r.unit_as_sent = s.text(20);
+  r.change_seq = s.opt_int64(21).value_or(0);
+  return r;
+}
+constexpr std::string_view reading_columns =
+    "SELECT id, patient_id, clinic_id, client_id, kind, taken_at_ms, offset_min, received_at_ms, source, "
+    "note, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mmol_l, glucose_context, weight_kg, "
+    "hba1c_percent, medication_name, medication_status, value_as_sent, unit_as_sent, change_seq FROM readings ";
+
+AuditEntry audit_from(const Statement& s) {
+  AuditEntry e;
+  e.at_ms = s.int64(0);
+  e.actor_user_id = s.int64(1);
+  e.action = s.text(2);
+  e.patient_id = s.opt_int64(3);
+  e.clinic_id = s.opt_int64(4);
+  e.detail = s.text(5);
+  e.remote_addr = s.text(6);
+  return e;
+}
+constexpr std::string_view audit_columns =
+    "SELECT at_ms, actor_user_id, action, patient_id, clinic_id, detail, remote_addr FROM audit_log ";
+
+// Loads the diagnoses, comorbidities and medications of the patients that
+// `where` selects (bound to `key`), into `by_id`.
+void load_patient_details(Connection& db, std::string_view where, std::int64_t key,
+                          const std::unordered_map<std::int64_t, core::Patient*>& by_id) {
+  auto target = [&](std::int64_t id) -> core::Patient* {
+    auto it = by_id.find(id);
+    return it == by_id.end() ? nullptr : it->second;
+  };
+  {
+    Statement s = db.prepare(std::string("SELECT patient_id, code, diagnosed_on FROM patient_diagnoses ") +
+                             std::string(where) + " ORDER BY patient_id, diagnosed_on, code");
+    s.bind(1, key);
+    while (s.step())
+      if (auto* p = target(s.int64(0))) p->diagnoses.push_back({s.text(1), date_days(s.text(2))});
+  }
+  {
+    Statement s = db.prepare(std::string("SELECT patient_id, code FROM patient_comorbidities ") +
+                             std::string(where) + " ORDER BY patient_id, code");
+    s.bind(1, key);
+    while (s.step())
+      if (auto* p = target(s.int64(0))) p->comorbidities.push_back(s.text(1));
+  }
+  {
+    Statement s = db.prepare(std::string("SELECT patient_id, name, dose, since FROM patient_medications ") +
+                             std::string(where) + " ORDER BY patient_id, id");
+    s.bind(1, key);
+    while (s.step())
+      if (auto* p = target(s.int64(0))) p->medications.push_back({s.text(1), s.text(2), date_days(s.text(3))});
+  }
+}
+
+// The outcome of one reading against what is already stored.
+std::optional<InsertOutcome> find_duplicate(Connection& db, const core::Reading& r) {
+  {
+    Statement s = db.prepare("SELECT id, change_seq FROM readings WHERE patient_id = ? AND client_id = ?");
+    s.bind_all(r.patient_id, r.client_id);
+    if (s.step()) return InsertOutcome{InsertStatus::duplicate, s.int64(0), s.opt_int64(1).value_or(0)};
+  }
+  // The same reading sent again under another client id (a reinstalled app,
+  // a second phone): same instant and same canonical values. IS compares NULLs.
+  Statement s = db.prepare(
+      "SELECT id, change_seq FROM readings WHERE patient_id = ?1 AND kind = ?2 AND taken_at_ms = ?3 "
+      "AND systolic_mmhg IS ?4 AND diastolic_mmhg IS ?5 AND pulse_bpm IS ?6 AND glucose_mmol_l IS ?7 "
+      "AND glucose_context IS ?8 AND weight_kg IS ?9 AND hba1c_percent IS ?10 AND medication_name = ?11 "
+      "AND medication_status IS ?12 ORDER BY id LIMIT 1");
+  s.bind_all(r.patient_id, core::to_string(r.kind), r.taken_at.utc_ms, r.systolic_mmhg, r.diastolic_mmhg,
+             r.pulse_bpm, r.glucose_mmol_l, name_of(r.glucose_context), r.weight_kg, r.hba1c_percent,
+             r.medication_name, name_of(r.medication_status));
+  if (s.step()) return InsertOutcome{InsertStatus::duplicate, s.int64(0), s.opt_int64(1).value_or(0)};
+  return std::nullopt;
+}
+
+InsertOutcome insert_reading(Connection& db, const core::Reading& r) {
+  db.prepare(
+        "INSERT INTO readings (patient_id, clinic_id, client_id, kind, taken_at_ms, offset_min, received_at_ms, "
+        "source, note, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mmol_l, glucose_context, weight_kg, "
+        "hba1c_percent, medication_name, medication_status, value_as_sent, unit_as_sent) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(r.patient_id, r.clinic_id, r.client_id, core::to_string(r.kind), r.taken_at.utc_ms,
+                r.taken_at.offset_min, r.received_at_ms, r.source, r.note, r.systolic_mmhg, r.diastolic_mmhg,
+                r.pulse_bpm, r.glucose_mmol_l, name_of(r.glucose_context), r.weight_kg, r.hba1c_percent,
+                r.medication_name, name_of(r.medication_status), r.value_as_sent, r.unit_as_sent)
+      .run();
+  const std::int64_t id = db.last_insert_rowid();
+  db.prepare("INSERT INTO changes (patient_id, clinic_id, entity, entity_id, at_ms) VALUES (?, ?, 'reading', ?, ?)")
+      .bind_all(r.patient_id, r.clinic_id, id, r.received_at_ms)
+      .run();
+  const std::int64_t seq = db.last_insert_rowid();
+  db.prepare("UPDATE readings SET change_seq = ? WHERE id = ?").bind_all(seq, id).run();
+  return {InsertStatus::created, id, seq};
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(const Options& options, Connection write_db)
+      : pool_(options.path, options.read_connections, options.busy_timeout_ms),
+        writer_(std::move(write_db), options.max_batch_jobs) {}
+
+  ~SqliteStore() override { close(); }
+
+  void add_region(NewRegion r, Completion<std::int64_t> done) override {
+    write<std::int64_t>(
+        [r = std::move(r)](Connection& db) -> Result<std::int64_t> {
+          if (r.name.empty()) return Error::invalid("a region needs a name", {{"/name", "required"}});
+          if (r.parent_id && !exists(db, "SELECT 1 FROM regions WHERE id = ?", *r.parent_id))
+            return Error::not_found("parent region " + std::to_string(*r.parent_id) + " not found");
+          db.prepare("INSERT INTO regions (parent_id, name, level, code) VALUES (?, ?, ?, ?)")
+              .bind_all(r.parent_id, r.name, core::to_string(r.level), r.code)
+              .run();
+          return db.last_insert_rowid();
+        },
+        std::move(done));
+  }
+
+  void add_clinic(NewClinic c, Completion<std::int64_t> done) override {
+    write<std::int64_t>(
+        [c = std::move(c)](Connection& db) -> Result<std::int64_t> {
+          if (c.name.empty()) return Error::invalid("a clinic needs a name", {{"/name", "required"}});
+          if (!exists(db, "SELECT 1 FROM regions WHERE id = ?", c.region_id))
+            return Error::not_found("region " + std::to_string(c.region_id) + " not found");
+          db.prepare("INSERT INTO clinics (region_id, name, timezone) VALUES (?, ?, ?)")
+              .bind_all(c.region_id, c.name, c.timezone)
+              .run();
+          return db.last_insert_rowid();
+        },
+        std::move(done));
+  }
+
+  void add_user(NewUser nu, Completion<std::int64_t> done) override {
+    write<std::int64_t>(
+        [nu = std::move(nu)](Connection& db) -> Result<std::int64_t> {
+          const core::User& u = nu.user;
+          if (u.username.empty()) return Error::invalid("a user needs a username", {{"/username", "required"}});
+          {
+            Statement s = db.prepare("SELECT 1 FROM users WHERE username = ?");
+            s.bind(1, u.username);
+            if (s.step()) return Error::conflict("the username '" + u.username + "' is taken");
+          }
+          if (u.clinic_id && !exists(db, "SELECT 1 FROM clinics WHERE id = ?", *u.clinic_id))
+            return Error::not_found("clinic " + std::to_string(*u.clinic_id) + " not found");
+          if (u.region_id && !exists(db, "SELECT 1 FROM regions WHERE id = ?", *u.region_id))
+            return Error::not_found("region " + std::to_string(*u.region_id) + " not found");
+          if (u.patient_id && !exists(db, "SELECT 1 FROM patients WHERE id = ?", *u.patient_id))
+            return Error::not_found("patient " + std::to_string(*u.patient_id) + " not found");
+          const std::int64_t now = core::now_utc_ms();
+          db.prepare(
+                "INSERT INTO users (username, role, display_name, clinic_id, region_id, patient_id, active, "
+                "created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+              .bind_all(u.username, core::to_string(u.role), u.display_name, u.clinic_id, u.region_id,
+                        u.patient_id, u.active, now)
+              .run();
+          const std::int64_t id = db.last_insert_rowid();
+          if (!nu.password_hash.empty()) {
+            db.prepare("INSERT INTO credentials (user_id, password_hash, updated_at_ms) VALUES (?, ?, ?)")
+                .bind_all(id, nu.password_hash, now)
+                .run();
+          }
+          return id;
+        },
+        std::move(done));
+  }
+
+  void set_password(std::int64_t user_id, std::string password_hash, Completion<core::Unit> done) override {
+    write<core::Unit>(
+        [user_id, hash = std::move(password_hash)](Connection& db) -> Result<core::Unit> {
+          if (hash.empty()) return Error::invalid("empty password hash");
+          if (!exists(db, "SELECT 1 FROM users WHERE id = ?", user_id))
+            return Error::not_found("user " + std::to_string(user_id) + " not found");
+          db.prepare(
+                "INSERT INTO credentials (user_id, password_hash, updated_at_ms) VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, "
+                "updated_at_ms = excluded.updated_at_ms")
+              .bind_all(user_id, hash, core::now_utc_ms())
+              .run();
+          return core::Unit{};
+        },
+        std::move(done));
+  }
+
+  void add_patient(core::Patient p, Completion<std::int64_t> done) override {
+    write<std::int64_t>(
+        [p = std::move(p)](Connection& db) -> Result<std::int64_t> {
+          if (p.name.empty()) return Error::invalid("a patient needs a name", {{"/name", "required"}});
+          if (!exists(db, "SELECT 1 FROM clinics WHERE id = ?", p.clinic_id))
+            return Error::not_found("clinic " + std::to_string(p.clinic_id) + " not found");
+          if (!p.external_id.empty()) {
+            Statement s = db.prepare("SELECT id FROM patients WHERE clinic_id = ? AND external_id = ?");
+            s.bind_all(p.clinic_id, p.external_id);
+            if (s.step())
+              return Error::conflict("the clinic already has patient " + std::to_string(s.int64(0)) +
+                                     " with record number '" + p.external_id + "'");
+          }
+          db.prepare(
+                "INSERT INTO patients (clinic_id, name, phone, sex, birth_date, height_cm, smoking, "
+                "parents_with_hypertension, family_history_diabetes, pregnant, registered_at_ms, external_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+              .bind_all(p.clinic_id, p.name, p.phone, core::to_string(p.sex), date_text(p.birth_date), p.height_cm,
+                        core::to_string(p.smoking), p.parents_with_hypertension, p.family_history_diabetes,
+                        p.pregnant, p.registered_at_ms ? p.registered_at_ms : core::now_utc_ms(),
+                        non_empty(p.external_id))
+              .run();
+          const std::int64_t id = db.last_insert_rowid();
+          for (const auto& d : p.diagnoses)
+            db.prepare("INSERT INTO patient_diagnoses (patient_id, clinic_id, code, diagnosed_on) VALUES (?, ?, ?, ?)")
+                .bind_all(id, p.clinic_id, d.code, date_text(d.diagnosed_on))
+                .run();
+          for (const auto& c : p.comorbidities)
+            db.prepare("INSERT INTO patient_comorbidities (patient_id, clinic_id, code) VALUES (?, ?, ?)")
+                .bind_all(id, p.clinic_id, c)
+                .run();
+          for (const auto& m : p.medications)
+            db.prepare("INSERT INTO patient_medications (patient_id, clinic_id, name, dose, since) VALUES (?, ?, ?, ?, ?)")
+                .bind_all(id, p.clinic_id, m.name, m.dose, date_text(m.since))
+                .run();
+          return id;
+        },
+        std::move(done));
+  }
+
+  void insert_readings(std::int64_t patient_id, std::vector<core::Reading> readings,
+                       Completion<std::vector<InsertOutcome>> done) override {
+    write<std::vector<InsertOutcome>>(
+        [patient_id, readings = std::move(readings)](Connection& db) mutable -> Result<std::vector<InsertOutcome>> {
+          std::int64_t clinic_id = 0;
+          {
+            Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
+            s.bind(1, patient_id);
+            if (!s.step()) return Error::not_found("patient " + std::to_string(patient_id) + " not found");
+            clinic_id = s.int64(0);
+          }
+          std::vector<core::FieldError> bad;
+          for (std::size_t i = 0; i < readings.size(); ++i)
+            if (readings[i].client_id.empty()) bad.push_back({"/" + std::to_string(i) + "/client_id", "required"});
+          if (!bad.empty()) return Error::invalid("every reading needs a client id", std::move(bad));
+
+          const std::int64_t now = core::now_utc_ms();
+          std::vector<InsertOutcome> out;
+          out.reserve(readings.size());
+          for (auto& r : readings) {
+            r.patient_id = patient_id;
+            r.clinic_id = clinic_id;
+            if (r.received_at_ms == 0) r.received_at_ms = now;
+            // Earlier readings of this batch are already in the transaction, so
+            // a client id repeated within the batch is found here too.
+            if (auto dup = find_duplicate(db, r))
+              out.push_back(*dup);
+            else
+              out.push_back(insert_reading(db, r));
+          }
+          return out;
+        },
+        std::move(done));
+  }
+
+  void append_audit(AuditEntry e, Completion<core::Unit> done) override {
+    write<core::Unit>(
+        [e = std::move(e)](Connection& db) -> Result<core::Unit> {
+          if (e.action.empty()) return Error::invalid("an audit entry needs an action", {{"/action", "required"}});
+          db.prepare(
+                "INSERT INTO audit_log (at_ms, actor_user_id, action, patient_id, clinic_id, detail, remote_addr) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)")
+              .bind_all(e.at_ms ? e.at_ms : core::now_utc_ms(), e.actor_user_id, e.action, e.patient_id, e.clinic_id,
+                        e.detail, e.remote_addr)
+              .run();
+          return core::Unit{};
+        },
+        std::move(done));
+  }
+
+  void create_session(std::string token_sha256, Session session, Completion<core::Unit> done) override {
+    write<core::Unit>(
+        [token = std::move(token_sha256), session](Connection& db) -> Result<core::Unit> {
+          if (token.empty()) return Error::invalid("empty token hash");
+          if (!exists(db, "SELECT 1 FROM users WHERE id = ?", session.user_id))
+            return Error::not_found("user " + std::to_string(session.user_id) + " not found");
+          Statement s = db.prepare(
+              "INSERT INTO sessions (token_sha256, user_id, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?)");
+          s.bind_blob(1, token).bind(2, session.user_id).bind(3, core::now_utc_ms()).bind(4, session.expires_at_ms);
+          s.run();
+          return core::Unit{};
+        },
+        std::move(done));
+  }
+
+  void revoke_session(std::string token_sha256, Completion<core::Unit> done) override {
+    write<core::Unit>(
+        [token = std::move(token_sha256)](Connection& db) -> Result<core::Unit> {
+          {
+            Statement s =
+                db.prepare("UPDATE sessions SET revoked_at_ms = ? WHERE token_sha256 = ? AND revoked_at_ms IS NULL");
+            s.bind(1, core::now_utc_ms()).bind_blob(2, token);
+            s.run();
+          }
+          if (db.changes() > 0) return core::Unit{};
+          // Revoking twice is not an error; revoking what never existed is.
+          Statement s = db.prepare("SELECT 1 FROM sessions WHERE token_sha256 = ?");
+          s.bind_blob(1, token);
+          if (!s.step()) return Error::not_found("no such session");
+          return core::Unit{};
+        },
+        std::move(done));
+  }
+
+  Result<core::Region> region(std::int64_t id) override {
+    return read_result<core::Region>([&](Connection& db) -> Result<core::Region> {
+      Statement s = db.prepare(std::string(region_columns) + "WHERE id = ?");
+      s.bind(1, id);
+      if (!s.step()) return Error::not_found("region " + std::to_string(id) + " not found");
+      return region_from(s);
+    });
+  }
+
+  std::vector<core::Region> regions() override {
+    return read([&](Connection& db) {
+      std::vector<core::Region> out;
+      Statement s = db.prepare(std::string(region_columns) + "ORDER BY id");
+      while (s.step()) out.push_back(region_from(s));
+      return out;
+    });
+  }
+
+  Result<core::Clinic> clinic(std::int64_t id) override {
+    return read_result<core::Clinic>([&](Connection& db) -> Result<core::Clinic> {
+      Statement s = db.prepare(std::string(clinic_columns) + "WHERE id = ?");
+      s.bind(1, id);
+      if (!s.step()) return Error::not_found("clinic " + std::to_string(id) + " not found");
+      return clinic_from(s);
+    });
+  }
+
+  std::vector<core::Clinic> clinics() override {
+    return read([&](Connection& db) {
+      std::vector<core::Clinic> out;
+      Statement s = db.prepare(std::string(clinic_columns) + "ORDER BY id");
+      while (s.step()) out.push_back(clinic_from(s));
+      return out;
+    });
+  }
+
+  Result<core::User> user(std::int64_t id) override {
+    return read_result<core::User>([&](Connection& db) -> Result<core::User> {
+      Statement s = db.prepare(std::string(user_columns) + "WHERE id = ?");
+      s.bind(1, id);
+      if (!s.step()) return Error::not_found("user " + std::to_string(id) + " not found");
+      return user_from(s);
+    });
+  }
+
+  Result<core::User> user_by_username(const std::string& username) override {
+    return read_result<core::User>([&](Connection& db) -> Result<core::User> {
+      // The column is COLLATE NOCASE: usernames match without regard to case.
+      Statement s = db.prepare(std::string(user_columns) + "WHERE username = ?");
+      s.bind(1, username);
+      if (!s.step()) return Error::not_found("no user named '" + username + "'");
+      return user_from(s);
+    });
+  }
+
+  std::vector<core::User> users() override {
+    return read([&](Connection& db) {
+      std::vector<core::User> out;
+      Statement s = db.prepare(std::string(user_columns) + "ORDER BY id");
+      while (s.step()) out.push_back(user_from(s));
+      return out;
+    });
+  }
+
+  Result<std::string> password_hash(std::int64_t user_id) override {
+    return read_result<std::string>([&](Connection& db) -> Result<std::string> {
+      Statement s = db.prepare("SELECT password_hash FROM credentials WHERE user_id = ?");
+      s.bind(1, user_id);
+      if (!s.step()) return Error::not_found("user " + std::to_string(user_id) + " has no password");
+      return s.text(0);
+    });
+  }
+
+  Result<core::Patient> patient(std::int64_t id) override {
+    return read_result<core::Patient>([&](Connection& db) -> Result<core::Patient> {
+      core::Patient p;
+      {
+        Statement s = db.prepare(std::string(patient_columns) + "WHERE id = ?");
+        s.bind(1, id);
+        if (!s.step()) return Error::not_found("patient " + std::to_string(id) + " not found");
+        p = patient_from(s);
+      }
+      // One snapshot for the patient and its details would need a read
+      // transaction; these rows are written together, so a later read sees both.
+      load_patient_details(db, "WHERE patient_id = ?", id, {{id, &p}});
+      return p;
+    });
+  }
+
+  std::vector<core::Patient> patients_of_clinic(std::int64_t clinic_id) override {
+    return read([&](Connection& db) {
+      std::vector<core::Patient> out;
+      {
+        Statement s = db.prepare(std::string(patient_columns) + "WHERE clinic_id = ? ORDER BY id");
+        s.bind(1, clinic_id);
+        while (s.step()) out.push_back(patient_from(s));
+      }
+      std::unordered_map<std::int64_t, core::Patient*> by_id;
+      for (auto& p : out) by_id.emplace(p.id, &p);
+      load_patient_details(db, "WHERE clinic_id = ?", clinic_id, by_id);
+      return out;
+    });
+  }
+
+  std::vector<core::Reading> readings(const ReadingQuery& q) override {
+    return read([&](Connection& db) {
+      std::vector<core::Reading> out;
+      if (q.limit <= 0) return out;
+      // Keyset paging: continue after (taken_at, id) of the anchor reading.
+      std::int64_t after_taken = std::numeric_limits<std::int64_t>::min();
+      std::int64_t after_id = std::numeric_limits<std::int64_t>::min();
+      if (q.after_id) {
+        Statement s = db.prepare("SELECT taken_at_ms FROM readings WHERE id = ? AND patient_id = ?");
+        s.bind_all(*q.after_id, q.patient_id);
+        if (!s.step()) return out;  // an unknown anchor ends the listing
+        after_taken = s.int64(0);
+        after_id = *q.after_id;
+      }
+      // With a kind, the (patient_id, kind, taken_at_ms) index serves the order too.
+      Statement s = db.prepare(std::string(reading_columns) + "WHERE patient_id = ?1 " +
+                               (q.kind ? "AND kind = ?6 " : "") +
+                               "AND taken_at_ms >= ?2 AND taken_at_ms < ?3 AND (taken_at_ms, id) > (?4, ?5) "
+                               "ORDER BY taken_at_ms, id LIMIT ?7");
+      s.bind(1, q.patient_id)
+          .bind(2, q.from_ms.value_or(std::numeric_limits<std::int64_t>::min()))
+          .bind(3, q.to_ms.value_or(std::numeric_limits<std::int64_t>::max()))
+          .bind(4, after_taken)
+          .bind(5, after_id)
+          .bind(7, q.limit);
+      if (q.kind) s.bind(6, core::to_string(*q.kind));
+      while (s.step()) out.push_back(reading_from(s));
+      return out;
+    });
+  }
+
+  std::int64_t count_readings(std::optional<std::int64_t> patient_id) override {
+    return read([&](Connection& db) {
+      if (!patient_id) return db.query_int64("SELECT count(*) FROM readings");
+      Statement s = db.prepare("SELECT count(*) FROM readings WHERE patient_id = ?");
+      s.bind(1, *patient_id);
+      return s.step() ? s.int64(0) : 0;
+    });
+  }
+
+  std::vector<AuditEntry> audit_log(std::optional<std::int64_t> patient_id, int limit) override {
+    return read([&](Connection& db) {
+      std::vector<AuditEntry> out;
+      if (limit <= 0) return out;
+      Statement s = db.prepare(std::string(audit_columns) + (patient_id ? "WHERE patient_id = ?2 " : "") +
+                               "ORDER BY id DESC LIMIT ?1");
+      s.bind(1, limit);
+      if (patient_id) s.bind(2, *patient_id);
+      while (s.step()) out.push_back(audit_from(s));
+      return out;
+    });
+  }
+
+  Result<Session> session(const std::string& token_sha256) override {
+    return read_result<Session>([&](Connection& db) -> Result<Session> {
+      // A deactivated user's sessions end with the account.
+      Statement s = db.prepare(
+          "SELECT s.user_id, s.expires_at_ms FROM sessions s JOIN users u ON u.id = s.user_id "
+          "WHERE s.token_sha256 = ? AND s.revoked_at_ms IS NULL AND s.expires_at_ms > ? AND u.active = 1");
+      s.bind_blob(1, token_sha256).bind(2, core::now_utc_ms());
+      if (!s.step()) return Error::not_found("no such session, or it has expired or been revoked");
+      return Session{s.int64(0), s.int64(1)};
+    });
+  }
+
+  core::Status backup_to(const std::string& path) override {
+    return read_result<core::Unit>([&](Connection& src) -> core::Status {
+      std::error_code ec;
+      if (std::filesystem::exists(path, ec))
+        return Error::conflict("the backup target " + path + " already exists");
+      try {
+        Connection dst = Connection::open(path, detail::OpenMode::read_write_create, 5000);
+        // The backup object must be finished before dst closes.
+        struct BackupFinisher {
+          void operator()(sqlite3_backup* b) const noexcept { sqlite3_backup_finish(b); }
+        };
+        std::unique_ptr<sqlite3_backup, BackupFinisher> backup(sqlite3_backup_init(dst.get(), "main", src.get(), "main"));
+        if (!backup) detail::check(dst.get(), sqlite3_errcode(dst.get()), "backup_init");
+        // -1: every page in one step, so the copy is one consistent snapshot.
+        int rc = SQLITE_OK;
+        while ((rc = sqlite3_backup_step(backup.get(), -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED)
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (rc != SQLITE_DONE) detail::check(dst.get(), rc, "backup_step");
+        detail::check(dst.get(), sqlite3_backup_finish(backup.release()), "backup_finish");
+        return core::Unit{};
+      } catch (const StoreError&) {
+        // Leave nothing half-written behind.
+        std::filesystem::remove(path, ec);
+        std::filesystem::remove(path + "-wal", ec);
+        std::filesystem::remove(path + "-shm", ec);
+        throw;
+      }
+    });
+  }
+
+  core::Status integrity_check() override {
+    return read_result<core::Unit>([&](Connection& db) -> core::Status {
+      std::string problems;
+      {
+        Statement s = db.prepare("PRAGMA integrity_check");
+        while (s.step())
+          if (const std::string line = s.text(0); line != "ok") problems += line + "\n";
+      }
+      {
+        Statement s = db.prepare("PRAGMA foreign_key_check");
+        while (s.step())
+          problems += "foreign key: " + s.text(0) + " row " + std::to_string(s.int64(1)) + " -> " + s.text(2) + "\n";
+      }
+      if (!problems.empty()) return Error::internal("integrity check failed:\n" + problems);
+      return core::Unit{};
+    });
+  }
+
+  int schema_version() override {
+    return read([](Connection& db) { return detail::user_version(db); });
+  }
+
+  WriterStats writer_stats() const override { return writer_.stats(); }
+
+  void close() override {
+    // A completion calling close() would join its own thread; it only stops the intake.
+    if (writer_.on_writer_thread()) {
+      writer_.stop_intake();
+      return;
+    }
+    std::lock_guard lock(close_mutex_);
+    if (closed_) return;
+    writer_.stop();
+    pool_.close();
+    try {
+      // Fold the WAL into the database so the file alone is the whole state.
+      writer_.connection().exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch (const StoreError& e) {
+      std::fprintf(stderr, "careloop store: checkpoint at close failed: %s\n", e.what());
+    }
+    writer_.close_connection();
+    closed_ = true;
+  }
+
+ private:
+  template <class T, class Fn>
+  void write(Fn fn, Completion<T> done) {
+    writer_.submit<T>(std::move(fn), std::move(done));
+  }
+
+  template <class Fn>
+  auto read(Fn&& fn) {
+    auto lease = pool_.acquire();
+    return fn(*lease);
+  }
+
+  template <class T, class Fn>
+  Result<T> read_result(Fn&& fn) {
+    try {
+      auto lease = pool_.acquire();
+      return fn(*lease);
+    } catch (const StoreError& e) {
+      return detail::to_error(e);
+    }
+  }
+
+  detail::ReadPool pool_;
+  detail::Writer writer_;
+  std::mutex close_mutex_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+core::Result<std::unique_ptr<Store>> open_sqlite(const Options& options) {
+  core::require_blocking_allowed("store::open_sqlite");
+  if (options.path.empty()) return Error::invalid("no database path", {{"/path", "required"}});
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(options.path, ec);
+  if (!existed && !options.create_if_missing) return Error::not_found("no database at " + options.path);
+  try {
+    Connection db = Connection::open(
+        options.path, existed ? detail::OpenMode::read_write : detail::OpenMode::read_write_create,
+        options.busy_timeout_ms);
+    detail::migrate(db);
+    return std::unique_ptr<Store>(std::make_unique<SqliteStore>(options, std::move(db)));
+  } catch (const StoreError& e) {
+    return detail::to_error(e);
+  }
+}
+
+int latest_schema_version() { return static_cast<int>(detail::migrations().size()); }
+
+}  // namespace careloop::store
