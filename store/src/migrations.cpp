@@ -6,6 +6,9 @@
 namespace careloop::store::detail {
 namespace {
 
+// No WITHOUT ROWID tables: SQLite 3.40's integrity_check reports false
+// "NULL value" errors on them (Debian 12 ships 3.40.1).
+//
 // Rows that belong to a patient reference (patient_id, clinic_id) together,
 // so a row's clinic_id always is its patient's clinic, and moving a patient
 // to another clinic carries the rows along (ON UPDATE CASCADE).
@@ -55,7 +58,7 @@ CREATE TABLE patient_diagnoses (
   diagnosed_on TEXT NOT NULL,
   PRIMARY KEY (patient_id, code),
   FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
-) STRICT, WITHOUT ROWID;
+) STRICT;
 CREATE INDEX patient_diagnoses_clinic ON patient_diagnoses(clinic_id, code);
 
 CREATE TABLE patient_comorbidities (
@@ -64,7 +67,7 @@ CREATE TABLE patient_comorbidities (
   code       TEXT NOT NULL,
   PRIMARY KEY (patient_id, code),
   FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
-) STRICT, WITHOUT ROWID;
+) STRICT;
 CREATE INDEX patient_comorbidities_clinic ON patient_comorbidities(clinic_id);
 
 CREATE TABLE patient_medications (
@@ -171,7 +174,7 @@ CREATE TABLE sessions (
   created_at_ms INTEGER NOT NULL,
   expires_at_ms INTEGER NOT NULL,
   revoked_at_ms INTEGER
-) STRICT, WITHOUT ROWID;
+) STRICT;
 CREATE INDEX sessions_user ON sessions(user_id);
 
 CREATE TABLE activation_codes (
@@ -183,7 +186,7 @@ CREATE TABLE activation_codes (
   expires_at_ms INTEGER NOT NULL,
   used_at_ms    INTEGER,
   FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
-) STRICT, WITHOUT ROWID;
+) STRICT;
 CREATE INDEX activation_codes_patient ON activation_codes(patient_id);
 )sql";
 

@@ -7,9 +7,11 @@
 #include <mutex>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 
+#include "careloop/core/thread_role.hpp"
 #include "careloop/core/time.hpp"
 #include "careloop/store/store.hpp"
 #include "migrations.hpp"
@@ -51,6 +53,29 @@ std::optional<std::string_view> name_of(const std::optional<E>& e) {
 std::optional<std::string_view> non_empty(const std::string& s) {
   return s.empty() ? std::nullopt : std::optional<std::string_view>(s);
 }
+
+// A read transaction, so that a read made of several queries sees one
+// committed state (WAL keeps that snapshot while the writer goes on).
+class ReadSnapshot {
+ public:
+  explicit ReadSnapshot(Connection& db) : db_(db) {
+    // A COMMIT that failed in an earlier lease would leave its transaction open.
+    if (db_.in_transaction()) db_.prepare("ROLLBACK").run();
+    db_.prepare("BEGIN").run();
+  }
+  ReadSnapshot(const ReadSnapshot&) = delete;
+  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+  ~ReadSnapshot() {
+    // Ending a read-only transaction cannot lose anything; a failure here is not the caller's.
+    try {
+      db_.prepare("COMMIT").run();
+    } catch (const StoreError&) {
+    }
+  }
+
+ private:
+  Connection& db_;
+};
 
 bool exists(Connection& db, std::string_view sql, std::int64_t id) {
   Statement s = db.prepare(sql);
@@ -518,6 +543,7 @@ class SqliteStore final : public Store {
 
   Result<core::Patient> patient(std::int64_t id) override {
     return read_result<core::Patient>([&](Connection& db) -> Result<core::Patient> {
+      ReadSnapshot snapshot(db);
       core::Patient p;
       {
         Statement s = db.prepare(std::string(patient_columns) + "WHERE id = ?");
@@ -525,8 +551,6 @@ class SqliteStore final : public Store {
         if (!s.step()) return Error::not_found("patient " + std::to_string(id) + " not found");
         p = patient_from(s);
       }
-      // One snapshot for the patient and its details would need a read
-      // transaction; these rows are written together, so a later read sees both.
       load_patient_details(db, "WHERE patient_id = ?", id, {{id, &p}});
       return p;
     });
@@ -534,6 +558,7 @@ class SqliteStore final : public Store {
 
   std::vector<core::Patient> patients_of_clinic(std::int64_t clinic_id) override {
     return read([&](Connection& db) {
+      ReadSnapshot snapshot(db);
       std::vector<core::Patient> out;
       {
         Statement s = db.prepare(std::string(patient_columns) + "WHERE clinic_id = ? ORDER BY id");
@@ -551,6 +576,7 @@ class SqliteStore final : public Store {
     return read([&](Connection& db) {
       std::vector<core::Reading> out;
       if (q.limit <= 0) return out;
+      ReadSnapshot snapshot(db);
       // Keyset paging: continue after (taken_at, id) of the anchor reading.
       std::int64_t after_taken = std::numeric_limits<std::int64_t>::min();
       std::int64_t after_id = std::numeric_limits<std::int64_t>::min();
@@ -644,6 +670,7 @@ class SqliteStore final : public Store {
 
   core::Status integrity_check() override {
     return read_result<core::Unit>([&](Connection& db) -> core::Status {
+      ReadSnapshot snapshot(db);
       std::string problems;
       {
         Statement s = db.prepare("PRAGMA integrity_check");
@@ -667,6 +694,7 @@ class SqliteStore final : public Store {
   WriterStats writer_stats() const override { return writer_.stats(); }
 
   void close() override {
+    core::require_blocking_allowed("store::close");
     // A completion calling close() would join its own thread; it only stops the intake.
     if (writer_.on_writer_thread()) {
       writer_.stop_intake();
@@ -693,7 +721,7 @@ class SqliteStore final : public Store {
   }
 
   template <class Fn>
-  auto read(Fn&& fn) {
+  std::invoke_result_t<Fn&, Connection&> read(Fn&& fn) {
     auto lease = pool_.acquire();
     return fn(*lease);
   }

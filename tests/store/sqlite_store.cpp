@@ -1,0 +1,381 @@
+// store/src/sqlite_store.cpp through the Store interface: what goes in comes
+// back out, duplicates are recognised, and close/reopen/backup keep the data.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "fixture.hpp"
+
+using namespace careloop;
+using namespace careloop::store;
+using namespace careloop::store::testing;
+
+namespace {
+
+core::Status write_status(const std::function<void(Completion<core::Unit>)>& start) {
+  return wait_for<core::Unit>(start);
+}
+
+}  // namespace
+
+TEST_CASE("regions, clinics and users read back as written") {
+  TempDir dir;
+  auto store = open_store(dir.file("care.db"));
+  const auto place = add_place(*store);
+
+  const auto region = must(store->region(place.region_id));
+  CHECK(region.name == "Haidian");
+  CHECK(region.level == core::RegionLevel::district);
+  CHECK(region.code == "110108");
+  CHECK_FALSE(region.parent_id);
+  CHECK(store->regions().size() == 1);
+  CHECK(must(store->clinic(place.clinic_id)).region_id == place.region_id);
+  CHECK(store->clinics().size() == 1);
+  CHECK(store->region(999).error().code == core::Errc::not_found);
+
+  auto bad_clinic = wait_for<std::int64_t>([&](auto done) { store->add_clinic({999, "Nowhere", "UTC"}, done); });
+  CHECK(bad_clinic.error().code == core::Errc::not_found);
+
+  NewUser doctor;
+  doctor.user.username = "dr.li";
+  doctor.user.role = core::Role::doctor;
+  doctor.user.display_name = "Dr Li";
+  doctor.user.clinic_id = place.clinic_id;
+  doctor.password_hash = "$argon2id$first";
+  const auto id = must(wait_for<std::int64_t>([&](auto done) { store->add_user(doctor, done); }));
+
+  const auto user = must(store->user_by_username("Dr.Li"));
+  CHECK(user.id == id);
+  CHECK(user.role == core::Role::doctor);
+  CHECK(user.clinic_id == place.clinic_id);
+  CHECK(user.active);
+  CHECK(user.created_at_ms > 0);
+  CHECK(must(store->password_hash(id)) == "$argon2id$first");
+
+  REQUIRE(write_status([&](auto done) { store->set_password(id, "$argon2id$second", done); }).ok());
+  CHECK(must(store->password_hash(id)) == "$argon2id$second");
+  CHECK(write_status([&](auto done) { store->set_password(4242, "$x", done); }).error().code ==
+        core::Errc::not_found);
+
+  // Usernames are unique regardless of case.
+  doctor.user.username = "DR.LI";
+  auto taken = wait_for<std::int64_t>([&](auto done) { store->add_user(doctor, done); });
+  CHECK(taken.error().code == core::Errc::conflict);
+  CHECK(store->users().size() == 1);
+}
+
+TEST_CASE("a patient reads back with diagnoses, comorbidities and medications") {
+  TempDir dir;
+  auto store = open_store(dir.file("care.db"));
+  const auto place = add_place(*store);
+  const auto id = add_patient(*store, place.clinic_id);
+  add_patient(*store, place.clinic_id, "Zhao Min");
+
+  const auto want = sample_patient(place.clinic_id);
+  const auto p = must(store->patient(id));
+  CHECK(p.id == id);
+  CHECK(p.clinic_id == place.clinic_id);
+  CHECK(p.name == want.name);
+  CHECK(p.phone == want.phone);
+  CHECK(p.birth_date == want.birth_date);
+  CHECK(p.height_cm == want.height_cm);
+  CHECK(p.smoking == core::Smoking::former);
+  CHECK(p.parents_with_hypertension == 1);
+  CHECK(p.family_history_diabetes);
+  CHECK_FALSE(p.pregnant);
+  CHECK(p.registered_at_ms == want.registered_at_ms);
+  CHECK(p.has_diagnosis(core::dx_hypertension));
+  CHECK(p.has_diagnosis(core::dx_diabetes_t2));
+  CHECK(p.comorbidities == std::vector<std::string>{"ckd"});
+  REQUIRE(p.medications.size() == 2);
+  CHECK(p.medications[0].name == "amlodipine");
+  CHECK(p.medications[1].dose == "500 mg twice daily");
+  CHECK(p.medications[1].since == want.medications[1].since);
+
+  const auto all = store->patients_of_clinic(place.clinic_id);
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].diagnoses.size() == 2);
+  CHECK(all[1].name == "Zhao Min");
+  CHECK(all[1].medications.size() == 2);
+  CHECK(store->patients_of_clinic(place.clinic_id + 1).empty());
+
+  auto orphan = wait_for<std::int64_t>([&](auto done) { store->add_patient(sample_patient(999), done); });
+  CHECK(orphan.error().code == core::Errc::not_found);
+  CHECK(store->patient(12345).error().code == core::Errc::not_found);
+  must(store->integrity_check());
+}
+
+TEST_CASE("readings: a repeated client id or the same reading again is a duplicate") {
+  TempDir dir;
+  auto store = open_store(dir.file("care.db"));
+  const auto place = add_place(*store);
+  const auto alice = add_patient(*store, place.clinic_id, "Alice");
+  const auto bob = add_patient(*store, place.clinic_id, "Bob");
+  const std::int64_t t0 = 1'750'000'000'000;
+
+  SECTION("within one batch") {
+    const auto out = insert(*store, alice, {bp("u1", t0, 140, 90), bp("u1", t0 + 1000, 150, 95)});
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].status == InsertStatus::created);
+    CHECK(out[1].status == InsertStatus::duplicate);
+    CHECK(out[1].id == out[0].id);
+    CHECK(store->count_readings(alice) == 1);
+  }
+  SECTION("across batches") {
+    const auto first = insert(*store, alice, {bp("u1", t0, 140, 90)});
+    const auto again = insert(*store, alice, {bp("u1", t0, 140, 90), bp("u2", t0 + 60'000, 135, 85)});
+    CHECK(again[0].status == InsertStatus::duplicate);
+    CHECK(again[0].id == first[0].id);
+    CHECK(again[0].change_seq == first[0].change_seq);
+    CHECK(again[1].status == InsertStatus::created);
+    CHECK(store->count_readings(alice) == 2);
+  }
+  SECTION("the same content under another client id") {
+    const auto first = insert(*store, alice, {bp("phone-a", t0, 140, 90)});
+    auto other = bp("phone-b", t0, 140, 90);
+    other.source = "second phone";
+    const auto again = insert(*store, alice, {other});
+    CHECK(again[0].status == InsertStatus::duplicate);
+    CHECK(again[0].id == first[0].id);
+    // One value different, or another instant: a new reading.
+    const auto differs = insert(*store, alice, {bp("phone-c", t0, 141, 90), bp("phone-d", t0 + 1, 140, 90)});
+    CHECK(differs[0].status == InsertStatus::created);
+    CHECK(differs[1].status == InsertStatus::created);
+    CHECK(store->count_readings(alice) == 3);
+  }
+  SECTION("NULL values compare as equal in the content check") {
+    core::Reading g;
+    g.client_id = "g1";
+    g.kind = core::ReadingKind::glucose;
+    g.taken_at = {t0, 480};
+    g.glucose_mmol_l = 7.2;
+    g.glucose_context = core::GlucoseContext::fasting;
+    auto g2 = g;
+    g2.client_id = "g2";
+    auto g3 = g;
+    g3.client_id = "g3";
+    g3.glucose_context = core::GlucoseContext::after_meal;
+    const auto out = insert(*store, alice, {g, g2, g3});
+    CHECK(out[0].status == InsertStatus::created);
+    CHECK(out[1].status == InsertStatus::duplicate);
+    CHECK(out[2].status == InsertStatus::created);
+  }
+  SECTION("different patients may use the same client id") {
+    const auto a = insert(*store, alice, {bp("shared", t0, 140, 90)});
+    const auto b = insert(*store, bob, {bp("shared", t0, 140, 90)});
+    CHECK(a[0].status == InsertStatus::created);
+    CHECK(b[0].status == InsertStatus::created);
+    CHECK(a[0].id != b[0].id);
+  }
+  SECTION("an unknown patient or a missing client id stores nothing") {
+    auto unknown = wait_for<std::vector<InsertOutcome>>(
+        [&](auto done) { store->insert_readings(9999, {bp("x", t0, 120, 80)}, done); });
+    CHECK(unknown.error().code == core::Errc::not_found);
+    auto anonymous = wait_for<std::vector<InsertOutcome>>(
+        [&](auto done) { store->insert_readings(alice, {bp("ok", t0, 120, 80), bp("", t0, 121, 80)}, done); });
+    REQUIRE_FALSE(anonymous.ok());
+    CHECK(anonymous.error().code == core::Errc::invalid);
+    REQUIRE(anonymous.error().fields.size() == 1);
+    CHECK(anonymous.error().fields[0].pointer == "/1/client_id");
+    CHECK(store->count_readings() == 0);
+  }
+}
+
+TEST_CASE("readings carry clinic, values and an increasing change sequence") {
+  TempDir dir;
+  auto store = open_store(dir.file("care.db"));
+  const auto place = add_place(*store);
+  const auto patient = add_patient(*store, place.clinic_id);
+
+  core::Reading w;
+  w.client_id = "w1";
+  w.kind = core::ReadingKind::weight;
+  w.taken_at = {1'750'000'000'000, -300};
+  w.weight_kg = 69.853;
+  w.value_as_sent = 154;
+  w.unit_as_sent = "lb";
+  w.note = "after breakfast";
+  const auto out = insert(*store, patient, {bp("b1", 1'750'000'100'000, 132, 84), w});
+  CHECK(out[1].change_seq > out[0].change_seq);
+
+  const auto got = store->readings({patient, core::ReadingKind::weight, {}, {}, {}, 10});
+  REQUIRE(got.size() == 1);
+  const auto& r = got[0];
+  CHECK(r.id == out[1].id);
+  CHECK(r.patient_id == patient);
+  CHECK(r.clinic_id == place.clinic_id);
+  CHECK(r.client_id == "w1");
+  CHECK(r.taken_at == w.taken_at);
+  CHECK(r.received_at_ms > 0);
+  CHECK(r.weight_kg == 69.853);
+  CHECK_FALSE(r.systolic_mmhg);
+  CHECK(r.value_as_sent == 154);
+  CHECK(r.unit_as_sent == "lb");
+  CHECK(r.note == "after breakfast");
+  CHECK(r.change_seq == out[1].change_seq);
+}
+
+TEST_CASE("readings page in (taken_at, id) order with after_id") {
+  TempDir dir;
+  auto store = open_store(dir.file("care.db"));
+  const auto place = add_place(*store);
+  const auto patient = add_patient(*store, place.clinic_id);
+  const auto other = add_patient(*store, place.clinic_id, "Other");
+
+  // 30 readings over 10 instants, inserted out of order, three per instant.
+  std::vector<core::Reading> batch;
+  for (int i = 29; i >= 0; --i)
+    batch.push_back(bp("r" + std::to_string(i), 1'750'000'000'000 + (i % 10) * 60'000, 120 + i, 80));
+  insert(*store, patient, batch);
+  insert(*store, other, {bp("o", 1'750'000'000'000, 170, 100)});
+
+  const auto all = store->readings({patient, {}, {}, {}, {}, 1000});
+  REQUIRE(all.size() == 30);
+  CHECK(std::is_sorted(all.begin(), all.end(), [](const auto& a, const auto& b) {
+    return std::pair(a.taken_at.utc_ms, a.id) < std::pair(b.taken_at.utc_ms, b.id);
+  }));
+
+  std::vector<core::Reading> paged;
+  ReadingQuery q{patient, {}, {}, {}, {}, 7};
+  for (;;) {
+    const auto page = store->readings(q);
+    paged.insert(paged.end(), page.begin(), page.end());
+    if (page.size() < 7) break;
+    q.after_id = page.back().id;
+  }
+  REQUIRE(paged.size() == all.size());
+  for (std::size_t i = 0; i < all.size(); ++i) CHECK(paged[i].id == all[i].id);
+
+  // from is inclusive, to exclusive.
+  const auto window = store->readings({patient, {}, 1'750'000'060'000, 1'750'000'180'000, {}, 100});
+  CHECK(window.size() == 6);
+  CHECK(store->readings({patient, core::ReadingKind::glucose, {}, {}, {}, 100}).empty());
+  CHECK(store->readings({patient, {}, {}, {}, {}, 0}).empty());
+  // Another patient's reading is no anchor.
+  const auto foreign = store->readings({other, {}, {}, {}, {}, 10});
+  REQUIRE(foreign.size() == 1);
+  CHECK(store->readings({patient, {}, {}, {}, foreign[0].id, 10}).empty());
+  CHECK(store->count_readings() == 31);
+}
+
+TEST_CASE("sessions expire and can be revoked") {
+  TempDir dir;
+  auto store = open_store(dir.file("care.db"));
+  NewUser u;
+  u.user.username = "admin";
+  u.user.role = core::Role::admin;
+  const auto uid = must(wait_for<std::int64_t>([&](auto done) { store->add_user(u, done); }));
+  const auto now = core::now_utc_ms();
+  const std::string live(32, '\x11'), expired(32, '\x22');
+
+  REQUIRE(write_status([&](auto done) { store->create_session(live, {uid, now + 3'600'000}, done); }).ok());
+  REQUIRE(write_status([&](auto done) { store->create_session(expired, {uid, now - 1}, done); }).ok());
+  CHECK(must(store->session(live)).user_id == uid);
+  CHECK(store->session(expired).error().code == core::Errc::not_found);
+  CHECK(store->session("unknown").error().code == core::Errc::not_found);
+  CHECK(write_status([&](auto done) { store->create_session(live, {uid, now + 1}, done); }).error().code ==
+        core::Errc::conflict);
+  CHECK(write_status([&](auto done) { store->create_session("x", {999, now + 1}, done); }).error().code ==
+        core::Errc::not_found);
+
+  REQUIRE(write_status([&](auto done) { store->revoke_session(live, done); }).ok());
+  CHECK(store->session(live).error().code == core::Errc::not_found);
+  CHECK(write_status([&](auto done) { store->revoke_session(live, done); }).ok());
+  CHECK(write_status([&](auto done) { store->revoke_session("never", done); }).error().code ==
+        core::Errc::not_found);
+}
+
+TEST_CASE("the audit log lists newest first, per patient or all") {
+  TempDir dir;
+  auto store = open_store(dir.file("care.db"));
+  for (int i = 0; i < 5; ++i) {
+    AuditEntry e;
+    e.at_ms = 1000 + i;
+    e.actor_user_id = 7;
+    e.action = "patient.read";
+    if (i % 2 == 0) e.patient_id = 42;
+    e.detail = std::to_string(i);
+    e.remote_addr = "127.0.0.1";
+    REQUIRE(write_status([&](auto done) { store->append_audit(e, done); }).ok());
+  }
+  const auto all = store->audit_log(std::nullopt, 3);
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].detail == "4");
+  CHECK(all[2].detail == "2");
+  const auto mine = store->audit_log(42, 10);
+  REQUIRE(mine.size() == 3);
+  CHECK(mine[0].detail == "4");
+  CHECK(mine[2].detail == "0");
+  CHECK(mine[0].remote_addr == "127.0.0.1");
+}
+
+TEST_CASE("many threads read at once through a small pool") {
+  TempDir dir;
+  Options options;
+  options.read_connections = 2;
+  auto store = open_store(dir.file("care.db"), options);
+  const auto place = add_place(*store);
+  const auto patient = add_patient(*store, place.clinic_id);
+  insert(*store, patient, {bp("a", 1, 120, 80), bp("b", 2, 121, 80)});
+
+  std::atomic<int> good{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 6; ++t)
+    readers.emplace_back([&] {
+      for (int i = 0; i < 50; ++i)
+        if (store->readings({patient, {}, {}, {}, {}, 10}).size() == 2 && store->patient(patient).ok()) ++good;
+    });
+  for (auto& t : readers) t.join();
+  CHECK(good == 300);
+}
+
+TEST_CASE("data survives close and reopen, close is idempotent, later calls are refused") {
+  TempDir dir;
+  const auto path = dir.file("care.db");
+  std::int64_t patient = 0;
+  {
+    auto store = open_store(path);
+    const auto place = add_place(*store);
+    patient = add_patient(*store, place.clinic_id);
+    insert(*store, patient, {bp("a", 1'750'000'000'000, 120, 80)});
+    store->close();
+    store->close();
+
+    auto late = wait_for<std::vector<InsertOutcome>>(
+        [&](auto done) { store->insert_readings(patient, {bp("b", 1'750'000'000'001, 121, 80)}, done); });
+    CHECK(late.error().code == core::Errc::unavailable);
+    CHECK(store->patient(patient).error().code == core::Errc::unavailable);
+    CHECK_THROWS_AS(store->count_readings(), StoreError);
+    // The checkpoint at close folded the WAL into the file.
+    CHECK_FALSE(std::filesystem::exists(path + "-wal"));
+  }
+  auto store = open_store(path);
+  CHECK(store->count_readings(patient) == 1);
+  CHECK(must(store->patient(patient)).diagnoses.size() == 2);
+}
+
+TEST_CASE("backup copies a consistent database to a new file, never over one") {
+  TempDir dir;
+  auto store = open_store(dir.file("care.db"));
+  const auto place = add_place(*store);
+  const auto patient = add_patient(*store, place.clinic_id);
+  insert(*store, patient, {bp("a", 1'750'000'000'000, 120, 80), bp("b", 1'750'000'060'000, 125, 82)});
+
+  const auto target = dir.file("backup.db");
+  REQUIRE(store->backup_to(target).ok());
+  auto again = store->backup_to(target);
+  CHECK(again.error().code == core::Errc::conflict);
+  CHECK(store->backup_to(dir.file("no/such/dir/backup.db")).error().code == core::Errc::internal);
+
+  // The original keeps working, and the copy stands alone.
+  insert(*store, patient, {bp("c", 1'750'000'120'000, 130, 85)});
+  store->close();
+  auto copy = open_store(target);
+  must(copy->integrity_check());
+  CHECK(copy->schema_version() == latest_schema_version());
+  CHECK(copy->count_readings(patient) == 2);
+  CHECK(must(copy->patient(patient)).name == "Wang Fang");
+}
