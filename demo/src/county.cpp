@@ -5,6 +5,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <random>
 #include <string_view>
@@ -163,7 +164,7 @@ core::Patient draw_patient(Rng& rng, std::int64_t clinic_id, std::int64_t end_da
   // Registered up to six years ago; one in ten in the last three months.
   const std::int64_t reg_days_ago = rng.chance(0.1) ? rng.integer(0, 89) : rng.integer(90, 6 * 365);
   const std::int64_t registered_day = end_day - reg_days_ago;
-  p.registered_at_ms = std::min(now_ms, (registered_day * 24 + 9 - 8) * 3'600'000 + rng.integer(0, 8 * 3600) * 1000LL);
+  p.registered_at_ms = std::min<std::int64_t>(now_ms, (registered_day * 24 + 9 - 8) * 3'600'000 + rng.integer(0, 8 * 3600) * 1000LL);
 
   const double u = showcase ? 0.9 : rng.uniform();
   const bool htn = u < 0.55 || u >= 0.75;
@@ -202,7 +203,7 @@ class ReadingMaker {
     r.client_id = rng_.uuid();
     // Most phones upload within minutes; some were offline for days.
     const std::int64_t delay = rng_.chance(0.08) ? rng_.integer(3600, 3 * 86400) * 1000LL : rng_.integer(5, 600) * 1000LL;
-    r.received_at_ms = std::min(now_ms_, r.taken_at.utc_ms + delay);
+    r.received_at_ms = std::min<std::int64_t>(now_ms_, r.taken_at.utc_ms + delay);
     out.push_back(std::move(r));
   }
 
@@ -381,9 +382,17 @@ core::Result<Summary> generate_county(store::Store& st, const Options& o, const 
   if (!county) return county.error();
   s.region_id = *county;
 
+  // Demo accounts share a handful of published passwords; hashing each once
+  // keeps Argon2id (deliberately slow) from dominating the demo's run time.
+  std::map<std::string, std::string> hashed;
   auto add_user = [&](core::User u, const std::string& password, std::string note) -> core::Result<std::int64_t> {
-    auto h = hash(password);
-    if (!h) return h.error();
+    auto it = hashed.find(password);
+    if (it == hashed.end()) {
+      auto h = hash(password);
+      if (!h) return h.error();
+      it = hashed.emplace(password, std::move(*h)).first;
+    }
+    std::optional<std::string> h = it->second;
     s.logins.push_back({std::string(core::to_string(u.role)), u.username, password, std::move(note)});
     store::NewUser nu{std::move(u), std::move(*h)};
     ++s.users;
@@ -394,7 +403,7 @@ core::Result<Summary> generate_county(store::Store& st, const Options& o, const 
   for (int c = 0; c < o.clinics; ++c) {
     const std::string base(communities[static_cast<std::size_t>(c) % communities.size()]);
     const std::string suffix = c < static_cast<int>(communities.size()) ? "" : std::to_string(c / communities.size() + 1);
-    char code[16];
+    char code[32];
     std::snprintf(code, sizeof code, "990121%03d", c + 1);
     auto community = add_region(*county, base + suffix + "社区", core::RegionLevel::community, code);
     if (!community) return community.error();

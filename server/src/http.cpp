@@ -48,7 +48,7 @@ http::status status_of(const core::Error& error) noexcept {
 Response problem_from(const core::Error& error) {
   const auto status = status_of(error);
   // An internal message may name tables, paths or SQL: log it, don't send it.
-  const std::string_view detail =
+  const std::string detail =
       status == http::status::internal_server_error ? "The server could not complete the request." : error.message;
   return problem_response(status, http::obsolete_reason(status), detail, error.fields);
 }

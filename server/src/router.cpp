@@ -175,7 +175,7 @@ std::string_view RequestContext::param(std::string_view name) const {
   return it == params.end() ? std::string_view{} : std::string_view(it->second);
 }
 
-std::optional<RequestContext> make_context(Request request) {
+std::optional<RequestContext> make_context(Request&& request) {
   auto target = std::string(request.target());
   auto parsed = boost::urls::parse_origin_form(target);
   if (!parsed) return std::nullopt;

@@ -439,8 +439,18 @@ asio::awaitable<bool> Connection::respond(Request request, Clock::time_point sta
     res.set("X-Request-Id", new_request_id());
     res.keep_alive(false);
     stream_.expires_after(server_.cfg.write_timeout);
-    co_await http::async_write(stream_, res, use_tuple);
+    auto [ec, bytes] = co_await http::async_write(stream_, res, use_tuple);
     account("", request.method_string(), 400, started);
+    server_.log({{"level", "info"},
+                 {"msg", "request"},
+                 {"request_id", std::string(res["X-Request-Id"])},
+                 {"remote", remote_},
+                 {"method", std::string(request.method_string())},
+                 {"path", "-"},
+                 {"route", ""},
+                 {"status", 400},
+                 {"bytes", bytes},
+                 {"duration_ms", ms_since(started)}});
     co_return false;
   }
   RequestContext& ctx = *made;
@@ -497,7 +507,7 @@ asio::awaitable<bool> Connection::respond(Request request, Clock::time_point sta
                          {"msg", "request"},
                          {"request_id", ctx.request_id},
                          {"remote", remote_},
-                         {"method", ctx.request.method_string()},
+                         {"method", std::string(ctx.request.method_string())},
                          {"path", ctx.path},  // never the query: it may carry tokens
                          {"route", ctx.route},
                          {"status", status},
@@ -515,6 +525,8 @@ asio::awaitable<std::size_t> Connection::stream_body(RequestContext& ctx, Respon
   const bool chunked = ctx.request.version() >= 11;
   res.body().clear();
   res.chunked(chunked);
+  // No length: the body ends with the last chunk, or with the connection.
+  res.erase(http::field::content_length);
   http::response_serializer<http::string_body> head{res};
   stream_.expires_after(server_.cfg.write_timeout);
   auto [ec, n] = co_await http::async_write_header(stream_, head, use_tuple);

@@ -58,8 +58,9 @@ struct RouteInfo {
 };
 
 // Builds a RequestContext for a request: decodes the target into path and
-// query. nullopt when the target is not a valid origin-form URI.
-std::optional<RequestContext> make_context(Request request);
+// query. nullopt, and the request left as it was, when the target is not a
+// valid origin-form URI.
+std::optional<RequestContext> make_context(Request&& request);
 
 class Router {
  public:

@@ -27,8 +27,6 @@
 
 namespace careloop::server {
 
-using namespace std::chrono_literals;
-
 // Receives one JSON object per line (no newline); the default writes to stderr.
 using LogSink = std::function<void(std::string_view line)>;
 
@@ -39,12 +37,12 @@ struct ServerConfig {
   int compute_threads = 0;            // 0: one per core
   std::size_t body_limit = 1 << 20;   // beyond → 413
   std::size_t header_limit = 16 * 1024;  // beyond → 431
-  std::chrono::milliseconds header_timeout = 10s;   // first byte → end of header; → 408
-  std::chrono::milliseconds request_timeout = 30s;  // reading the body; → 408
-  std::chrono::milliseconds idle_timeout = 60s;     // keep-alive wait; closed silently
-  std::chrono::milliseconds write_timeout = 30s;    // a client that does not read
+  std::chrono::milliseconds header_timeout{10'000};   // first byte → end of header; → 408
+  std::chrono::milliseconds request_timeout{30'000};  // reading the body; → 408
+  std::chrono::milliseconds idle_timeout{60'000};     // keep-alive wait; closed silently
+  std::chrono::milliseconds write_timeout{30'000};    // a client that does not read
   int max_connections = 10000;        // beyond: accepted, answered 503, closed
-  std::chrono::milliseconds shutdown_deadline = 10s;  // in-flight requests, then force-close
+  std::chrono::milliseconds shutdown_deadline{10'000};  // in-flight requests, then force-close
   // TLS seam: both set → HTTPS. Not implemented yet: start() refuses.
   std::string tls_cert;
   std::string tls_key;
@@ -87,8 +85,5 @@ class Server {
  private:
   std::unique_ptr<Impl> impl_;
 };
-
-// For tests and tools: the JSON log line the server writes, built from fields.
-std::string format_log_line(std::string_view message, const nlohmann::json& fields);
 
 }  // namespace careloop::server

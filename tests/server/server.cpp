@@ -1,0 +1,518 @@
+// The server over real loopback sockets: one server per fixture on an
+// ephemeral port, a small blocking Beast client, torn down after each test.
+#include "careloop/server/server.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "careloop/core/thread_role.hpp"
+#include "careloop/server/body.hpp"
+#include "careloop/server/offload.hpp"
+
+using namespace careloop;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+using http::status;
+using http::verb;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Reply {
+  http::response<http::string_body> res;
+  nlohmann::json json() const { return nlohmann::json::parse(res.body()); }
+  unsigned status() const { return res.result_int(); }
+};
+
+// A blocking client on one connection.
+class Client {
+ public:
+  explicit Client(std::uint16_t port) : socket_(ioc_) {
+    socket_.connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+
+  void send(http::request<http::string_body> req) {
+    req.set(http::field::host, "127.0.0.1");
+    req.prepare_payload();
+    http::write(socket_, req);
+  }
+  void send_raw(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes)); }
+
+  Reply read() {
+    Reply r;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(16 << 20);
+    http::read(socket_, buffer_, parser);
+    r.res = parser.release();
+    return r;
+  }
+
+  Reply request(verb method, std::string target, std::string body = {}, std::string content_type = {}) {
+    http::request<http::string_body> req{method, target, 11};
+    if (!content_type.empty()) req.set(http::field::content_type, content_type);
+    req.body() = std::move(body);
+    send(std::move(req));
+    return read();
+  }
+  Reply get(std::string target) { return request(verb::get, std::move(target)); }
+
+  // True when the server has closed its side (a read sees EOF or a reset).
+  bool closed_by_server() {
+    char c;
+    beast::error_code ec;
+    socket_.read_some(asio::buffer(&c, 1), ec);
+    return ec == asio::error::eof || ec == asio::error::connection_reset;
+  }
+
+  tcp::socket& socket() { return socket_; }
+
+ private:
+  asio::io_context ioc_;
+  tcp::socket socket_;
+  beast::flat_buffer buffer_;
+};
+
+// A server on an ephemeral port with test routes, run on its own thread.
+struct Fixture {
+  explicit Fixture(server::ServerConfig cfg = {}) {
+    cfg.address = "127.0.0.1";
+    cfg.port = 0;
+    cfg.io_threads = 2;
+    cfg.compute_threads = 2;
+    cfg.log_sink = [this](std::string_view line) {
+      std::lock_guard lock(log_mu);
+      log.emplace_back(line);
+    };
+    add_routes();
+    srv = std::make_unique<server::Server>(cfg, router, metrics);
+    auto started = srv->start();
+    REQUIRE(started.ok());
+    srv->set_ready(true);
+    runner = std::thread([this] { srv->run(); });
+  }
+  ~Fixture() { shutdown(); }
+
+  void shutdown() {
+    if (!runner.joinable()) return;
+    srv->stop();
+    runner.join();
+  }
+
+  std::uint16_t port() const { return srv->port(); }
+
+  std::vector<nlohmann::json> log_lines() {
+    std::lock_guard lock(log_mu);
+    std::vector<nlohmann::json> out;
+    for (const auto& l : log) out.push_back(nlohmann::json::parse(l));
+    return out;
+  }
+  // The line is written after the response, so the client may read first: wait a little.
+  std::optional<nlohmann::json> log_of(const std::string& request_id) {
+    for (auto deadline = Clock::now() + 2s; Clock::now() < deadline; std::this_thread::sleep_for(5ms))
+      for (auto& l : log_lines())
+        if (l.value("request_id", "") == request_id) return l;
+    return std::nullopt;
+  }
+
+  void add_routes() {
+    using Ctx = server::RequestContext;
+    using Res = asio::awaitable<server::Response>;
+    router->add(verb::get, "/items/{id}", [](Ctx& ctx) -> Res {
+      co_return server::json_response(status::ok, {{"id", ctx.param("id")}});
+    });
+    router->add(verb::post, "/echo", [](Ctx& ctx) -> Res {
+      auto body = server::parse_json_body(ctx.request);
+      if (!body) co_return body.problem();
+      co_return server::json_response(status::ok, *body);
+    });
+    router->add(verb::get, "/boom", [](Ctx&) -> Res {
+      throw std::runtime_error("handler bug");
+      co_return server::Response{};
+    });
+    router->add(verb::get, "/slow", [this](Ctx&) -> Res {
+      slow_started = true;
+      co_await server::offload(srv->compute(), [] { std::this_thread::sleep_for(500ms); });
+      co_return server::json_response(status::ok, {{"slept_ms", 500}});
+    });
+    router->add(verb::get, "/where", [this](Ctx&) -> Res {
+      auto before = core::thread_role();
+      auto inside = co_await server::offload(srv->compute(), [] { return core::thread_role(); });
+      auto after = core::thread_role();
+      auto role = [](core::ThreadRole r) { return r == core::ThreadRole::io ? "io" : r == core::ThreadRole::compute ? "compute" : "other"; };
+      co_return server::json_response(status::ok, {{"before", role(before)}, {"inside", role(inside)}, {"after", role(after)}});
+    });
+    router->add(verb::get, "/events", [](Ctx& ctx) -> Res {
+      ctx.stream = [](server::StreamWriter& out) -> asio::awaitable<void> {
+        asio::steady_timer pace(out.executor());
+        for (int i = 1; i <= 3; ++i) {
+          if (auto ec = co_await out.write(server::sse_event("{\"n\":" + std::to_string(i) + "}", "tick", std::to_string(i))))
+            co_return;
+          pace.expires_after(20ms);
+          co_await pace.async_wait(asio::use_awaitable);
+        }
+      };
+      server::Response res{status::ok, 11};
+      res.set(http::field::content_type, "text/event-stream");
+      res.set(http::field::cache_control, "no-cache");
+      co_return res;
+    });
+    // A live stream that never ends by itself, like the clinic's alert feed.
+    router->add(verb::get, "/events/live", [](Ctx& ctx) -> Res {
+      ctx.stream = [](server::StreamWriter& out) -> asio::awaitable<void> {
+        asio::steady_timer pace(out.executor());
+        while (!out.stopping()) {
+          if (auto ec = co_await out.write(server::sse_event("ping"))) co_return;
+          pace.expires_after(20ms);
+          co_await pace.async_wait(asio::use_awaitable);
+        }
+      };
+      server::Response res{status::ok, 11};
+      res.set(http::field::content_type, "text/event-stream");
+      co_return res;
+    });
+  }
+
+  std::shared_ptr<server::Router> router = std::make_shared<server::Router>();
+  std::shared_ptr<server::Metrics> metrics = std::make_shared<server::Metrics>();
+  std::unique_ptr<server::Server> srv;
+  std::thread runner;
+  std::atomic<bool> slow_started{false};
+  std::mutex log_mu;
+  std::vector<std::string> log;
+};
+
+void check_problem(const Reply& r, unsigned expected) {
+  CHECK(r.status() == expected);
+  CHECK(r.res[http::field::content_type] == "application/problem+json");
+  auto j = r.json();
+  CHECK(j["status"] == expected);
+  CHECK(j.contains("type"));
+  CHECK(j.contains("title"));
+  CHECK(j.contains("detail"));
+}
+
+std::string header_only(std::string_view method_and_target, std::string_view extra = {}) {
+  return std::string(method_and_target) + " HTTP/1.1\r\nHost: x\r\n" + std::string(extra) + "\r\n";
+}
+
+}  // namespace
+
+TEST_CASE("server answers a route with JSON and the standard headers", "[server]") {
+  Fixture f;
+  Client c(f.port());
+  auto r = c.get("/items/7");
+  CHECK(r.status() == 200);
+  CHECK(r.json()["id"] == "7");
+  CHECK(r.res[http::field::server] == "careloop");
+  CHECK(r.res[http::field::content_length] == std::to_string(r.res.body().size()));
+  CHECK_FALSE(r.res["X-Request-Id"].empty());
+}
+
+TEST_CASE("server answers 404 and 405 as problem+json", "[server]") {
+  Fixture f;
+  Client c(f.port());
+  check_problem(c.get("/nope"), 404);
+  auto r = c.request(verb::delete_, "/items/7");
+  check_problem(r, 405);
+  CHECK(r.res[http::field::allow] == "GET, HEAD");
+}
+
+TEST_CASE("server refuses malformed JSON with 400 and a wrong media type with 415", "[server]") {
+  Fixture f;
+  Client c(f.port());
+  auto bad = c.request(verb::post, "/echo", "{\"a\": [1, 2", "application/json");
+  check_problem(bad, 400);
+  CHECK(bad.json()["detail"].get<std::string>().find("byte") != std::string::npos);
+  check_problem(c.request(verb::post, "/echo", "a=1", "application/x-www-form-urlencoded"), 415);
+  auto ok = c.request(verb::post, "/echo", R"({"a":1})", "application/json");
+  CHECK(ok.status() == 200);
+  CHECK(ok.json()["a"] == 1);
+}
+
+TEST_CASE("server answers 413 to a body over the limit", "[server][limits]") {
+  Fixture f;
+  SECTION("announced by Content-Length") {
+    Client c(f.port());
+    auto r = c.request(verb::post, "/echo", std::string((1 << 20) + 100, 'x'), "application/json");
+    check_problem(r, 413);
+    CHECK(r.res[http::field::connection] == "close");
+  }
+  SECTION("found while reading a chunked body") {
+    Client c(f.port());
+    std::string raw = header_only("POST /echo", "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n");
+    const std::string chunk(64 * 1024, 'x');
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+    for (int i = 0; i < 20; ++i) raw += size + chunk + "\r\n";
+    raw += "0\r\n\r\n";
+    c.send_raw(raw);
+    check_problem(c.read(), 413);
+  }
+}
+
+TEST_CASE("server answers 408 to a header that does not arrive in time", "[server][limits]") {
+  server::ServerConfig cfg;
+  cfg.header_timeout = 300ms;
+  Fixture f(cfg);
+  SECTION("half a header") {
+    Client c(f.port());
+    c.send_raw("GET /items/1 HTTP/1.1\r\nHost: x\r\nX-Half: ");
+    const auto t0 = Clock::now();
+    auto r = c.read();
+    check_problem(r, 408);
+    CHECK(Clock::now() - t0 < 2s);
+    CHECK(c.closed_by_server());
+  }
+  SECTION("nothing at all") {
+    Client c(f.port());
+    check_problem(c.read(), 408);
+  }
+}
+
+TEST_CASE("server answers 431 to a header over the limit", "[server][limits]") {
+  Fixture f;
+  Client c(f.port());
+  c.send_raw(header_only("GET /items/1", "X-Big: " + std::string(20 * 1024, 'a') + "\r\n"));
+  check_problem(c.read(), 431);
+}
+
+TEST_CASE("server answers 400 to malformed HTTP", "[server][limits]") {
+  Fixture f;
+  Client c(f.port());
+  c.send_raw("GARBAGE\x01 / HTTP/9.9\r\n\r\n");
+  check_problem(c.read(), 400);
+}
+
+TEST_CASE("server keeps a connection alive across requests", "[server]") {
+  Fixture f;
+  Client c(f.port());
+  const auto local = c.socket().local_endpoint();
+  CHECK(c.get("/items/1").json()["id"] == "1");
+  CHECK(c.get("/items/2").json()["id"] == "2");
+  CHECK(c.socket().local_endpoint() == local);
+  SECTION("pipelined requests are answered in order") {
+    c.send_raw(header_only("GET /items/a") + header_only("GET /items/b"));
+    CHECK(c.read().json()["id"] == "a");
+    CHECK(c.read().json()["id"] == "b");
+  }
+  SECTION("Connection: close is honoured") {
+    http::request<http::string_body> req{verb::get, "/items/3", 11};
+    req.keep_alive(false);
+    c.send(req);
+    auto r = c.read();
+    CHECK(r.res[http::field::connection] == "close");
+    CHECK(c.closed_by_server());
+  }
+}
+
+TEST_CASE("server closes an idle keep-alive connection silently", "[server][limits]") {
+  server::ServerConfig cfg;
+  cfg.idle_timeout = 200ms;
+  Fixture f(cfg);
+  Client c(f.port());
+  CHECK(c.get("/items/1").status() == 200);
+  const auto t0 = Clock::now();
+  CHECK(c.closed_by_server());  // EOF, no 408 written
+  CHECK(Clock::now() - t0 < 2s);
+}
+
+TEST_CASE("server turns a handler exception into a 500 with an id in the log", "[server]") {
+  Fixture f;
+  Client c(f.port());
+  auto r = c.get("/boom");
+  check_problem(r, 500);
+  const auto id = r.json()["request_id"].get<std::string>();
+  CHECK(r.res["X-Request-Id"] == id);
+  CHECK(r.json()["instance"] == "urn:careloop:request:" + id);
+  auto line = f.log_of(id);
+  REQUIRE(line);
+  CHECK((*line)["status"] == 500);
+  CHECK((*line)["error"] == "handler bug");
+  CHECK((*line)["level"] == "error");
+  // The server carries on.
+  CHECK(c.get("/items/1").status() == 200);
+}
+
+TEST_CASE("server logs one JSON line per request, without the query", "[server][log]") {
+  Fixture f;
+  Client c(f.port());
+  http::request<http::string_body> req{verb::get, "/items/9?token=secret", 11};
+  req.set("X-Request-Id", "trace-abc.1");
+  c.send(req);
+  auto r = c.read();
+  CHECK(r.res["X-Request-Id"] == "trace-abc.1");
+  REQUIRE(f.log_of("trace-abc.1"));
+  std::vector<nlohmann::json> lines;
+  for (auto& l : f.log_lines())
+    if (l.value("msg", "") == "request") lines.push_back(l);
+  REQUIRE(lines.size() == 1);
+  const auto& l = lines[0];
+  CHECK(l["request_id"] == "trace-abc.1");
+  CHECK(l["method"] == "GET");
+  CHECK(l["path"] == "/items/9");
+  CHECK(l["route"] == "/items/{id}");
+  CHECK(l["status"] == 200);
+  CHECK(l["bytes"].get<int>() > 0);
+  CHECK(l["duration_ms"].is_number());
+  CHECK(l["remote"].get<std::string>().rfind("127.0.0.1:", 0) == 0);
+  CHECK(l.contains("ts"));
+  CHECK(l.dump().find("secret") == std::string::npos);
+}
+
+TEST_CASE("server answers /healthz, /readyz and /metrics", "[server][ops]") {
+  Fixture f;
+  Client c(f.port());
+  auto health = c.get("/healthz");
+  CHECK(health.status() == 200);
+  CHECK(health.json()["status"] == "ok");
+  CHECK(c.get("/readyz").status() == 200);
+  f.srv->set_ready(false);
+  check_problem(c.get("/readyz"), 503);
+  f.srv->set_ready(true);
+
+  c.get("/items/1");
+  c.get("/nope");
+  f.metrics->add_gauge("test_answer", "The answer", [] { return 42.0; });
+  auto m = c.get("/metrics");
+  CHECK(m.status() == 200);
+  CHECK(m.res[http::field::content_type] == "text/plain; version=0.0.4; charset=utf-8");
+  const auto& text = m.res.body();
+  CHECK(text.find("# TYPE http_requests_total counter") != std::string::npos);
+  CHECK(text.find(R"(http_requests_total{route="/items/{id}",method="GET",status="200"} 1)") != std::string::npos);
+  CHECK(text.find(R"(http_requests_total{route="unmatched",method="GET",status="404"} 1)") != std::string::npos);
+  CHECK(text.find(R"(http_request_duration_seconds_count{route="/items/{id}"} 1)") != std::string::npos);
+  CHECK(text.find("http_open_connections 1\n") != std::string::npos);
+  CHECK(text.find("test_answer 42\n") != std::string::npos);
+}
+
+TEST_CASE("server caps open connections with 503", "[server][limits]") {
+  server::ServerConfig cfg;
+  cfg.max_connections = 2;
+  Fixture f(cfg);
+  Client a(f.port()), b(f.port());
+  CHECK(a.get("/items/1").status() == 200);
+  CHECK(b.get("/items/2").status() == 200);
+  {
+    Client c(f.port());
+    auto r = c.get("/items/3");
+    check_problem(r, 503);
+    CHECK(r.res[http::field::retry_after] == "1");
+  }
+  // A slot frees up when a connection closes.
+  a.socket().close();
+  std::this_thread::sleep_for(100ms);
+  Client d(f.port());
+  CHECK(d.get("/items/4").status() == 200);
+}
+
+TEST_CASE("server streams a response through the SSE mechanism", "[server][sse]") {
+  Fixture f;
+  Client c(f.port());
+  auto r = c.get("/events");
+  CHECK(r.status() == 200);
+  CHECK(r.res[http::field::content_type] == "text/event-stream");
+  CHECK(r.res[http::field::transfer_encoding] == "chunked");
+  CHECK(r.res.body() ==
+        "id: 1\nevent: tick\ndata: {\"n\":1}\n\n"
+        "id: 2\nevent: tick\ndata: {\"n\":2}\n\n"
+        "id: 3\nevent: tick\ndata: {\"n\":3}\n\n");
+  CHECK(c.closed_by_server());
+}
+
+TEST_CASE("server ends live streams promptly when it shuts down", "[server][sse][shutdown]") {
+  Fixture f;  // shutdown_deadline 10 s: the stream must not hold shutdown that long
+  Client c(f.port());
+  c.send(http::request<http::string_body>{verb::get, "/events/live", 11});
+  std::string seen;
+  char buf[512];
+  while (seen.find("data: ping") == std::string::npos) seen.append(buf, c.socket().read_some(asio::buffer(buf)));
+  const auto t0 = Clock::now();
+  f.shutdown();
+  CHECK(Clock::now() - t0 < 2s);
+  beast::error_code ec;
+  while (!ec) c.socket().read_some(asio::buffer(buf), ec);
+  CHECK((ec == asio::error::eof || ec == asio::error::connection_reset));
+}
+
+TEST_CASE("offload runs on a compute thread and comes back to an I/O thread", "[server][offload]") {
+  Fixture f;
+  Client c(f.port());
+  auto j = c.get("/where").json();
+  CHECK(j["before"] == "io");
+  CHECK(j["inside"] == "compute");
+  CHECK(j["after"] == "io");
+}
+
+TEST_CASE("server shuts down gracefully, finishing the request in flight", "[server][shutdown]") {
+  Fixture f;
+  bool stopped_callback = false;
+  f.srv->on_stop([&] { stopped_callback = true; });
+  Client idle(f.port());
+  CHECK(idle.get("/items/1").status() == 200);
+  Client busy(f.port());
+  busy.send(http::request<http::string_body>{verb::get, "/slow", 11});
+  while (!f.slow_started) std::this_thread::sleep_for(5ms);
+  const auto t0 = Clock::now();
+  f.srv->stop();
+
+  auto r = busy.read();
+  CHECK(r.status() == 200);
+  CHECK(r.json()["slept_ms"] == 500);
+  CHECK(r.res[http::field::connection] == "close");
+  CHECK(idle.closed_by_server());
+  f.runner.join();
+  CHECK(stopped_callback);
+  CHECK(Clock::now() - t0 < 5s);
+  // No one listens any more.
+  CHECK_THROWS(Client(f.port()));
+}
+
+TEST_CASE("server force-closes what outlives the shutdown deadline", "[server][shutdown]") {
+  server::ServerConfig cfg;
+  cfg.shutdown_deadline = 100ms;
+  Fixture f(cfg);
+  Client busy(f.port());
+  busy.send(http::request<http::string_body>{verb::get, "/slow", 11});
+  while (!f.slow_started) std::this_thread::sleep_for(5ms);
+  const auto t0 = Clock::now();
+  f.shutdown();
+  CHECK(Clock::now() - t0 < 2s);
+  CHECK(busy.closed_by_server());
+}
+
+TEST_CASE("server start reports a port in use and refuses TLS it cannot serve", "[server]") {
+  Fixture f;
+  server::ServerConfig same;
+  same.port = f.port();
+  same.log_sink = [](std::string_view) {};
+  server::Server second(same, std::make_shared<server::Router>(), nullptr);
+  auto s = second.start();
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message.find("bind") != std::string::npos);
+
+  server::ServerConfig tls;
+  tls.port = 0;
+  tls.tls_cert = "cert.pem";
+  tls.tls_key = "key.pem";
+  tls.log_sink = same.log_sink;
+  server::Server third(tls, std::make_shared<server::Router>(), nullptr);
+  auto t = third.start();
+  REQUIRE_FALSE(t.ok());
+  CHECK(t.error().message.find("TLS") != std::string::npos);
+}
