@@ -13,6 +13,7 @@
 #include "careloop/core/time.hpp"
 #include "careloop/demo/county.hpp"
 #include "careloop/store/store.hpp"
+#include "risk_commands.hpp"
 #include "settings.hpp"
 
 #ifndef CARELOOP_VERSION
@@ -59,6 +60,40 @@ std::string read_password() {
   return line;
 }
 
+// Fills the options that neither a flag nor a CARELOOP_* variable set from the
+// config file, so the precedence is flag > environment > file > default.
+// (CLI11's own config support ranks the file above the environment.)
+core::Status apply_config_file(CLI::App& cli, const std::string& path) {
+  std::vector<CLI::ConfigItem> items;
+  try {
+    items = CLI::ConfigINI().from_file(path);
+  } catch (const CLI::Error& e) {
+    return core::Error::invalid(path + ": " + e.what());
+  }
+  for (const auto& item : items) {
+    CLI::App* scope = &cli;
+    for (const auto& parent : item.parents) {
+      CLI::App* sub = nullptr;
+      try {
+        sub = scope->get_subcommand(parent);
+      } catch (const CLI::Error&) {
+      }
+      if (!sub) return core::Error::invalid(path + ": unknown section [" + parent + "]");
+      scope = sub;
+    }
+    CLI::Option* opt = scope->get_option_no_throw("--" + item.name);
+    if (!opt) return core::Error::invalid(path + ": unknown setting '" + item.name + "'");
+    if (opt->count() > 0) continue;  // a flag or the environment already decided
+    for (const auto& v : item.inputs) opt->add_result(v);
+    try {
+      opt->run_callback();
+    } catch (const CLI::Error& e) {
+      return core::Error::invalid(path + ": " + item.name + ": " + e.what());
+    }
+  }
+  return core::ok_status();
+}
+
 std::int64_t today_in_shanghai() {
   return (core::now_utc_ms() + 8 * 3'600'000LL) / 86'400'000LL;
 }
@@ -71,7 +106,9 @@ int main(int argc, char** argv) {
                "Patients log blood pressure, glucose, weight and pulse; clinics see who needs care today.",
                "careloop"};
   cli.set_version_flag("--version", std::string("careloop ") + CARELOOP_VERSION);
-  cli.set_config("--config", "", "Read settings from this file (INI/TOML: key = value, [serve] section)");
+  std::string config_file;
+  cli.add_option("--config", config_file, "Read settings from this file (INI/TOML: key = value, [serve] section)")
+      ->envname("CARELOOP_CONFIG")->check(CLI::ExistingFile);
   cli.add_option("--db", s.db_path, "SQLite database file")->envname("CARELOOP_DB")->capture_default_str();
   cli.require_subcommand(1);
   cli.footer("Settings: a flag beats a CARELOOP_* environment variable, which beats the config file.\n"
@@ -154,7 +191,11 @@ int main(int argc, char** argv) {
   auto* backup = cli.add_subcommand("backup", "Copy the live database to FILE with SQLite's online backup");
   backup->add_option("FILE", backup_file, "Backup file to create (must not exist)")->required();
 
+  app::add_risk_commands(cli);
   CLI11_PARSE(cli, argc, argv);
+  if (!config_file.empty()) {
+    if (auto applied = apply_config_file(cli, config_file); !applied) return fail(applied.error());
+  }
   auth::init();
 
   if (serve->parsed()) return app::run_serve(s);

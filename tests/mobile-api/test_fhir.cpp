@@ -102,7 +102,7 @@ TEST_CASE("FHIR: wrong resources and fields are refused with a location") {
   CHECK(bad(fhir::parse_observation(string_value, "", now)).at(0).pointer == "/valueQuantity/value");
 }
 
-TEST_CASE("FHIR: identifiers give stable client ids; round trip through to_observation") {
+TEST_CASE("FHIR: identifiers give stable client ids and round-trip through to_observation") {
   const auto a = fhir::client_id_for_identifier("urn:omron", "reading-42");
   CHECK(a == fhir::client_id_for_identifier("urn:omron", "reading-42"));
   CHECK(a != fhir::client_id_for_identifier("urn:omron", "reading-43"));

@@ -1,0 +1,225 @@
+#include "careloop/risk/model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "careloop/risk/logistic.hpp"
+#include "xgb.hpp"
+
+namespace careloop::risk {
+
+namespace {
+
+constexpr const char* value_config =
+    R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false, "missing": NaN, "cache_id": 0})";
+constexpr const char* contribution_config =
+    R"({"type": 2, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false})";
+
+// numpy's __array_interface__ for a row-major float32 matrix.
+std::string array_interface(const float* data, std::size_t rows, std::size_t cols) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, R"({"data": [%zu, true], "shape": [%zu, %zu], "typestr": "<f4", "version": 3})",
+                reinterpret_cast<std::uintptr_t>(data), rows, cols);
+  return buf;
+}
+
+core::Result<std::string> read_text(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return core::Error::not_found("cannot open " + p.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string format_value(const FeatureSpec& f, double v) {
+  if (f.unit == "yes/no") return v != 0 ? "yes" : "no";
+  char buf[64];
+  // Whole numbers for counts and mmHg, otherwise three significant digits.
+  if (f.unit.empty() || f.unit == "mmHg" || f.unit == "years" || f.unit == "count")
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.3g", v);
+  std::string s = buf;
+  if (!f.unit.empty() && f.unit != "count") s += " " + f.unit;
+  return s;
+}
+
+}  // namespace
+
+std::string_view to_string(RiskBand b) noexcept {
+  switch (b) {
+    case RiskBand::low: return "low";
+    case RiskBand::moderate: return "moderate";
+    case RiskBand::high: return "high";
+  }
+  return "low";
+}
+
+std::string describe_factor(const FeatureSpec& feature, std::optional<double> value, double contribution) {
+  std::string what = feature.label;
+  if (!value) what += " not recorded";
+  else if (feature.unit == "yes/no") what += ": " + format_value(feature, *value);
+  else what += " " + format_value(feature, *value);
+  char size[48];
+  std::snprintf(size, sizeof size, " (%+.2f log-odds)", contribution);
+  const char* effect = contribution > 0 ? "raises risk" : contribution < 0 ? "lowers risk" : "no effect";
+  return what + (feature.unit == "yes/no" && value ? "; " : ": ") + effect + size;
+}
+
+struct Model::Impl {
+  ModelSpec spec;
+  RiskBands bands;
+  xgb::Booster booster;
+};
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+const ModelSpec& Model::spec() const noexcept { return impl_->spec; }
+const RiskBands& Model::bands() const noexcept { return impl_->bands; }
+std::size_t Model::feature_count() const noexcept { return impl_->spec.features.size(); }
+
+RiskBand Model::band(double p) const noexcept {
+  if (p >= impl_->bands.high) return RiskBand::high;
+  if (p >= impl_->bands.moderate) return RiskBand::moderate;
+  return RiskBand::low;
+}
+
+core::Result<std::shared_ptr<const Model>> Model::load(const std::filesystem::path& dir) {
+  auto spec = read_model_spec((dir / "spec.json").string());
+  if (!spec) return spec.error();
+  auto card = read_text(dir / "card.json");
+  if (!card) return card.error();
+  auto bands = parse_card_bands(*card);
+  if (!bands) return core::Error::invalid((dir / "card.json").string() + ": " + bands.error().message, bands.error().fields);
+  const auto model_path = dir / "model.json";
+  if (!std::filesystem::exists(model_path)) return core::Error::not_found("no model.json in " + dir.string());
+  try {
+    auto impl = std::make_unique<Impl>();
+    impl->spec = std::move(*spec);
+    impl->bands = *bands;
+    impl->booster = xgb::make_booster();
+    xgb::check(XGBoosterLoadModel(impl->booster.get(), model_path.c_str()), "XGBoosterLoadModel");
+    // Each call predicts on its caller's thread; the server's pool gives the parallelism.
+    xgb::set_param(impl->booster, "nthread", "1");
+    bst_ulong n_features = 0;
+    xgb::check(XGBoosterGetNumFeature(impl->booster.get(), &n_features), "XGBoosterGetNumFeature");
+    bst_ulong n_names = 0;
+    const char** names = nullptr;
+    xgb::check(XGBoosterGetStrFeatureInfo(impl->booster.get(), "feature_name", &n_names, &names),
+               "XGBoosterGetStrFeatureInfo");
+    const auto expected = impl->spec.feature_names();
+    std::vector<std::string> actual(names, names + n_names);
+    if (n_features != expected.size() || actual != expected) {
+      std::string a, e;
+      for (const auto& s : actual) a += (a.empty() ? "" : ", ") + s;
+      for (const auto& s : expected) e += (e.empty() ? "" : ", ") + s;
+      return core::Error::invalid(model_path.string() + ": the model's features do not match its spec",
+                                  {{"/features", "model has " + std::to_string(n_features) + " [" + a + "], spec has " +
+                                                     std::to_string(expected.size()) + " [" + e + "]"}});
+    }
+    std::shared_ptr<const Model> model(new Model(std::move(impl)));
+    // Warm-up: the first prediction configures the learner; do it before traffic.
+    std::vector<float> row(model->feature_count(), std::nanf(""));
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      const auto& f = model->spec().features[i];
+      if (i % 2 == 0) row[i] = static_cast<float>((f.min + f.max) / 2);
+    }
+    if (auto p = model->predict(row); !p) return p.error();
+    if (auto e = model->explain(row); !e) return e.error();
+    return model;
+  } catch (const xgb::Failure& f) {
+    return xgb::to_error(f);
+  }
+}
+
+core::Result<double> Model::predict(std::span<const float> row) const {
+  if (row.size() != feature_count())
+    return core::Error::invalid("expected " + std::to_string(feature_count()) + " features, got " + std::to_string(row.size()));
+  const std::string values = array_interface(row.data(), 1, row.size());
+  const bst_ulong* shape = nullptr;
+  bst_ulong dim = 0;
+  const float* out = nullptr;
+  if (XGBoosterPredictFromDense(impl_->booster.get(), values.c_str(), value_config, nullptr, &shape, &dim, &out) != 0)
+    return core::Error::internal(std::string("xgboost: XGBoosterPredictFromDense: ") + XGBGetLastError());
+  return static_cast<double>(out[0]);
+}
+
+core::Status Model::predict_batch(std::span<const float> rows, std::span<float> out) const {
+  const std::size_t cols = feature_count();
+  if (rows.size() != out.size() * cols)
+    return core::Error::invalid("rows must be " + std::to_string(cols) + " values per output");
+  if (out.empty()) return core::ok_status();
+  const std::string values = array_interface(rows.data(), out.size(), cols);
+  const bst_ulong* shape = nullptr;
+  bst_ulong dim = 0;
+  const float* result = nullptr;
+  if (XGBoosterPredictFromDense(impl_->booster.get(), values.c_str(), value_config, nullptr, &shape, &dim, &result) != 0)
+    return core::Error::internal(std::string("xgboost: XGBoosterPredictFromDense: ") + XGBGetLastError());
+  std::copy_n(result, out.size(), out.begin());
+  return core::ok_status();
+}
+
+core::Result<Explanation> Model::explain(std::span<const float> row) const {
+  const std::size_t cols = feature_count();
+  if (row.size() != cols)
+    return core::Error::invalid("expected " + std::to_string(cols) + " features, got " + std::to_string(row.size()));
+  try {
+    auto m = xgb::dense_matrix(row.data(), 1, cols);
+    const bst_ulong* shape = nullptr;
+    bst_ulong dim = 0;
+    const float* out = nullptr;
+    xgb::check(XGBoosterPredictFromDMatrix(impl_->booster.get(), m.get(), contribution_config, &shape, &dim, &out),
+               "XGBoosterPredictFromDMatrix contributions");
+    Explanation e;
+    e.contributions.assign(out, out + cols + 1);
+    for (double c : e.contributions) e.margin += c;
+    e.probability = inverse_logit(e.margin);
+    return e;
+  } catch (const xgb::Failure& f) {
+    return xgb::to_error(f);
+  }
+}
+
+core::Result<RiskScore> Model::score(std::span<const float> row, int top_factors, std::int64_t now_ms) const {
+  RiskScore s;
+  s.model_id = impl_->spec.id;
+  s.model_version = impl_->spec.version;
+  s.scored_at_ms = now_ms;
+  if (top_factors <= 0) {
+    auto p = predict(row);
+    if (!p) return p.error();
+    s.probability = *p;
+  } else {
+    auto e = explain(row);
+    if (!e) return e.error();
+    // The probability of record is the plain prediction, so it equals predict() to the last bit.
+    auto p = predict(row);
+    if (!p) return p.error();
+    s.probability = *p;
+    std::vector<std::size_t> order(feature_count());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return std::abs(e->contributions[a]) > std::abs(e->contributions[b]);
+    });
+    for (std::size_t k = 0; k < order.size() && static_cast<int>(k) < top_factors; ++k) {
+      const std::size_t i = order[k];
+      const auto& f = impl_->spec.features[i];
+      RiskFactor rf;
+      rf.feature = f.name;
+      rf.label = f.label;
+      rf.unit = f.unit;
+      if (!std::isnan(row[i])) rf.value = row[i];
+      rf.contribution_log_odds = e->contributions[i];
+      rf.text = describe_factor(f, rf.value, rf.contribution_log_odds);
+      s.factors.push_back(std::move(rf));
+    }
+  }
+  s.band = band(s.probability);
+  return s;
+}
+
+}  // namespace careloop::risk

@@ -1,0 +1,216 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "careloop/risk/cohort.hpp"
+#include "careloop/risk/model.hpp"
+#include "fixtures.hpp"
+#include "temp_dir.hpp"
+
+using namespace careloop::risk;
+
+namespace {
+
+std::filesystem::path committed(const char* id) { return testing::data_dir() / "models" / id; }
+
+// Rows of the model's features from a table, NaN kept.
+std::vector<float> rows_of(const ModelSpec& spec, const Table& t, std::size_t n) {
+  std::vector<float> x;
+  for (std::size_t r = 0; r < n; ++r)
+    for (const auto& f : spec.features) x.push_back(static_cast<float>((*t.column(f.name))[r]));
+  return x;
+}
+
+// Debian's xgboost program predicting the same rows (libsvm: a missing value is an absent index).
+std::vector<double> reference_predictions(const std::filesystem::path& model_json, const std::vector<float>& x,
+                                          std::size_t cols, const careloop::testing::TempDir& dir) {
+  {
+    std::ofstream data(dir.file("rows.libsvm"));
+    char buf[64];
+    for (std::size_t r = 0; r < x.size() / cols; ++r) {
+      data << 0;
+      for (std::size_t c = 0; c < cols; ++c)
+        if (!std::isnan(x[r * cols + c])) {
+          std::snprintf(buf, sizeof buf, " %zu:%.9g", c + 1, static_cast<double>(x[r * cols + c]));
+          data << buf;
+        }
+      data << '\n';
+    }
+    std::ofstream conf(dir.file("pred.conf"));
+    conf << "task = pred\nmodel_in = " << model_json.string() << "\ntest:data = \"" << dir.file("rows.libsvm")
+         << "?format=libsvm&indexing_mode=1\"\nname_pred = " << dir.file("pred.txt") << "\n";
+  }
+  const std::string cmd = "cd '" + dir.path().string() + "' && xgboost pred.conf > xgboost.log 2>&1";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  std::ifstream in(dir.file("pred.txt"));
+  std::vector<double> p;
+  for (double v; in >> v;) p.push_back(v);
+  return p;
+}
+
+void check_against_cli(const std::filesystem::path& model_dir, const std::vector<float>& x) {
+  auto model = Model::load(model_dir);
+  INFO(model_dir.string() << ": " << (model.ok() ? "" : model.error().message));
+  REQUIRE(model.ok());
+  const auto& m = **model;
+  const std::size_t cols = m.feature_count();
+  careloop::testing::TempDir dir("risk-cli");
+  const auto expected = reference_predictions(model_dir / "model.json", x, cols, dir);
+  REQUIRE(expected.size() == x.size() / cols);
+  std::vector<float> batch(expected.size());
+  REQUIRE(m.predict_batch(x, batch).ok());
+  double worst = 0;
+  for (std::size_t r = 0; r < expected.size(); ++r) {
+    auto p = m.predict({&x[r * cols], cols});
+    REQUIRE(p.ok());
+    worst = std::max({worst, std::abs(*p - expected[r]), std::abs(static_cast<double>(batch[r]) - expected[r])});
+  }
+  INFO("largest difference " << worst);
+  CHECK(worst <= 1e-6);
+}
+
+}  // namespace
+
+TEST_CASE("predictions equal those of Debian's xgboost program to 1e-6") {
+  REQUIRE(std::system("command -v xgboost > /dev/null") == 0);
+
+  SECTION("pima-diabetes on all 768 rows, missing values as they are") {
+    auto spec = read_model_spec((committed("pima-diabetes") / "spec.json").string());
+    REQUIRE(spec.ok());
+    const auto t = testing::pima();
+    check_against_cli(committed("pima-diabetes"), rows_of(*spec, t, t.rows()));
+  }
+  SECTION("the synthetic models on fresh cohort rows, a tenth of the values blanked") {
+    for (const char* id : {"hypertension-4y", "diabetes-8y"}) {
+      const auto kind = std::string(id) == "hypertension-4y" ? "hypertension-4y.json" : "diabetes-8y.json";
+      std::ifstream in(testing::data_dir() / "cohorts" / kind);
+      std::stringstream text;
+      text << in.rdbuf();
+      auto t = generate_cohort_from_json(text.str(), 2000, 99);
+      REQUIRE(t.ok());
+      auto spec = read_model_spec((committed(id) / "spec.json").string());
+      REQUIRE(spec.ok());
+      auto x = rows_of(*spec, *t, t->rows());
+      std::mt19937_64 rng(5);
+      for (auto& v : x)
+        if (rng() % 10 == 0) v = std::nanf("");
+      check_against_cli(committed(id), x);
+    }
+  }
+}
+
+TEST_CASE("SHAP contributions sum to the margin of the prediction") {
+  auto model = Model::load(committed("pima-diabetes"));
+  REQUIRE(model.ok());
+  const auto& m = **model;
+  auto spec = m.spec();
+  const auto t = testing::pima();
+  const auto x = rows_of(spec, t, 200);
+  for (std::size_t r = 0; r < 200; ++r) {
+    const std::span<const float> row{&x[r * 8], 8};
+    auto e = m.explain(row);
+    REQUIRE(e.ok());
+    REQUIRE(e->contributions.size() == 9);
+    auto p = m.predict(row);
+    REQUIRE(p.ok());
+    const double margin = std::log(*p / (1 - *p));
+    CHECK(e->margin == Approx(margin).margin(1e-4));
+    CHECK(e->probability == Approx(*p).margin(1e-6));
+  }
+}
+
+TEST_CASE("a score carries model, version, band and factors in words") {
+  auto model = Model::load(committed("hypertension-4y"));
+  REQUIRE(model.ok());
+  const auto& m = **model;
+  // age 60, male, BMI 31, 138/88, smoker, two parents; diastolic missing on purpose.
+  const std::vector<float> row = {60, 0, 31, 138, std::nanf(""), 1, 2};
+  auto s = m.score(row, 3, 1'700'000'000'000);
+  REQUIRE(s.ok());
+  CHECK(s->model_id == "hypertension-4y");
+  CHECK(s->model_version == m.spec().version);
+  CHECK(s->scored_at_ms == 1'700'000'000'000);
+  CHECK(s->band == RiskBand::high);
+  REQUIRE(s->factors.size() == 3);
+  CHECK(std::abs(s->factors[0].contribution_log_odds) >= std::abs(s->factors[1].contribution_log_odds));
+  CHECK(std::abs(s->factors[1].contribution_log_odds) >= std::abs(s->factors[2].contribution_log_odds));
+  for (const auto& f : s->factors) {
+    CHECK_FALSE(f.text.empty());
+    CHECK(f.text.find(f.contribution_log_odds > 0 ? "raises risk" : "lowers risk") != std::string::npos);
+  }
+  CHECK(m.band(m.bands().moderate - 1e-9) == RiskBand::low);
+  CHECK(m.band(m.bands().moderate) == RiskBand::moderate);
+  CHECK(m.band(m.bands().high) == RiskBand::high);
+}
+
+TEST_CASE("factor texts say the value, its unit and the direction") {
+  FeatureSpec sbp{"systolic_mmhg", "home systolic mean", "mmHg", 50, 300, ""};
+  CHECK(describe_factor(sbp, 152.4, 0.41) == "home systolic mean 152 mmHg: raises risk (+0.41 log-odds)");
+  CHECK(describe_factor(sbp, std::nullopt, -0.05) == "home systolic mean not recorded: lowers risk (-0.05 log-odds)");
+  FeatureSpec smoker{"current_smoker", "current smoker", "yes/no", 0, 1, ""};
+  CHECK(describe_factor(smoker, 1, 0.2) == "current smoker: yes; raises risk (+0.20 log-odds)");
+}
+
+TEST_CASE("a model whose features do not match its spec is refused") {
+  careloop::testing::TempDir dir("risk-mismatch");
+  const auto src = committed("pima-diabetes");
+  const auto dst = dir.path() / "pima-diabetes";
+  std::filesystem::create_directories(dst);
+  for (const char* f : {"model.json", "card.json", "spec.json"}) std::filesystem::copy_file(src / f, dst / f);
+  REQUIRE(Model::load(dst).ok());
+
+  SECTION("a feature renamed") {
+    auto spec = read_model_spec((src / "spec.json").string());
+    spec->features[1].name = "glucose_mmol_l";
+    std::ofstream(dst / "spec.json", std::ios::trunc) << to_json(*spec);
+  }
+  SECTION("a feature dropped") {
+    auto spec = read_model_spec((src / "spec.json").string());
+    spec->features.pop_back();
+    std::ofstream(dst / "spec.json", std::ios::trunc) << to_json(*spec);
+  }
+  SECTION("two features swapped") {
+    auto spec = read_model_spec((src / "spec.json").string());
+    std::swap(spec->features[0], spec->features[1]);
+    std::ofstream(dst / "spec.json", std::ios::trunc) << to_json(*spec);
+  }
+  auto m = Model::load(dst);
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.error().code == careloop::core::Errc::invalid);
+  CHECK(m.error().message.find("do not match") != std::string::npos);
+}
+
+TEST_CASE("prediction is thread-safe: four threads agree with one") {
+  auto model = Model::load(committed("diabetes-8y"));
+  REQUIRE(model.ok());
+  const auto& m = **model;
+  std::mt19937_64 rng(11);
+  std::vector<float> x;
+  for (int r = 0; r < 400; ++r)
+    for (const auto& f : m.spec().features)
+      x.push_back(static_cast<float>(f.min + (f.max - f.min) * static_cast<double>(rng() % 1000) / 1000.0));
+  const std::size_t cols = m.feature_count();
+  std::vector<double> expected, expected_margin;
+  for (std::size_t r = 0; r < 400; ++r) {
+    expected.push_back(*m.predict({&x[r * cols], cols}));
+    expected_margin.push_back(m.explain({&x[r * cols], cols})->margin);
+  }
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 5; ++round)
+        for (std::size_t r = static_cast<std::size_t>(t); r < 400; r += 2) {
+          const std::span<const float> row{&x[r * cols], cols};
+          if (*m.predict(row) != expected[r]) ++mismatches;
+          if (m.explain(row)->margin != expected_margin[r]) ++mismatches;
+        }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(mismatches == 0);
+}
