@@ -191,6 +191,8 @@ int main(int argc, char** argv) {
   auto* backup = cli.add_subcommand("backup", "Copy the live database to FILE with SQLite's online backup");
   backup->add_option("FILE", backup_file, "Backup file to create (must not exist)")->required();
 
+  auto* routes = cli.add_subcommand("routes", "Print every route the server answers, as JSON [{method, path}]");
+
   app::add_risk_commands(cli);
   CLI11_PARSE(cli, argc, argv);
   if (!config_file.empty()) {
@@ -199,6 +201,7 @@ int main(int argc, char** argv) {
   auth::init();
 
   if (serve->parsed()) return app::run_serve(s);
+  if (routes->parsed()) return app::run_routes(s);
 
   const bool creates = init->parsed() || demo_cmd->parsed();
   if (demo_cmd->parsed() && std::filesystem::exists(s.db_path))

@@ -33,7 +33,40 @@ void write_histogram(std::string& out, const char* name, const char* help, const
   out += line;
 }
 
+void add_all_routes(server::Router& router, store::Store& st, boost::asio::thread_pool& compute, const Settings& s) {
+  mobile_api::Config api;
+  api.session_lifetime_ms = static_cast<std::int64_t>(s.session_hours * 3'600'000LL);
+  mobile_api::add_routes(router, std::make_shared<mobile_api::Services>(st, compute, api));
+}
+
 }  // namespace
+
+int run_routes(const Settings& s) {
+  store::Options so;
+  so.path = s.db_path;
+  so.read_connections = 1;
+  so.create_if_missing = false;
+  auto opened = store::open_sqlite(so);
+  if (!opened) {
+    std::fprintf(stderr, "careloop: %s\n", opened.error().message.c_str());
+    return 1;
+  }
+  boost::asio::thread_pool pool(1);
+  server::Router router;
+  add_all_routes(router, **opened, pool, s);
+  auto all = server::builtin_routes();
+  for (auto& r : router.routes()) all.push_back(std::move(r));
+  std::string out = "[\n";
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    out += "  {\"method\": \"" + std::string(server::http::to_string(all[i].method)) + "\", \"path\": \"" +
+           all[i].pattern + "\"}" + (i + 1 < all.size() ? ",\n" : "\n");
+  }
+  out += "]\n";
+  std::fputs(out.c_str(), stdout);
+  pool.join();
+  (*opened)->close();
+  return 0;
+}
 
 int run_serve(const Settings& s) {
   if (!std::filesystem::exists(s.db_path)) {
@@ -78,8 +111,7 @@ int run_serve(const Settings& s) {
   auto router = std::make_shared<server::Router>();
   // The server (and its compute pool) must exist before the routes that use the pool.
   server::Server srv(config, router, metrics);
-  mobile_api::add_routes(*router, std::make_shared<mobile_api::Services>(
-                                      mobile_api::Services{*st, srv.compute(), {s.session_hours * 3'600'000LL}}));
+  add_all_routes(*router, *st, srv.compute(), s);
 
   if (auto started = srv.start(); !started) {
     std::fprintf(stderr, "careloop: %s\n", started.error().message.c_str());

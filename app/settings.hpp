@@ -25,5 +25,7 @@ struct Settings {
 };
 
 int run_serve(const Settings& s);
+// Prints every route `serve` answers as JSON [{method, path}] (the OpenAPI test reads it).
+int run_routes(const Settings& s);
 
 }  // namespace careloop::app

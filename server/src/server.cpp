@@ -547,6 +547,10 @@ asio::awaitable<std::size_t> Connection::stream_body(RequestContext& ctx, Respon
   co_return n + writer.bytes;
 }
 
+std::vector<RouteInfo> builtin_routes() {
+  return {{http::verb::get, "/healthz"}, {http::verb::get, "/readyz"}, {http::verb::get, "/metrics"}};
+}
+
 std::optional<Response> Server::Impl::builtin(RequestContext& ctx) const {
   const auto method = ctx.request.method();
   if (method != http::verb::get && method != http::verb::head) return std::nullopt;

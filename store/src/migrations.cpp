@@ -253,6 +253,23 @@ CREATE INDEX risk_scores_patient ON risk_scores(patient_id, model_id, computed_a
 CREATE INDEX risk_scores_clinic ON risk_scores(clinic_id, model_id);
 )sql";
 
+// Messages from the clinic to a patient (they reach the phone through the
+// sync feed). Activation codes gain the user they activated.
+constexpr std::string_view migration_4 = R"sql(
+CREATE TABLE messages (
+  id            INTEGER PRIMARY KEY,
+  patient_id    INTEGER NOT NULL,
+  clinic_id     INTEGER NOT NULL,
+  from_user_id  INTEGER NOT NULL REFERENCES users(id),
+  text          TEXT NOT NULL CHECK (length(text) BETWEEN 1 AND 2000),
+  created_at_ms INTEGER NOT NULL,
+  change_seq    INTEGER,
+  FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
+) STRICT;
+CREATE INDEX messages_patient ON messages(patient_id, id);
+ALTER TABLE activation_codes ADD COLUMN used_by INTEGER REFERENCES users(id);
+)sql";
+
 const std::string& migration_2() {
   static const std::string sql = std::string(migration_2_readings) + std::string(migration_2_rest);
   return sql;
@@ -261,7 +278,7 @@ const std::string& migration_2() {
 }  // namespace
 
 std::span<const std::string_view> migrations() {
-  static const std::array<std::string_view, 3> all{migration_1, migration_2(), migration_3};
+  static const std::array<std::string_view, 4> all{migration_1, migration_2(), migration_3, migration_4};
   return all;
 }
 

@@ -237,6 +237,15 @@ std::optional<InsertOutcome> find_duplicate(Connection& db, const core::Reading&
   return std::nullopt;
 }
 
+// Appends to the sync feed; returns the new seq.
+std::int64_t record_change(Connection& db, std::int64_t patient_id, std::int64_t clinic_id, std::string_view entity,
+                           std::int64_t entity_id, std::int64_t at_ms) {
+  db.prepare("INSERT INTO changes (patient_id, clinic_id, entity, entity_id, at_ms) VALUES (?, ?, ?, ?, ?)")
+      .bind_all(patient_id, clinic_id, entity, entity_id, at_ms)
+      .run();
+  return db.last_insert_rowid();
+}
+
 InsertOutcome insert_reading(Connection& db, const core::Reading& r) {
   db.prepare(
         "INSERT INTO readings (patient_id, clinic_id, client_id, kind, taken_at_ms, offset_min, received_at_ms, "
@@ -249,10 +258,7 @@ InsertOutcome insert_reading(Connection& db, const core::Reading& r) {
                 r.medication_name, name_of(r.medication_status), r.value_as_sent, r.unit_as_sent)
       .run();
   const std::int64_t id = db.last_insert_rowid();
-  db.prepare("INSERT INTO changes (patient_id, clinic_id, entity, entity_id, at_ms) VALUES (?, ?, 'reading', ?, ?)")
-      .bind_all(r.patient_id, r.clinic_id, id, r.received_at_ms)
-      .run();
-  const std::int64_t seq = db.last_insert_rowid();
+  const std::int64_t seq = record_change(db, r.patient_id, r.clinic_id, "reading", id, r.received_at_ms);
   db.prepare("UPDATE readings SET change_seq = ? WHERE id = ?").bind_all(seq, id).run();
   return {InsertStatus::created, id, seq};
 }
@@ -434,6 +440,161 @@ class SqliteStore final : public Store {
         std::move(done));
   }
 
+  void create_activation_code(std::string code_sha256, ActivationCode code, Completion<core::Unit> done) override {
+    write<core::Unit>(
+        [hash = std::move(code_sha256), code](Connection& db) -> Result<core::Unit> {
+          if (hash.empty()) return Error::invalid("empty activation code hash");
+          std::int64_t clinic_id = 0;
+          {
+            Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
+            s.bind(1, code.patient_id);
+            if (!s.step()) return Error::not_found("patient " + std::to_string(code.patient_id) + " not found");
+            clinic_id = s.int64(0);
+          }
+          if (!exists(db, "SELECT 1 FROM users WHERE id = ?", code.created_by))
+            return Error::not_found("user " + std::to_string(code.created_by) + " not found");
+          // One live code per patient: a reissued code voids the earlier ones.
+          db.prepare("DELETE FROM activation_codes WHERE patient_id = ? AND used_at_ms IS NULL")
+              .bind_all(code.patient_id)
+              .run();
+          Statement s = db.prepare(
+              "INSERT INTO activation_codes (code_sha256, patient_id, clinic_id, created_by, created_at_ms, "
+              "expires_at_ms) VALUES (?, ?, ?, ?, ?, ?)");
+          s.bind_blob(1, hash)
+              .bind(2, code.patient_id)
+              .bind(3, clinic_id)
+              .bind(4, code.created_by)
+              .bind(5, core::now_utc_ms())
+              .bind(6, code.expires_at_ms);
+          s.run();
+          return core::Unit{};
+        },
+        std::move(done));
+  }
+
+  void activate(Activation a, Completion<core::User> done) override {
+    write<core::User>(
+        [a = std::move(a)](Connection& db) -> Result<core::User> {
+          const std::int64_t now = core::now_utc_ms();
+          std::int64_t patient_id = 0;
+          {
+            Statement s = db.prepare(
+                "SELECT patient_id FROM activation_codes WHERE code_sha256 = ? AND used_at_ms IS NULL "
+                "AND expires_at_ms > ?");
+            s.bind_blob(1, a.code_sha256).bind(2, now);
+            if (!s.step())
+              return Error::invalid("the activation code is unknown, expired or already used",
+                                    {{"/code", "unknown, expired or already used; ask the clinic for a new code"}});
+            patient_id = s.int64(0);
+          }
+          if (a.username.empty()) return Error::invalid("a username is required", {{"/username", "required"}});
+          std::optional<std::int64_t> existing;
+          {
+            Statement s = db.prepare("SELECT id FROM users WHERE patient_id = ? ORDER BY id LIMIT 1");
+            s.bind(1, patient_id);
+            if (s.step()) existing = s.int64(0);
+          }
+          {
+            Statement s = db.prepare("SELECT id FROM users WHERE username = ?");
+            s.bind(1, a.username);
+            if (s.step() && (!existing || s.int64(0) != *existing))
+              return Error::conflict("the username '" + a.username + "' is taken", {{"/username", "taken; choose another"}});
+          }
+          std::int64_t user_id = 0;
+          if (existing) {
+            user_id = *existing;
+            db.prepare("UPDATE users SET username = ?, active = 1 WHERE id = ?").bind_all(a.username, user_id).run();
+            db.prepare("UPDATE sessions SET revoked_at_ms = ? WHERE user_id = ? AND revoked_at_ms IS NULL")
+                .bind_all(now, user_id)
+                .run();
+          } else {
+            std::string name = a.display_name;
+            if (name.empty()) {
+              Statement s = db.prepare("SELECT name FROM patients WHERE id = ?");
+              s.bind(1, patient_id);
+              if (s.step()) name = s.text(0);
+            }
+            db.prepare(
+                  "INSERT INTO users (username, role, display_name, patient_id, active, created_at_ms) "
+                  "VALUES (?, 'patient', ?, ?, 1, ?)")
+                .bind_all(a.username, name, patient_id, now)
+                .run();
+            user_id = db.last_insert_rowid();
+          }
+          db.prepare(
+                "INSERT INTO credentials (user_id, password_hash, updated_at_ms) VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, "
+                "updated_at_ms = excluded.updated_at_ms")
+              .bind_all(user_id, a.password_hash, now)
+              .run();
+          {
+            Statement s = db.prepare("UPDATE activation_codes SET used_at_ms = ?, used_by = ? WHERE code_sha256 = ?");
+            s.bind(1, now).bind(2, user_id).bind_blob(3, a.code_sha256);
+            s.run();
+          }
+          Statement s = db.prepare(std::string(user_columns) + "WHERE id = ?");
+          s.bind(1, user_id);
+          if (!s.step()) return Error::internal("the activated user vanished");
+          return user_from(s);
+        },
+        std::move(done));
+  }
+
+  void change_password(std::int64_t user_id, std::string password_hash, std::string keep_session_sha256,
+                       Completion<core::Unit> done) override {
+    write<core::Unit>(
+        [user_id, hash = std::move(password_hash), keep = std::move(keep_session_sha256)](Connection& db)
+            -> Result<core::Unit> {
+          if (hash.empty()) return Error::invalid("empty password hash");
+          if (!exists(db, "SELECT 1 FROM users WHERE id = ?", user_id))
+            return Error::not_found("user " + std::to_string(user_id) + " not found");
+          const std::int64_t now = core::now_utc_ms();
+          db.prepare(
+                "INSERT INTO credentials (user_id, password_hash, updated_at_ms) VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, "
+                "updated_at_ms = excluded.updated_at_ms")
+              .bind_all(user_id, hash, now)
+              .run();
+          // Whoever else held a session (a lost phone) is logged out.
+          Statement s = db.prepare(
+              "UPDATE sessions SET revoked_at_ms = ? WHERE user_id = ? AND revoked_at_ms IS NULL AND token_sha256 <> ?");
+          s.bind(1, now).bind(2, user_id).bind_blob(3, keep);
+          s.run();
+          return core::Unit{};
+        },
+        std::move(done));
+  }
+
+  void add_message(Message m, Completion<Message> done) override {
+    write<Message>(
+        [m = std::move(m)](Connection& db) mutable -> Result<Message> {
+          if (m.text.empty() || m.text.size() > 8000)
+            return Error::invalid("a message needs a text", {{"/text", "required, at most 2000 characters"}});
+          {
+            Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
+            s.bind(1, m.patient_id);
+            if (!s.step()) return Error::not_found("patient " + std::to_string(m.patient_id) + " not found");
+            m.clinic_id = s.int64(0);
+          }
+          {
+            Statement s = db.prepare("SELECT display_name FROM users WHERE id = ?");
+            s.bind(1, m.from_user_id);
+            if (!s.step()) return Error::not_found("user " + std::to_string(m.from_user_id) + " not found");
+            m.from_display_name = s.text(0);
+          }
+          m.created_at_ms = core::now_utc_ms();
+          db.prepare(
+                "INSERT INTO messages (patient_id, clinic_id, from_user_id, text, created_at_ms) VALUES (?, ?, ?, ?, ?)")
+              .bind_all(m.patient_id, m.clinic_id, m.from_user_id, m.text, m.created_at_ms)
+              .run();
+          m.id = db.last_insert_rowid();
+          m.change_seq = record_change(db, m.patient_id, m.clinic_id, "message", m.id, m.created_at_ms);
+          db.prepare("UPDATE messages SET change_seq = ? WHERE id = ?").bind_all(m.change_seq, m.id).run();
+          return m;
+        },
+        std::move(done));
+  }
+
   void create_session(std::string token_sha256, Session session, Completion<core::Unit> done) override {
     write<core::Unit>(
         [token = std::move(token_sha256), session](Connection& db) -> Result<core::Unit> {
@@ -601,6 +762,86 @@ class SqliteStore final : public Store {
       if (q.kind) s.bind(6, core::to_string(*q.kind));
       while (s.step()) out.push_back(reading_from(s));
       return out;
+    });
+  }
+
+  Result<core::Reading> reading(std::int64_t id) override {
+    return read_result<core::Reading>([&](Connection& db) -> Result<core::Reading> {
+      Statement s = db.prepare(std::string(reading_columns) + "WHERE id = ?");
+      s.bind(1, id);
+      if (!s.step()) return Error::not_found("reading " + std::to_string(id) + " not found");
+      return reading_from(s);
+    });
+  }
+
+  std::optional<core::User> patient_account(std::int64_t patient_id) override {
+    return read([&](Connection& db) -> std::optional<core::User> {
+      Statement s = db.prepare(std::string(user_columns) + "WHERE patient_id = ? ORDER BY id LIMIT 1");
+      s.bind(1, patient_id);
+      if (!s.step()) return std::nullopt;
+      return user_from(s);
+    });
+  }
+
+  std::vector<Change> changes(std::int64_t patient_id, std::int64_t after_seq, int limit) override {
+    return read([&](Connection& db) {
+      std::vector<Change> out;
+      if (limit <= 0) return out;
+      ReadSnapshot snapshot(db);
+      {
+        Statement s = db.prepare(
+            "SELECT seq, entity, entity_id, at_ms FROM changes WHERE patient_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+        s.bind_all(patient_id, after_seq, limit);
+        while (s.step()) {
+          Change c;
+          c.seq = s.int64(0);
+          c.entity = s.text(1);
+          c.entity_id = s.int64(2);
+          c.at_ms = s.int64(3);
+          out.push_back(std::move(c));
+        }
+      }
+      for (auto& c : out) {
+        if (c.entity == "reading") {
+          Statement s = db.prepare(std::string(reading_columns) + "WHERE id = ?");
+          s.bind(1, c.entity_id);
+          if (s.step()) c.reading = reading_from(s);
+        } else if (c.entity == "message") {
+          Statement s = db.prepare(
+              "SELECT m.id, m.patient_id, m.clinic_id, m.from_user_id, u.display_name, m.text, m.created_at_ms, "
+              "m.change_seq FROM messages m JOIN users u ON u.id = m.from_user_id WHERE m.id = ?");
+          s.bind(1, c.entity_id);
+          if (s.step())
+            c.message = Message{s.int64(0), s.int64(1), s.int64(2), s.int64(3), s.text(4), s.text(5), s.int64(6),
+                                s.opt_int64(7).value_or(0)};
+        } else if (c.entity == "care_plan") {
+          // Only what a doctor approved ever reaches the patient.
+          Statement s = db.prepare(
+              "SELECT id, version, status, plan_json, decided_at_ms FROM care_plans WHERE id = ? "
+              "AND status IN ('approved', 'superseded')");
+          s.bind(1, c.entity_id);
+          if (s.step())
+            c.care_plan = CarePlanRecord{s.int64(0), static_cast<int>(s.int64(1)), s.text(2), s.text(3), s.opt_int64(4)};
+        } else if (c.entity == "alert") {
+          Statement s = db.prepare("SELECT id, signal, tier, status, reason, opened_at_ms FROM alerts WHERE id = ?");
+          s.bind(1, c.entity_id);
+          if (s.step()) c.alert = AlertRecord{s.int64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.int64(5)};
+        }
+      }
+      // A change whose row the patient may not see (a proposed plan) keeps
+      // its seq in the cursor but is not sent.
+      return out;
+    });
+  }
+
+  std::optional<CarePlanRecord> approved_care_plan(std::int64_t patient_id) override {
+    return read([&](Connection& db) -> std::optional<CarePlanRecord> {
+      Statement s = db.prepare(
+          "SELECT id, version, status, plan_json, decided_at_ms FROM care_plans WHERE patient_id = ? "
+          "AND status = 'approved' ORDER BY version DESC LIMIT 1");
+      s.bind(1, patient_id);
+      if (!s.step()) return std::nullopt;
+      return CarePlanRecord{s.int64(0), static_cast<int>(s.int64(1)), s.text(2), s.text(3), s.opt_int64(4)};
     });
   }
 

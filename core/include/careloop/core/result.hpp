@@ -31,7 +31,7 @@ struct Error {
 
   static Error invalid(std::string msg, std::vector<FieldError> f = {}) { return {Errc::invalid, std::move(msg), std::move(f)}; }
   static Error not_found(std::string msg) { return {Errc::not_found, std::move(msg), {}}; }
-  static Error conflict(std::string msg) { return {Errc::conflict, std::move(msg), {}}; }
+  static Error conflict(std::string msg, std::vector<FieldError> f = {}) { return {Errc::conflict, std::move(msg), std::move(f)}; }
   static Error forbidden(std::string msg) { return {Errc::forbidden, std::move(msg), {}}; }
   static Error unavailable(std::string msg) { return {Errc::unavailable, std::move(msg), {}}; }
   static Error internal(std::string msg) { return {Errc::internal, std::move(msg), {}}; }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "careloop/auth/login_throttle.hpp"
 #include "careloop/server/router.hpp"
 #include "careloop/store/store.hpp"
 
@@ -15,13 +16,22 @@ namespace careloop::mobile_api {
 
 struct Config {
   std::int64_t session_lifetime_ms = 30LL * 24 * 3600 * 1000;
+  std::int64_t activation_lifetime_ms = 7LL * 24 * 3600 * 1000;  // a clinic's one-time code
+  auth::ThrottlePolicy throttle;  // failed logins, activation codes, password changes
 };
 
 struct Services {
+  Services(store::Store& s, boost::asio::thread_pool& pool, Config c = {})
+      : store(s), compute(pool), config(c), throttle(std::make_shared<auth::LoginThrottle>(c.throttle)) {}
+
   store::Store& store;
   boost::asio::thread_pool& compute;
   Config config;
+  std::shared_ptr<auth::LoginThrottle> throttle;
 };
+
+// The OpenAPI 3.1 document of these routes (mobile-api/openapi.json).
+std::string_view openapi_document();
 
 void add_routes(server::Router& router, std::shared_ptr<Services> services);
 

@@ -20,12 +20,16 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "careloop/core/result.hpp"
 #include "careloop/server/metrics.hpp"
 #include "careloop/server/router.hpp"
 
 namespace careloop::server {
+
+// The routes the server answers itself, before the router (GET, and HEAD).
+std::vector<RouteInfo> builtin_routes();
 
 // Receives one JSON object per line (no newline); the default writes to stderr.
 using LogSink = std::function<void(std::string_view line)>;

@@ -104,6 +104,65 @@ struct Session {
   std::int64_t expires_at_ms = 0;
 };
 
+// A one-time code a clinic hands a patient to create (or take over) the
+// patient's account. Stored only as its SHA-256.
+struct ActivationCode {
+  std::int64_t patient_id = 0;
+  std::int64_t created_by = 0;      // the staff user who issued it
+  std::int64_t expires_at_ms = 0;
+};
+
+// Redeeming an activation code: the account to create, or to give new
+// credentials when the patient already has one (a lost phone or password).
+struct Activation {
+  std::string code_sha256;
+  std::string username;
+  std::string password_hash;
+  std::string display_name;
+};
+
+struct Message {
+  std::int64_t id = 0;
+  std::int64_t patient_id = 0;
+  std::int64_t clinic_id = 0;
+  std::int64_t from_user_id = 0;
+  std::string from_display_name;    // filled by reads
+  std::string text;
+  std::int64_t created_at_ms = 0;
+  std::int64_t change_seq = 0;
+};
+
+// A care plan version as the patient's app sees it (approved ones only).
+struct CarePlanRecord {
+  std::int64_t id = 0;
+  int version = 0;
+  std::string status;
+  std::string plan_json;
+  std::optional<std::int64_t> decided_at_ms;
+};
+
+struct AlertRecord {
+  std::int64_t id = 0;
+  std::string signal;
+  std::string tier;
+  std::string status;
+  std::string reason;
+  std::int64_t opened_at_ms = 0;
+};
+
+// One entry of a patient's sync feed: what changed, in seq order. Exactly
+// one of the payloads is set, matching `entity`.
+struct Change {
+  std::int64_t seq = 0;
+  std::string entity;               // "reading", "message", "care_plan", "alert"
+  std::int64_t entity_id = 0;
+  std::int64_t at_ms = 0;
+  std::optional<core::Reading> reading;
+  std::optional<Message> message;
+  std::optional<CarePlanRecord> care_plan;
+  std::optional<AlertRecord> alert;
+};
+
 struct ReadingQuery {
   std::int64_t patient_id = 0;
   std::optional<core::ReadingKind> kind;
@@ -130,6 +189,18 @@ class Store {
   virtual void insert_readings(std::int64_t patient_id, std::vector<core::Reading> readings,
                                Completion<std::vector<InsertOutcome>> done) = 0;
   virtual void append_audit(AuditEntry e, Completion<core::Unit> done) = 0;
+  // Stores a new activation code for a patient; the patient's earlier unused
+  // codes stop working.
+  virtual void create_activation_code(std::string code_sha256, ActivationCode code, Completion<core::Unit> done) = 0;
+  // Redeems an unused, unexpired code: creates the patient's account, or
+  // gives the existing one the new username and password and revokes its
+  // sessions. Errors: invalid naming /code (unknown, expired or used),
+  // conflict naming /username (taken by someone else).
+  virtual void activate(Activation a, Completion<core::User> done) = 0;
+  // Sets a new password and revokes every other session of the user.
+  virtual void change_password(std::int64_t user_id, std::string password_hash, std::string keep_session_sha256,
+                               Completion<core::Unit> done) = 0;
+  virtual void add_message(Message m, Completion<Message> done) = 0;
   // Stores only the SHA-256 of the token.
   virtual void create_session(std::string token_sha256, Session s, Completion<core::Unit> done) = 0;
   virtual void revoke_session(std::string token_sha256, Completion<core::Unit> done) = 0;
@@ -147,6 +218,14 @@ class Store {
   virtual core::Result<core::Patient> patient(std::int64_t id) = 0;
   virtual std::vector<core::Patient> patients_of_clinic(std::int64_t clinic_id) = 0;
   virtual std::vector<core::Reading> readings(const ReadingQuery& q) = 0;
+  virtual core::Result<core::Reading> reading(std::int64_t id) = 0;
+  // The user account of a patient, if it has one.
+  virtual std::optional<core::User> patient_account(std::int64_t patient_id) = 0;
+  // The patient's sync feed after `after_seq`, at most `limit` entries, in
+  // seq order. Care plans appear only once approved.
+  virtual std::vector<Change> changes(std::int64_t patient_id, std::int64_t after_seq, int limit) = 0;
+  // The newest approved care plan of a patient.
+  virtual std::optional<CarePlanRecord> approved_care_plan(std::int64_t patient_id) = 0;
   virtual std::int64_t count_readings(std::optional<std::int64_t> patient_id = std::nullopt) = 0;
   // Newest first.
   virtual std::vector<AuditEntry> audit_log(std::optional<std::int64_t> patient_id, int limit) = 0;

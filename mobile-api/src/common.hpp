@@ -1,0 +1,78 @@
+#pragma once
+// What every handler of the mobile API shares: who is calling and whether
+// the policy lets them (auth::decide is the only judge), the audit trail of
+// staff access, and the JSON shapes of users and patients.
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "careloop/auth/policy.hpp"
+#include "careloop/mobile_api/api.hpp"
+#include "careloop/mobile_api/principal.hpp"
+#include "careloop/server/http.hpp"
+#include "careloop/server/router.hpp"
+
+namespace careloop::mobile_api::detail {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+using server::RequestContext;
+using server::Response;
+
+// How a refusal is written: problem+json for /api, OperationOutcome for /fhir.
+enum class Dialect { problem, fhir };
+
+Response refuse(Dialect d, server::http::status status, std::string_view detail);
+
+// The principal allowed to do `p` to `r`, or the response refusing it
+// (401 without a valid token, 403 when the policy says no).
+asio::awaitable<std::variant<Principal, Response>> authorize(RequestContext& ctx, Services& svc, auth::Permission p,
+                                                            auth::Resource r, Dialect d = Dialect::problem);
+
+// For staff routes about one patient ({id} in the path): authenticates,
+// refuses roles that can never have `p` before looking anything up (so a
+// patient cannot probe which ids exist), then loads the patient (404) and
+// asks the policy with the patient's clinic (403).
+struct PatientAccess {
+  Principal who;
+  core::Patient patient;
+};
+asio::awaitable<std::variant<PatientAccess, Response>> authorize_patient(RequestContext& ctx, Services& svc,
+                                                                        auth::Permission p, std::int64_t patient_id,
+                                                                        Dialect d = Dialect::problem);
+
+// Writes the audit entry of a staff action before the data leaves: when the
+// trail cannot be written the request is refused (503), never served unaudited.
+asio::awaitable<std::optional<Response>> audit(RequestContext& ctx, Services& svc, const core::User& actor,
+                                               std::string action, std::optional<std::int64_t> patient_id,
+                                               std::optional<std::int64_t> clinic_id, std::string detail = "",
+                                               Dialect d = Dialect::problem);
+
+// The peer's address without the port (the login throttle counts per address).
+std::string remote_address(const RequestContext& ctx);
+
+json user_json(const core::User& u);
+json patient_json(const core::Patient& p);
+
+std::optional<std::int64_t> parse_int(std::string_view s);
+std::optional<std::int64_t> path_id(const RequestContext& ctx, std::string_view name = "id");
+std::optional<std::string> string_field(const json& body, const char* name);
+Response invalid_field(const char* pointer, std::string detail);
+Response invalid_fields(std::vector<core::FieldError> errors, std::string_view title = "Invalid request");
+
+// POST .../readings for one patient: parses the batch, stores the valid
+// items, answers one result per item. `source_default` fills an empty source.
+asio::awaitable<Response> store_readings(RequestContext& ctx, Services& svc, std::int64_t patient_id,
+                                         std::string_view source_default);
+
+// GET .../readings?kind=&from=&to=&limit=&cursor= for one patient.
+asio::awaitable<Response> list_readings(RequestContext& ctx, Services& svc, std::int64_t patient_id);
+
+}  // namespace careloop::mobile_api::detail
