@@ -136,6 +136,12 @@ int main(int argc, char** argv) {
       ->envname("CARELOOP_MAX_CONNECTIONS")->capture_default_str();
   serve->add_option("--session-hours", s.session_hours, "Lifetime of a login token, in hours")
       ->envname("CARELOOP_SESSION_HOURS")->capture_default_str();
+  serve->add_option("--login-slow-after", s.login_slow_after, "Failed logins of one account before answers slow down")
+      ->envname("CARELOOP_LOGIN_SLOW_AFTER")->capture_default_str();
+  serve->add_option("--login-lock-after", s.login_lock_after, "Failed logins of one account before it is refused for a while")
+      ->envname("CARELOOP_LOGIN_LOCK_AFTER")->capture_default_str();
+  serve->add_option("--login-lock-minutes", s.login_lock_minutes, "How long a refused account or address waits")
+      ->envname("CARELOOP_LOGIN_LOCK_MINUTES")->capture_default_str();
 
   auto* init = cli.add_subcommand("init", "Create an empty database (or bring an existing one to the current schema)");
 

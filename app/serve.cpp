@@ -36,6 +36,12 @@ void write_histogram(std::string& out, const char* name, const char* help, const
 void add_all_routes(server::Router& router, store::Store& st, boost::asio::thread_pool& compute, const Settings& s) {
   mobile_api::Config api;
   api.session_lifetime_ms = static_cast<std::int64_t>(s.session_hours * 3'600'000LL);
+  api.throttle.account_slow_after = s.login_slow_after;
+  api.throttle.account_lock_after = s.login_lock_after;
+  // An address may front a whole clinic's phones (NAT): it gets five times the room.
+  api.throttle.address_slow_after = 5 * s.login_slow_after;
+  api.throttle.address_lock_after = 5 * s.login_lock_after;
+  api.throttle.lock_ms = static_cast<std::int64_t>(s.login_lock_minutes * 60'000);
   mobile_api::add_routes(router, std::make_shared<mobile_api::Services>(st, compute, api));
 }
 

@@ -22,6 +22,10 @@ struct Settings {
   double idle_timeout_s = 60;
   int max_connections = 10000;
   std::int64_t session_hours = 24 * 30;  // bearer token lifetime
+  // Login throttle (auth::ThrottlePolicy); per address the limits are 5x the account's.
+  int login_slow_after = 3;
+  int login_lock_after = 10;
+  double login_lock_minutes = 15;
 };
 
 int run_serve(const Settings& s);

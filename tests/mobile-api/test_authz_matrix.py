@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""The authorization matrix: every route the server answers, called by eight
+principals, against the answer each must get.
+
+Principals: anonymous, patient A, patient B (A's clinic), the doctor of A's
+clinic, a doctor of another clinic, the authority of A's region, an authority
+of another region, and the administrator. The route list comes from
+`careloop routes`; a route without a row here fails the test, so a new route
+cannot ship without its row.
+
+Also checked: a refused write stores nothing (every write carries fresh
+client ids, looked up in the database afterwards), and every allowed staff
+access to A's record is in the audit log with who, what, which patient and
+from where.
+
+usage: test_authz_matrix.py CARELOOP_BINARY
+"""
+import datetime as dt
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+from careloop_server import Server, demo_db, run  # noqa: E402
+
+PRINCIPALS = ["anonymous", "patient_a", "patient_b", "doctor_a", "doctor_other", "authority_a",
+              "authority_other", "admin"]
+CST = dt.timezone(dt.timedelta(hours=8))
+
+
+def now_iso(minutes_ago=0):
+    return (dt.datetime.now(CST) - dt.timedelta(minutes=minutes_ago)).replace(microsecond=0).isoformat()
+
+
+# Expected answers: a status per principal. The common shapes:
+def everyone(status):
+    return {p: status for p in PRINCIPALS}
+
+
+def own_record(ok):
+    """/me: the patient's own record; staff have none."""
+    return {"anonymous": 401, "patient_a": ok, "patient_b": ok, "doctor_a": 403, "doctor_other": 403,
+            "authority_a": 403, "authority_other": 403, "admin": 403}
+
+
+def staff_of_a(ok):
+    """A's record through the clinic routes: A's clinic and the administrator only.
+    Authorities see aggregates, never a record (DESIGN §4)."""
+    return {"anonymous": 401, "patient_a": 403, "patient_b": 403, "doctor_a": ok, "doctor_other": 403,
+            "authority_a": 403, "authority_other": 403, "admin": ok}
+
+
+def a_or_staff_of_a(ok, staff_ok=None):
+    """FHIR: the patient itself, or the staff of its clinic."""
+    return {"anonymous": 401, "patient_a": ok, "patient_b": 403, "doctor_a": staff_ok or ok, "doctor_other": 403,
+            "authority_a": 403, "authority_other": 403, "admin": staff_ok or ok}
+
+
+class Ctx:
+    pass
+
+
+_counter = iter(range(10**6))
+
+
+def reading_item(client_id):
+    # Distinct values each time: the same reading twice would rightly be a duplicate of the first.
+    n = next(_counter)
+    return {"client_id": client_id, "kind": "blood_pressure", "taken_at": now_iso(5 + n), "systolic": 120 + n % 60,
+            "diastolic": 80, "unit": "mmHg"}
+
+
+def bp_observation(ctx, client_id, subject=True):
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "identifier": [{"system": "urn:careloop:test", "value": client_id}],
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                  "code": "vital-signs"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+        "effectiveDateTime": now_iso(200 + next(_counter)),
+        "component": [
+            {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+             "valueQuantity": {"value": 128, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+            {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+             "valueQuantity": {"value": 82, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+        ],
+    }
+    if subject:
+        obs["subject"] = {"reference": f"Patient/{ctx.patient_a}"}
+    return obs
+
+
+def rows(ctx):
+    """(method, path, expected, build) per route. build(ctx, principal) → (target, body, write_client_ids)."""
+    A = ctx.patient_a
+    r = []
+
+    def add(method, path, expected, build=None):
+        r.append((method, path, expected, build or (lambda c, p, path=path: (path, None, []))))
+
+    # Built-in and public routes: the same answer whoever asks.
+    add("GET", "/healthz", everyone(200))
+    add("GET", "/readyz", everyone(200))
+    add("GET", "/metrics", everyone(200))
+    add("GET", "/api/v1/openapi.json", everyone(200))
+    add("GET", "/fhir/metadata", everyone(200))
+    add("POST", "/api/v1/auth/login", everyone(200),
+        lambda c, p: ("/api/v1/auth/login", {"username": "doctor02", "password": "demo-doctor"}, []))
+    # A code nobody issued: refused on its merits (422), never for lack of a login.
+    add("POST", "/api/v1/auth/activate", everyone(422),
+        lambda c, p: ("/api/v1/auth/activate", {"code": "ZZZZZZZZZZ", "username": f"u{uuid.uuid4().hex[:8]}",
+                                                "password": "long-enough-pw"}, []))
+    # Any account may log out and change its password; a wrong current password is 422, not 403.
+    logout = everyone(204)
+    logout["anonymous"] = 401
+    add("POST", "/api/v1/auth/logout", logout, lambda c, p: ("/api/v1/auth/logout", None, ["fresh-session"]))
+    password = everyone(422)
+    password["anonymous"] = 401
+    add("POST", "/api/v1/auth/password", password,
+        lambda c, p: ("/api/v1/auth/password", {"current_password": "not-the-password",
+                                                "new_password": "a-new-password-1"}, []))
+
+    add("GET", "/api/v1/me", own_record(200))
+    add("GET", "/api/v1/me/readings", own_record(200))
+    add("GET", "/api/v1/me/sync", own_record(200))
+
+    def me_post(c, p):
+        cid = str(uuid.uuid4())
+        return ("/api/v1/me/readings", {"readings": [reading_item(cid)]}, [cid])
+    add("POST", "/api/v1/me/readings", own_record(200), me_post)
+
+    register = staff_of_a(201)
+    add("POST", "/api/v1/clinic/patients", register,
+        lambda c, p: ("/api/v1/clinic/patients", {"name": "矩阵测试", "sex": "female", "birth_date": "1960-05-01",
+                                                  "clinic_id": c.clinic_a}, []))
+    add("GET", "/api/v1/clinic/patients/{id}", staff_of_a(200),
+        lambda c, p: (f"/api/v1/clinic/patients/{A}", None, []))
+    add("POST", "/api/v1/clinic/patients/{id}/activation", staff_of_a(201),
+        lambda c, p: (f"/api/v1/clinic/patients/{c.spare_patient}/activation", None, []))
+    add("GET", "/api/v1/clinic/patients/{id}/readings", staff_of_a(200),
+        lambda c, p: (f"/api/v1/clinic/patients/{A}/readings?limit=5", None, []))
+
+    def clinic_post(c, p):
+        cid = str(uuid.uuid4())
+        return (f"/api/v1/clinic/patients/{A}/readings", {"readings": [reading_item(cid)]}, [cid])
+    add("POST", "/api/v1/clinic/patients/{id}/readings", staff_of_a(200), clinic_post)
+    add("POST", "/api/v1/clinic/patients/{id}/messages", staff_of_a(201),
+        lambda c, p: (f"/api/v1/clinic/patients/{A}/messages", {"text": "请明早空腹测血糖"}, []))
+
+    def fhir_post(c, p):
+        cid = str(uuid.uuid4())
+        return ("/fhir/Observation", bp_observation(c, cid), [cid])
+    add("POST", "/fhir/Observation", a_or_staff_of_a(201), fhir_post)
+
+    def fhir_bundle(c, p):
+        cids = [str(uuid.uuid4()) for _ in range(2)]
+        bundle = {"resourceType": "Bundle", "type": "transaction",
+                  "entry": [{"resource": bp_observation(c, cid), "request": {"method": "POST", "url": "Observation"}}
+                            for cid in cids]}
+        return ("/fhir", bundle, cids)
+    add("POST", "/fhir", a_or_staff_of_a(200), fhir_bundle)
+    add("GET", "/fhir/Observation", a_or_staff_of_a(200),
+        lambda c, p: (f"/fhir/Observation?patient={A}&_count=5", None, []))
+    add("GET", "/fhir/Observation/{id}", a_or_staff_of_a(200),
+        lambda c, p: (f"/fhir/Observation/{c.reading_a}", None, []))
+    return r
+
+
+def setup(binary, workdir):
+    ctx = Ctx()
+    ctx.binary = binary
+    ctx.db = demo_db(binary, workdir, patients=40, clinics=2)
+    db = sqlite3.connect(ctx.db)
+    (ctx.patient_a, ctx.clinic_a), = db.execute(
+        "SELECT p.id, p.clinic_id FROM users u JOIN patients p ON p.id = u.patient_id WHERE u.username = 'patient01'")
+    others = [r[0] for r in db.execute(
+        "SELECT id FROM patients WHERE clinic_id = ? AND id <> ? AND id NOT IN "
+        "(SELECT patient_id FROM users WHERE patient_id IS NOT NULL) ORDER BY id LIMIT 2", (ctx.clinic_a, ctx.patient_a))]
+    ctx.patient_b, ctx.spare_patient = others
+    region_a, = db.execute("SELECT region_id FROM clinics WHERE id = ?", (ctx.clinic_a,)).fetchone()
+    other_region, = db.execute("SELECT c.region_id FROM clinics c WHERE c.id <> ? ORDER BY id LIMIT 1",
+                               (ctx.clinic_a,)).fetchone()
+    authority_region, = db.execute("SELECT region_id FROM users WHERE username = 'authority'").fetchone()
+    ctx.reading_a, = db.execute("SELECT id FROM readings WHERE patient_id = ? AND kind = 'blood_pressure' "
+                                "ORDER BY id LIMIT 1", (ctx.patient_a,)).fetchone()
+    db.close()
+    # The demo authority must cover A's region (it is the county's); the other one gets a sibling community.
+    assert authority_region != other_region
+    run([binary, "--db", ctx.db, "user", "add", "--role", "patient", "--username", "patient-b",
+         "--patient", str(ctx.patient_b), "--clinic", str(ctx.clinic_a)], stdin="patient-b-password\n")
+    run([binary, "--db", ctx.db, "user", "add", "--role", "authority", "--username", "authority-other",
+         "--region", str(other_region)], stdin="authority-other-pw\n")
+    ctx.credentials = {
+        "patient_a": ("patient01", "demo-patient"), "patient_b": ("patient-b", "patient-b-password"),
+        "doctor_a": ("doctor01", "demo-doctor"), "doctor_other": ("doctor03", "demo-doctor"),
+        "authority_a": ("authority", "demo-authority"), "authority_other": ("authority-other", "authority-other-pw"),
+        "admin": ("admin", "demo-admin"),
+    }
+    ctx.region_a = region_a
+    return ctx
+
+
+def main(argv):
+    binary = argv[1]
+    failures = []
+    with tempfile.TemporaryDirectory(prefix="careloop-authz-") as workdir:
+        ctx = setup(binary, workdir)
+        listed = json.loads(run([binary, "--db", ctx.db, "routes"]).stdout)
+        served = {(r["method"], r["path"]) for r in listed}
+        table = rows(ctx)
+        covered = {(m, p) for (m, p, _, _) in table}
+        for m, p in sorted(served - covered):
+            failures.append(f"route without a row in the matrix: {m} {p}")
+        for m, p in sorted(covered - served):
+            failures.append(f"row for a route the server does not have: {m} {p}")
+
+        allowed_writes, refused_writes = [], []
+        staff_allowed = {"doctor_a": 0, "admin": 0}
+        with Server(binary, ctx.db) as srv:
+            tokens = {p: srv.login(*ctx.credentials[p]) for p in ctx.credentials}
+            tokens["anonymous"] = None
+            for method, path, expected, build in table:
+                for who in PRINCIPALS:
+                    target, body, writes = build(ctx, who)
+                    token = tokens[who]
+                    if writes == ["fresh-session"]:  # logging out must not end the matrix's own session
+                        writes = []
+                        if who != "anonymous":
+                            token = srv.login(*ctx.credentials[who])
+                    ans = srv.call(method, target, token=token, body=body)
+                    want = expected[who]
+                    ok = ans.status == want
+                    mark = "ok  " if ok else "FAIL"
+                    print(f"{mark} {method:5} {path:45} {who:16} -> {ans.status} (want {want})")
+                    if not ok:
+                        failures.append(f"{method} {path} as {who}: {ans.status}, expected {want}: {ans.raw[:200]!r}")
+                    if ans.status >= 400:
+                        ctype = ans.headers.get("content-type", "")
+                        fhir = path.startswith("/fhir")
+                        if fhir and "application/fhir+json" not in ctype:
+                            failures.append(f"{method} {path} as {who}: refusal is {ctype}, not OperationOutcome")
+                        if not fhir and "application/problem+json" not in ctype:
+                            failures.append(f"{method} {path} as {who}: refusal is {ctype}, not problem+json")
+                    (allowed_writes if 200 <= ans.status < 300 else refused_writes).extend(writes)
+                    about_a = f"/clinic/patients/{ctx.patient_a}" in target or target.startswith("/fhir/Observation") \
+                        or target == "/fhir"
+                    if 200 <= ans.status < 300 and who in staff_allowed and about_a:
+                        staff_allowed[who] += 1
+
+        db = sqlite3.connect(ctx.db)
+        stored = {r[0] for r in db.execute("SELECT client_id FROM readings")}
+        # Every write carried fresh UUIDs (FHIR identifiers that are UUIDs are the client id itself).
+        for cid in refused_writes:
+            if cid in stored:
+                failures.append(f"a refused write was stored: client id {cid}")
+        for cid in allowed_writes:
+            if cid not in stored:
+                failures.append(f"an acknowledged write is missing: client id {cid}")
+        print(f"writes: {len(allowed_writes)} allowed and stored, {len(refused_writes)} refused and absent")
+        # The audit trail: every allowed staff access to A's record, with who and where from.
+        users = dict(db.execute("SELECT username, id FROM users"))
+        for who, n in staff_allowed.items():
+            uid = users[ctx.credentials[who][0]]
+            entries = db.execute("SELECT action, patient_id, remote_addr FROM audit_log WHERE actor_user_id = ? "
+                                 "AND patient_id = ?", (uid, ctx.patient_a)).fetchall()
+            print(f"audit: {who} made {n} allowed accesses to patient A's record; {len(entries)} audit entries")
+            if len(entries) < n:
+                failures.append(f"{who}: {n} accesses to A's record but {len(entries)} audit entries")
+            for action, pid, addr in entries:
+                if addr != "127.0.0.1":
+                    failures.append(f"audit entry {action} of {who} has remote address {addr!r}")
+        for who in ("doctor_other", "authority_a", "authority_other", "patient_b"):
+            uid = users[ctx.credentials[who][0]]
+            n, = db.execute("SELECT count(*) FROM audit_log WHERE actor_user_id = ? AND patient_id = ?",
+                            (uid, ctx.patient_a)).fetchone()
+            if n:
+                failures.append(f"{who} was refused everything about A, yet has {n} audit entries as if served")
+        db.close()
+
+    if failures:
+        print(f"\n{len(failures)} failure(s):")
+        for f in failures:
+            print("  - " + f)
+        return 1
+    print(f"\nauthorization matrix: {len(table)} routes x {len(PRINCIPALS)} principals as expected")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
