@@ -167,6 +167,7 @@ asio::awaitable<Response> store_readings(RequestContext& ctx, Services& svc, std
       valid_index.push_back(i);
     }
   }
+  const bool all_rejected = valid.empty() && !batch->items.empty();
   std::vector<store::InsertOutcome> outcomes;
   if (!valid.empty()) {
     auto stored = co_await server::await_completion<std::vector<store::InsertOutcome>>(
@@ -195,7 +196,22 @@ asio::awaitable<Response> store_readings(RequestContext& ctx, Services& svc, std
     }
     results.push_back(std::move(r));
   }
-  co_return server::json_response(status::ok, {{"results", std::move(results)}});
+  if (!all_rejected) co_return server::json_response(status::ok, {{"results", std::move(results)}});
+  // Nothing in the request could be stored: the request as a whole is
+  // unprocessable. The per-item results still come along (an extension
+  // member of the problem), so a client handles both answers alike.
+  std::vector<core::FieldError> errors;
+  for (const auto& item : batch->items)
+    for (const auto& e : std::get<std::vector<core::FieldError>>(item)) errors.push_back(e);
+  const std::string detail = batch->items.size() == 1 ? errors.front().detail
+                                                      : "none of the " + std::to_string(batch->items.size()) +
+                                                            " readings is valid; each result names its problem";
+  auto res = server::problem_response(status::unprocessable_entity, "Invalid readings", detail, std::move(errors));
+  json problem = json::parse(res.body());
+  problem["results"] = std::move(results);
+  res.body() = problem.dump(-1, ' ', false, json::error_handler_t::replace);
+  res.prepare_payload();
+  co_return res;
 }
 
 asio::awaitable<Response> list_readings(RequestContext& ctx, Services& svc, std::int64_t patient_id) {

@@ -1,5 +1,7 @@
 #include "careloop/mobile_api/fhir.hpp"
 
+#include <charconv>
+
 #include <array>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -161,9 +163,11 @@ ObservationResult parse_observation(const json& res, const std::string& pointer,
     auto ref = subj->is_object() ? subj->find("reference") : subj->end();
     std::string s = ref != subj->end() && ref->is_string() ? ref->get<std::string>() : "";
     std::int64_t id = 0;
-    if (s.rfind("Patient/", 0) == 0 && s.size() > 8 && s.size() < 28 &&
-        s.find_first_not_of("0123456789", 8) == std::string::npos)
-      id = std::stoll(s.substr(8));
+    if (s.rfind("Patient/", 0) == 0 && s.size() > 8 && s.find_first_not_of("0123456789", 8) == std::string::npos) {
+      // from_chars reports an id beyond int64 instead of throwing (stoll would).
+      auto [end, ec] = std::from_chars(s.data() + 8, s.data() + s.size(), id);
+      if (ec != std::errc() || end != s.data() + s.size()) id = 0;
+    }
     if (id > 0)
       out.subject_patient_id = id;
     else
@@ -266,8 +270,12 @@ ObservationResult parse_observation(const json& res, const std::string& pointer,
     if (auto exts = res.find("extension"); exts != res.end() && exts->is_array()) {
       for (std::size_t i = 0; i < exts->size(); ++i) {
         const auto& e = (*exts)[i];
-        if (!e.is_object() || e.value("url", "") != glucose_context_url) continue;
-        auto ctx = core::parse_glucose_context(e.value("valueCode", ""));
+        // value() would throw on a url or valueCode of another type: look, then compare.
+        auto url = e.is_object() ? e.find("url") : e.end();
+        if (!e.is_object() || url == e.end() || !url->is_string() || *url != glucose_context_url) continue;
+        auto code = e.find("valueCode");
+        auto ctx = code != e.end() && code->is_string() ? core::parse_glucose_context(code->get<std::string>())
+                                                        : std::nullopt;
         if (ctx)
           r.glucose_context = ctx;
         else
@@ -375,12 +383,18 @@ std::string fhirpath_of(const std::string& resource_type, const std::string& poi
 json operation_outcome(const std::vector<FieldError>& errors, const std::string& code) {
   json issues = json::array();
   for (const auto& e : errors) {
-    // The resource type is the first segment when the pointer starts inside a Bundle entry.
+    // Inside a Bundle ("/entry/N/..."), the path starts at the Bundle; the
+    // resource of an entry is reached by whole segments ("/entry/3/resource/...").
     std::string rel = e.pointer;
     std::string type = "Observation";
-    if (auto pos = rel.find("/resource"); pos != std::string::npos) {
-      type = "Bundle" + fhirpath_of("", rel.substr(0, pos + 9));
-      rel = rel.substr(pos + 9);
+    if (rel.starts_with("/entry/")) {
+      type = "Bundle";
+      const auto slash = rel.find('/', 7);
+      if (slash != std::string::npos && rel.compare(slash, 9, "/resource") == 0 &&
+          (rel.size() == slash + 9 || rel[slash + 9] == '/')) {
+        type = fhirpath_of("Bundle", rel.substr(0, slash + 9));
+        rel = rel.substr(slash + 9);
+      }
     }
     json issue{{"severity", "error"}, {"code", code}, {"diagnostics", e.detail}};
     if (!e.pointer.empty()) issue["expression"] = {fhirpath_of(type, rel)};

@@ -35,6 +35,10 @@ JsonBody parse_json_body(const Request& request) {
     return JsonBody{problem_response(http::status::bad_request, "Malformed JSON",
                                      "The request body is not valid JSON: syntax error at byte " +
                                          std::to_string(e.byte) + ".")};
+  } catch (const nlohmann::json::out_of_range&) {
+    // 1e400 and its kin: valid JSON grammar, but no double can hold it.
+    return JsonBody{problem_response(http::status::bad_request, "Malformed JSON",
+                                     "The request body holds a number too large to represent.")};
   }
   if (too_deep)
     return JsonBody{problem_response(http::status::bad_request, "Malformed JSON",

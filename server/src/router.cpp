@@ -154,14 +154,25 @@ asio::awaitable<Response> Router::dispatch(RequestContext& ctx) const {
   auto m = match(ctx.request.method(), ctx.path, ctx.params);
   ctx.route = m.pattern;
   if (m.pattern.empty())
-    co_return problem_response(http::status::not_found, "Not Found", "No resource at " + ctx.path + ".");
+    co_return refusal(ctx.path,
+                      problem_response(http::status::not_found, "Not Found", "No resource at " + ctx.path + "."));
   if (!m.handler) {
     auto res = problem_response(http::status::method_not_allowed, "Method Not Allowed",
                                 std::string(ctx.request.method_string()) + " is not allowed on " + ctx.path + ".");
     res.set(http::field::allow, allow_header(m.allowed));
-    co_return res;
+    co_return refusal(ctx.path, std::move(res));
   }
   co_return co_await (*m.handler)(ctx);
+}
+
+void Router::set_refusal_format(std::string prefix, RefusalFormat format) {
+  refusal_formats_.emplace_back(std::move(prefix), std::move(format));
+}
+
+Response Router::refusal(const std::string& path, Response problem) const {
+  for (const auto& [prefix, format] : refusal_formats_)
+    if (path.starts_with(prefix) || path + "/" == prefix) return format(std::move(problem));
+  return problem;
 }
 
 std::optional<std::string_view> RequestContext::query_param(std::string_view name) const {

@@ -158,6 +158,15 @@ def sync_flow(srv, binary, db):
     check(r["status"] == "duplicate" and r["id"] == created[ids[0]],
           "the same reading from another app (same instant and values) is a duplicate of the original", twin)
 
+    # A batch with nothing valid is refused as a whole (422), its items still answered one by one.
+    bad = [bp(str(uuid.uuid4()), 10, 80, 95), dict(bp(str(uuid.uuid4()), 11), taken_at="2026-11-20T08:00:00")]
+    a = srv.call("POST", "/api/v1/me/readings", phone, {"readings": bad})
+    body = a.json()
+    check(a.status == 422 and a.headers.get("content-type", "").startswith("application/problem+json") and
+          [r["status"] for r in body["results"]] == ["rejected", "rejected"] and
+          {e["pointer"] for e in body["errors"]} == {"/readings/0/systolic", "/readings/1/taken_at"},
+          "a batch with no valid reading is 422, naming each item's field", a)
+
     doctor = srv.login("doctor03", "demo-doctor")
     me = srv.call("GET", "/api/v1/me", phone).json()
     msg = srv.call("POST", f"/api/v1/clinic/patients/{me['patient']['id']}/messages", doctor, {"text": "血压偏高，请来门诊复查"})

@@ -126,4 +126,8 @@ TEST_CASE("FHIR: OperationOutcome carries FHIRPath expressions") {
   CHECK(oo["resourceType"] == "OperationOutcome");
   CHECK(oo["issue"][0]["expression"][0] == "Bundle.entry[2].resource.valueQuantity.code");
   CHECK(oo["issue"][0]["diagnostics"] == "bad unit");
+  // "/resourceType" is a field of its own, not the entry's resource; Bundle-level fields stay on the Bundle.
+  CHECK(fhir::operation_outcome({{"/resourceType", "x"}})["issue"][0]["expression"][0] == "Observation.resourceType");
+  CHECK(fhir::operation_outcome({{"/entry/0/request", "x"}})["issue"][0]["expression"][0] == "Bundle.entry[0].request");
+  CHECK(fhir::operation_outcome({{"/entry/1/resource", "x"}})["issue"][0]["expression"][0] == "Bundle.entry[1].resource");
 }

@@ -15,14 +15,15 @@ import http.client
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from careloop_server import Server, run  # noqa: E402
 
 try:
     import jsonschema
@@ -287,13 +288,6 @@ def check_document(d):
 # ----------------------------------------------------------------------------- the routes
 
 
-def run(cmd, timeout=120, check=True):
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise RuntimeError(f"`{' '.join(cmd)}` exited with {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
-    return p
-
-
 def check_routes(d, binary, workdir):
     db = os.path.join(workdir, "routes.db")
     run([binary, "--db", db, "init"])
@@ -329,41 +323,6 @@ def check_routes(d, binary, workdir):
 
 
 # ----------------------------------------------------------------------------- the server
-
-
-class Server:
-    """`careloop serve --port 0` on a demo database, stopped with SIGTERM."""
-
-    def __init__(self, binary, db):
-        self.log = []
-        self.proc = subprocess.Popen([binary, "--db", db, "serve", "--port", "0"], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self._port = None
-        self._ready = threading.Event()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
-        if not self._ready.wait(30) or self._port is None:
-            self.stop()
-            raise RuntimeError("the server did not print 'serving ... on http://127.0.0.1:PORT':\n"
-                               + "\n".join(self.log[-20:]))
-        self.port = self._port
-
-    def _read_stderr(self):
-        for line in self.proc.stderr:
-            self.log.append(line.rstrip("\n"))
-            m = re.search(r"serving .* on http://[^:]+:(\d+)", line)
-            if m and not self._ready.is_set():
-                self._port = int(m.group(1))
-                self._ready.set()
-        self._ready.set()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def request(port, method, target, token=None, body=None, content_type=None):
@@ -708,7 +667,10 @@ def calls():
 
         Call("processBundle", "batch: two created, one refused", 200, who="patient", content_type=FHIR, valid=True,
              body=lambda ctx: {"resourceType": "Bundle", "type": "batch", "entry": [
-                 entry(bp_observation(ctx["patient_id"])),
+                 # Not bp_observation(): the same instant and values as the BP posted above would be a
+                 # duplicate of it under the store's rule, whatever the identifier (200 OK, not 201).
+                 entry(observation("85354-9", ctx["patient_id"], components=[("8480-6", 136, "mm[Hg]"),
+                                                                             ("8462-4", 88, "mm[Hg]")])),
                  entry(observation("29463-7", ctx["patient_id"], quantity=(63.5, "kg"))),
                  entry(observation("2339-0", ctx["patient_id"], quantity=(6.1, "mmol/L")))]},
              check=bundle_statuses("201", "201", "422")),

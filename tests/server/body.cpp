@@ -52,3 +52,13 @@ TEST_CASE("parse_json_body bounds nesting depth", "[body]") {
   CHECK_FALSE(server::parse_json_body(post(nested(1'000'000))).ok());
   CHECK_FALSE(server::parse_json_body(post(std::string(1'000'000, '['))).ok());
 }
+
+TEST_CASE("parse_json_body refuses numbers no double can hold with 400", "[body]") {
+  for (const char* body : {R"({"systolic": 1e400})", R"([-1e999])", R"({"x": 1e308, "y": 2e308})"}) {
+    auto b = server::parse_json_body(post(body));
+    REQUIRE_FALSE(b.ok());
+    CHECK(b.problem().result() == status::bad_request);
+    CHECK(problem_of(b)["detail"].get<std::string>().find("too large") != std::string::npos);
+  }
+  CHECK(server::parse_json_body(post(R"({"x": 1e308})")).ok());
+}

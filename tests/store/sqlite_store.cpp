@@ -288,6 +288,124 @@ TEST_CASE("sessions expire and can be revoked") {
         core::Errc::not_found);
 }
 
+TEST_CASE("an activation code creates the account once, a reissued one voids it, reactivation takes over") {
+  TempDir dir;
+  auto store = open_store(dir.file("care.db"));
+  const auto place = add_place(*store);
+  const auto pid = add_patient(*store, place.clinic_id);
+  NewUser doc;
+  doc.user.username = "doctor";
+  doc.user.role = core::Role::doctor;
+  doc.user.clinic_id = place.clinic_id;
+  const auto doctor = must(wait_for<std::int64_t>([&](auto done) { store->add_user(doc, done); }));
+  const auto later = core::now_utc_ms() + 3'600'000;
+  auto issue = [&](const std::string& hash, std::int64_t expires) {
+    return write_status([&](auto done) { store->create_activation_code(hash, {pid, doctor, expires}, done); });
+  };
+  auto redeem = [&](const std::string& hash, const std::string& username) {
+    return wait_for<core::User>([&](auto done) { store->activate({hash, username, "hash-" + username, ""}, done); });
+  };
+
+  REQUIRE(issue("code-1", later).ok());
+  CHECK(issue("code-x", later).ok());  // voids code-1
+  auto voided = redeem("code-1", "wang");
+  REQUIRE(!voided);
+  CHECK(voided.error().code == core::Errc::invalid);
+  CHECK(voided.error().fields.at(0).pointer == "/code");
+
+  auto taken = redeem("code-x", "doctor");  // someone else's username: the code survives
+  REQUIRE(!taken);
+  CHECK(taken.error().code == core::Errc::conflict);
+  const auto user = must(redeem("code-x", "wang"));
+  CHECK(user.role == core::Role::patient);
+  CHECK(user.patient_id == pid);
+  CHECK(user.display_name == "Wang Fang");
+  CHECK(must(store->password_hash(user.id)) == "hash-wang");
+  CHECK(!redeem("code-x", "wang2"));  // used
+  CHECK(store->patient_account(pid)->id == user.id);
+
+  // A lost phone: a new code gives the same account new credentials and ends its sessions.
+  REQUIRE(write_status([&](auto done) { store->create_session("s1", {user.id, later}, done); }).ok());
+  REQUIRE(issue("code-2", later).ok());
+  const auto again = must(redeem("code-2", "wang-new"));
+  CHECK(again.id == user.id);
+  CHECK(again.username == "wang-new");
+  CHECK(must(store->password_hash(user.id)) == "hash-wang-new");
+  CHECK(store->session("s1").error().code == core::Errc::not_found);
+
+  REQUIRE(issue("code-old", core::now_utc_ms() - 1).ok());
+  CHECK(redeem("code-old", "late").error().code == core::Errc::invalid);  // expired
+  CHECK(issue("code-3", later + 1).ok());
+  CHECK(write_status([&](auto done) { store->create_activation_code("c", {999, doctor, later}, done); }).error().code ==
+        core::Errc::not_found);
+}
+
+TEST_CASE("a password change keeps only the session that made it") {
+  TempDir dir;
+  auto store = open_store(dir.file("care.db"));
+  NewUser u;
+  u.user.username = "admin";
+  u.user.role = core::Role::admin;
+  u.password_hash = "old";
+  const auto uid = must(wait_for<std::int64_t>([&](auto done) { store->add_user(u, done); }));
+  const auto later = core::now_utc_ms() + 3'600'000;
+  for (const char* t : {"keep", "other-1", "other-2"})
+    REQUIRE(write_status([&](auto done) { store->create_session(t, {uid, later}, done); }).ok());
+  REQUIRE(write_status([&](auto done) { store->change_password(uid, "new", "keep", done); }).ok());
+  CHECK(must(store->password_hash(uid)) == "new");
+  CHECK(store->session("keep").ok());
+  CHECK(!store->session("other-1").ok());
+  CHECK(!store->session("other-2").ok());
+  CHECK(write_status([&](auto done) { store->change_password(999, "x", "", done); }).error().code ==
+        core::Errc::not_found);
+}
+
+TEST_CASE("the sync feed lists readings and messages in seq order and hides unapproved plans") {
+  TempDir dir;
+  auto store = open_store(dir.file("care.db"));
+  const auto place = add_place(*store);
+  const auto a = add_patient(*store, place.clinic_id, "A");
+  const auto b = add_patient(*store, place.clinic_id, "B");
+  NewUser doc;
+  doc.user.username = "doctor";
+  doc.user.display_name = "Dr Li";
+  doc.user.role = core::Role::doctor;
+  doc.user.clinic_id = place.clinic_id;
+  const auto doctor = must(wait_for<std::int64_t>([&](auto done) { store->add_user(doc, done); }));
+  const auto t = 1'780'000'000'000LL;
+  const auto first = insert(*store, a, {bp("a1", t, 130, 80), bp("a2", t + 60'000, 131, 81)});
+  insert(*store, b, {bp("b1", t, 150, 95)});
+  Message m;
+  m.patient_id = a;
+  m.from_user_id = doctor;
+  m.text = "please come in";
+  const auto sent = must(wait_for<Message>([&](auto done) { store->add_message(m, done); }));
+  CHECK(sent.clinic_id == place.clinic_id);
+  CHECK(sent.change_seq > first[1].change_seq);
+  m.text = "";
+  CHECK(wait_for<Message>([&](auto done) { store->add_message(m, done); }).error().code == core::Errc::invalid);
+
+  auto feed = store->changes(a, 0, 100);
+  REQUIRE(feed.size() == 3);
+  CHECK(feed[0].entity == "reading");
+  CHECK(feed[0].reading->client_id == "a1");
+  CHECK(feed[1].reading->client_id == "a2");
+  CHECK(feed[2].entity == "message");
+  CHECK(feed[2].message->text == "please come in");
+  CHECK(feed[2].message->from_display_name == "Dr Li");
+  CHECK(feed[0].seq < feed[1].seq);
+  CHECK(feed[1].seq < feed[2].seq);
+  // Paging by cursor; another patient's rows never appear.
+  auto page = store->changes(a, feed[0].seq, 1);
+  REQUIRE(page.size() == 1);
+  CHECK(page[0].seq == feed[1].seq);
+  CHECK(store->changes(a, feed[2].seq, 10).empty());
+  for (const auto& c : store->changes(b, 0, 10)) CHECK(c.reading->patient_id == b);
+  CHECK(!store->approved_care_plan(a));
+  CHECK(must(store->reading(first[0].id)).client_id == "a1");
+  CHECK(store->reading(424242).error().code == core::Errc::not_found);
+}
+
 TEST_CASE("the audit log lists newest first, per patient or all") {
   TempDir dir;
   auto store = open_store(dir.file("care.db"));

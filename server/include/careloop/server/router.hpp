@@ -88,7 +88,16 @@ class Router {
   // Sets ctx.route and ctx.params.
   asio::awaitable<Response> dispatch(RequestContext& ctx) const;
 
+  // Rewrites the router's own 404/405 answers for paths under `prefix`
+  // (e.g. "/fhir/", whose clients expect an OperationOutcome, not
+  // problem+json). The function gets the problem response and returns the
+  // one to send; status and Allow must be kept.
+  using RefusalFormat = std::function<Response(Response problem)>;
+  void set_refusal_format(std::string prefix, RefusalFormat format);
+
  private:
+  Response refusal(const std::string& path, Response problem) const;
+  std::vector<std::pair<std::string, RefusalFormat>> refusal_formats_;
   struct Node;
   static const Node* find(const Node* node, const std::vector<std::string>& segs, std::size_t i,
                           std::map<std::string, std::string, std::less<>>& params);
