@@ -1,6 +1,7 @@
 #include "common.hpp"
 
 #include <charconv>
+#include <limits>
 
 #include "careloop/core/time.hpp"
 #include "careloop/mobile_api/fhir.hpp"
@@ -129,6 +130,16 @@ std::optional<std::int64_t> parse_int(std::string_view s) {
   return v;
 }
 
+std::optional<std::int64_t> int_param(const RequestContext& ctx, std::string_view name, std::int64_t lo,
+                                      std::int64_t hi, std::string_view why, std::vector<core::FieldError>& errors) {
+  auto v = ctx.query_param(name);
+  if (!v) return std::nullopt;
+  auto n = parse_int(*v);
+  if (n && *n >= lo && *n <= hi) return n;
+  errors.push_back({"/query/" + std::string(name), std::string(why)});
+  return std::nullopt;
+}
+
 std::optional<std::int64_t> path_id(const RequestContext& ctx, std::string_view name) {
   auto v = parse_int(ctx.param(name));
   if (!v || *v <= 0) return std::nullopt;
@@ -232,20 +243,10 @@ asio::awaitable<Response> list_readings(RequestContext& ctx, Services& svc, std:
         errors.push_back({std::string("/query/") + name, std::string(name) + ": " + t.error});
     }
   }
-  if (auto v = ctx.query_param("limit")) {
-    auto n = parse_int(*v);
-    if (!n || *n < 1 || *n > 1000)
-      errors.push_back({"/query/limit", "limit must be an integer from 1 to 1000"});
-    else
-      q.limit = static_cast<int>(*n);
-  }
-  if (auto v = ctx.query_param("cursor")) {
-    auto n = parse_int(*v);
-    if (!n || *n < 0)
-      errors.push_back({"/query/cursor", "cursor must be the next_cursor of a previous page"});
-    else
-      q.after_id = *n;
-  }
+  if (auto n = int_param(ctx, "limit", 1, 1000, "limit must be an integer from 1 to 1000", errors))
+    q.limit = static_cast<int>(*n);
+  q.after_id = int_param(ctx, "cursor", 0, std::numeric_limits<std::int64_t>::max(),
+                         "cursor must be the next_cursor of a previous page", errors);
   if (!errors.empty()) co_return invalid_fields(std::move(errors), "Invalid query");
   const int want = q.limit;
   q.limit = want + 1;  // one more tells whether another page exists

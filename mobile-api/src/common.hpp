@@ -62,6 +62,10 @@ json user_json(const core::User& u);
 json patient_json(const core::Patient& p);
 
 std::optional<std::int64_t> parse_int(std::string_view s);
+// An integer query parameter within [lo, hi]: its value, nullopt when absent,
+// or an error named /query/NAME appended to `errors` (then nullopt too).
+std::optional<std::int64_t> int_param(const RequestContext& ctx, std::string_view name, std::int64_t lo,
+                                      std::int64_t hi, std::string_view why, std::vector<core::FieldError>& errors);
 std::optional<std::int64_t> path_id(const RequestContext& ctx, std::string_view name = "id");
 std::optional<std::string> string_field(const json& body, const char* name);
 Response invalid_field(const char* pointer, std::string detail);

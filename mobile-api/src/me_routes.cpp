@@ -1,4 +1,6 @@
 // /api/v1/me/...: a patient's own profile, readings and sync feed.
+#include <limits>
+
 #include "careloop/core/time.hpp"
 #include "careloop/mobile_api/reading_json.hpp"
 #include "careloop/server/offload.hpp"
@@ -101,23 +103,12 @@ json change_json(const store::Change& c) {
 asio::awaitable<Response> sync(RequestContext& ctx, Services& svc) {
   auto who = co_await patient_self(ctx, svc, auth::Permission::own_record_read);
   if (auto* refused = std::get_if<Response>(&who)) co_return std::move(*refused);
-  std::int64_t since = 0;
-  int limit = 200;
   std::vector<core::FieldError> errors;
-  if (auto v = ctx.query_param("since")) {
-    auto n = parse_int(*v);
-    if (!n || *n < 0)
-      errors.push_back({"/query/since", "since must be 0 or the `next` of a previous answer"});
-    else
-      since = *n;
-  }
-  if (auto v = ctx.query_param("limit")) {
-    auto n = parse_int(*v);
-    if (!n || *n < 1 || *n > 1000)
-      errors.push_back({"/query/limit", "limit must be an integer from 1 to 1000"});
-    else
-      limit = static_cast<int>(*n);
-  }
+  const std::int64_t since = int_param(ctx, "since", 0, std::numeric_limits<std::int64_t>::max(),
+                                       "since must be 0 or the `next` of a previous answer", errors)
+                                 .value_or(0);
+  const int limit = static_cast<int>(
+      int_param(ctx, "limit", 1, 1000, "limit must be an integer from 1 to 1000", errors).value_or(200));
   if (!errors.empty()) co_return invalid_fields(std::move(errors), "Invalid query");
   const auto patient_id = *std::get<Principal>(who).user.patient_id;
   // One more than asked tells whether the feed goes on.
