@@ -12,6 +12,8 @@
 #include "careloop/auth/password.hpp"
 #include "careloop/core/time.hpp"
 #include "careloop/demo/county.hpp"
+#include "careloop/risk/registry.hpp"
+#include "careloop/scoring/scorer.hpp"
 #include "careloop/store/store.hpp"
 #include "risk_commands.hpp"
 #include "settings.hpp"
@@ -199,6 +201,15 @@ int main(int argc, char** argv) {
 
   auto* routes = cli.add_subcommand("routes", "Print every route the server answers, as JSON [{method, path}]");
 
+  bool score_all = false;
+  std::int64_t score_patient = 0;
+  int score_batch = 1000;
+  auto* score = cli.add_subcommand("score", "Score patients with the risk models and store the scores");
+  score->add_flag("--all", score_all, "Every patient, in batches");
+  score->add_option("--patient", score_patient, "One patient (prints its scores and why a model did not apply)");
+  score->add_option("--models", s.models_dir, "Risk models folder (default data/models)")->envname("CARELOOP_MODELS");
+  score->add_option("--batch", score_batch, "Patients per write with --all")->capture_default_str()->check(CLI::Range(1, 100000));
+
   app::add_risk_commands(cli);
   CLI11_PARSE(cli, argc, argv);
   if (!config_file.empty()) {
@@ -287,6 +298,41 @@ int main(int argc, char** argv) {
     auto id = store::wait_for<std::int64_t>([&](auto done) { st.add_user(std::move(nu), std::move(done)); });
     if (!id) return fail(id.error());
     std::printf("%lld\n", static_cast<long long>(*id));
+  } else if (score->parsed()) {
+    if (score_all == (score_patient != 0)) return fail("say --all or --patient ID");
+    const auto dir = app::models_directory(s);
+    risk::ModelRegistry registry(dir);
+    const auto load = registry.reload();
+    for (const auto& r : load.refused) std::fprintf(stderr, "careloop: model in %s refused: %s\n", r.folder.c_str(), r.error.message.c_str());
+    if (load.loaded.empty()) return fail("no risk model could be loaded from " + dir);
+    scoring::Scorer scorer(st, registry);
+    const auto now = core::now_utc_ms();
+    if (score_patient) {
+      auto scored = scorer.rescore(score_patient, now);
+      if (!scored) return fail(scored.error());
+      for (const auto& x : scored->scores)
+        std::printf("%s %s\t%.4f\t%s\t%s\n", x.model_id.c_str(), x.model_version.c_str(), x.probability, x.band.c_str(),
+                    x.factors_json.c_str());
+      for (const auto& k : scored->skipped) std::printf("%s\tnot scored: %s\n", k.model_id.c_str(), k.reason.c_str());
+    } else {
+      const bool tty = isatty(STDERR_FILENO);
+      const auto started = std::chrono::steady_clock::now();
+      auto summary = scorer.score_all(now, score_batch, [tty, started](std::int64_t done, std::int64_t total) {
+        if (!tty) return;
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        const int width = 30;
+        const int filled = total ? static_cast<int>(width * done / total) : width;
+        std::fprintf(stderr, "\rscore: [%s%s] %lld/%lld patients, %.0f/s", std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                     std::string(static_cast<std::size_t>(width - filled), '.').c_str(), static_cast<long long>(done),
+                     static_cast<long long>(total), secs > 0 ? static_cast<double>(done) / secs : 0.0);
+        if (done == total) std::fprintf(stderr, "\n");
+      });
+      if (!summary) return fail(summary.error());
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      std::printf("scored %lld patients: %lld scores stored, %lld (patient, model) pairs not applicable, in %.1f s (%.0f patients/s)\n",
+                  static_cast<long long>(summary->patients), static_cast<long long>(summary->scores),
+                  static_cast<long long>(summary->skipped), secs, secs > 0 ? static_cast<double>(summary->patients) / secs : 0.0);
+    }
   } else if (user_list->parsed()) {
     for (const auto& u : st.users()) {
       std::string scope = u.clinic_id ? "clinic " + std::to_string(*u.clinic_id)

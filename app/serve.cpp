@@ -3,9 +3,14 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "careloop/mobile_api/api.hpp"
+#include "careloop/risk/registry.hpp"
+#include "careloop/scoring/scorer.hpp"
 #include "careloop/server/server.hpp"
 #include "careloop/store/store.hpp"
 #include "settings.hpp"
@@ -33,7 +38,36 @@ void write_histogram(std::string& out, const char* name, const char* help, const
   out += line;
 }
 
-void add_all_routes(server::Router& router, store::Store& st, boost::asio::thread_pool& compute, const Settings& s) {
+// The cards of the models in service, as /api/v1/models shows them.
+nlohmann::json model_catalogue(const risk::ModelRegistry& registry) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& m : registry.models()) {
+    const auto& spec = m->spec();
+    nlohmann::json card = nlohmann::json::parse(std::ifstream(registry.directory() / spec.id / "card.json"), nullptr, false);
+    nlohmann::json j{{"id", spec.id},
+                     {"version", spec.version},
+                     {"title", spec.title},
+                     {"outcome", spec.outcome_description},
+                     {"patient_scoring", spec.patient_scoring},
+                     {"excludes_diagnoses", spec.excludes_diagnoses},
+                     {"patient_outcome", spec.patient_outcome},
+                     {"bands", {{"moderate_from", m->bands().moderate}, {"high_from", m->bands().high}}},
+                     {"features", nlohmann::json::array()}};
+    for (const auto& f : spec.features)
+      j["features"].push_back({{"name", f.name}, {"label", f.label}, {"unit", f.unit}, {"min", f.min}, {"max", f.max}});
+    j["card"] = card.is_discarded() ? nlohmann::json(nullptr) : card;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+struct Scoring {
+  risk::ModelRegistry* registry = nullptr;
+  scoring::Rescorer* rescorer = nullptr;
+};
+
+void add_all_routes(server::Router& router, store::Store& st, boost::asio::thread_pool& compute, const Settings& s,
+                    Scoring scoring = {}) {
   mobile_api::Config api;
   api.session_lifetime_ms = static_cast<std::int64_t>(s.session_hours * 3'600'000LL);
   api.throttle.account_slow_after = s.login_slow_after;
@@ -42,10 +76,27 @@ void add_all_routes(server::Router& router, store::Store& st, boost::asio::threa
   api.throttle.address_slow_after = 5 * s.login_slow_after;
   api.throttle.address_lock_after = 5 * s.login_lock_after;
   api.throttle.lock_ms = static_cast<std::int64_t>(s.login_lock_minutes * 60'000);
-  mobile_api::add_routes(router, std::make_shared<mobile_api::Services>(st, compute, api));
+  auto services = std::make_shared<mobile_api::Services>(st, compute, api);
+  if (auto* registry = scoring.registry) services->model_cards = [registry] { return model_catalogue(*registry); };
+  if (auto* rescorer = scoring.rescorer)
+    services->readings_stored = [rescorer](std::int64_t patient_id) { rescorer->schedule(patient_id); };
+  mobile_api::add_routes(router, services);
+}
+
+void log_models(const risk::RegistryLoad& load, const std::string& dir) {
+  for (const auto& m : load.loaded) std::fprintf(stderr, "careloop: risk model %s loaded\n", m.c_str());
+  for (const auto& r : load.refused)
+    std::fprintf(stderr, "careloop: risk model in %s refused: %s\n", r.folder.c_str(), r.error.message.c_str());
+  if (load.loaded.empty()) std::fprintf(stderr, "careloop: no risk models in %s; risk scores are off\n", dir.c_str());
 }
 
 }  // namespace
+
+std::string models_directory(const Settings& s) {
+  if (!s.models_dir.empty()) return s.models_dir;
+  if (std::filesystem::is_directory("data/models")) return "data/models";
+  return std::string(CARELOOP_SOURCE_DIR) + "/data/models";
+}
 
 int run_routes(const Settings& s) {
   store::Options so;
@@ -117,7 +168,18 @@ int run_serve(const Settings& s) {
   auto router = std::make_shared<server::Router>();
   // The server (and its compute pool) must exist before the routes that use the pool.
   server::Server srv(config, router, metrics);
-  add_all_routes(*router, *st, srv.compute(), s);
+
+  // Risk models: loaded now, reloaded on SIGHUP (a refused model keeps its
+  // previous version in service); patients are rescored 2 s after their
+  // last upload, on the compute pool.
+  const std::string models_dir = models_directory(s);
+  risk::ModelRegistry registry(models_dir);
+  log_models(registry.reload(), models_dir);
+  scoring::Scorer scorer(*st, registry);
+  scoring::Rescorer rescorer(scorer, srv.compute(), std::chrono::seconds(2));
+  srv.on_reload([&registry, models_dir] { log_models(registry.reload(), models_dir); });
+  srv.on_stop([&rescorer] { rescorer.stop(); });
+  add_all_routes(*router, *st, srv.compute(), s, {&registry, &rescorer});
 
   if (auto started = srv.start(); !started) {
     std::fprintf(stderr, "careloop: %s\n", started.error().message.c_str());

@@ -16,6 +16,7 @@ struct Settings {
   int read_connections = 4;
   std::string web_root;     // built dashboard assets; empty = web/dist beside the binary's source tree
   std::string protocols_dir;
+  std::string models_dir;   // risk models; empty = data/models here, else in the source tree
   std::string tls_cert, tls_key;
   double shutdown_deadline_s = 10;
   double header_timeout_s = 10;
@@ -29,6 +30,8 @@ struct Settings {
 };
 
 int run_serve(const Settings& s);
+// The risk models folder the settings name, or the default.
+std::string models_directory(const Settings& s);
 // Prints every route `serve` answers as JSON [{method, path}] (the OpenAPI test reads it).
 int run_routes(const Settings& s);
 

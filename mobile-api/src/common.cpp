@@ -1,5 +1,6 @@
 #include "common.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 
@@ -185,6 +186,9 @@ asio::awaitable<Response> store_readings(RequestContext& ctx, Services& svc, std
         [&](auto done) { svc.store.insert_readings(patient_id, std::move(valid), std::move(done)); });
     if (!stored) co_return server::problem_from(stored.error());
     outcomes = std::move(*stored);
+    const bool any_new = std::any_of(outcomes.begin(), outcomes.end(),
+                                     [](const auto& o) { return o.status == store::InsertStatus::created; });
+    if (any_new && svc.readings_stored) svc.readings_stored(patient_id);
   }
   json results = json::array();
   std::size_t next_valid = 0;

@@ -200,8 +200,12 @@ std::int64_t target_patient(const core::User& who, const fhir::ParsedObservation
 
 asio::awaitable<core::Result<std::vector<store::InsertOutcome>>> insert(Services& svc, std::int64_t patient_id,
                                                                          std::vector<core::Reading> readings) {
-  co_return co_await server::await_completion<std::vector<store::InsertOutcome>>(
+  auto stored = co_await server::await_completion<std::vector<store::InsertOutcome>>(
       [&](auto done) { svc.store.insert_readings(patient_id, std::move(readings), std::move(done)); });
+  if (stored && svc.readings_stored &&
+      std::any_of(stored->begin(), stored->end(), [](const auto& o) { return o.status == store::InsertStatus::created; }))
+    svc.readings_stored(patient_id);
+  co_return stored;
 }
 
 // The stored readings, read back so an answer shows what the store holds

@@ -17,5 +17,6 @@ void add_auth_routes(server::Router& router, const std::shared_ptr<Services>& sv
 void add_me_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 void add_clinic_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 void add_fhir_routes(server::Router& router, const std::shared_ptr<Services>& svc);
+void add_risk_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 
 }  // namespace careloop::mobile_api::detail

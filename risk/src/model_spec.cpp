@@ -85,6 +85,8 @@ core::Result<ModelSpec> parse_model_spec(std::string_view text) {
   read(j, "description", s.description, errors, "");
   read(j, "missing", s.missing_marker, errors, "");
   read(j, "patient_scoring", s.patient_scoring, errors, "");
+  read(j, "excludes_diagnoses", s.excludes_diagnoses, errors, "");
+  read(j, "patient_outcome", s.patient_outcome, errors, "");
   read(j, "notes", s.notes, errors, "");
   if (s.id.empty() || s.id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_") != std::string::npos)
     errors.push_back({"/id", "must be lower-case letters, digits, '-' or '_'"});
@@ -196,6 +198,8 @@ std::string to_json(const ModelSpec& s) {
   j["data"] = {{"description", s.data_description}, {"provenance", s.data_provenance}, {"licence", s.data_licence}};
   j["missing"] = s.missing_marker;
   j["patient_scoring"] = s.patient_scoring;
+  j["excludes_diagnoses"] = s.excludes_diagnoses;
+  j["patient_outcome"] = s.patient_outcome;
   j["features"] = json::array();
   for (const auto& f : s.features)
     j["features"].push_back({{"name", f.name}, {"label", f.label}, {"unit", f.unit}, {"min", f.min}, {"max", f.max},

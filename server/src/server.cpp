@@ -152,6 +152,8 @@ class Server::Impl {
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
   std::uint64_t next_id = 0;
   std::vector<std::function<void()>> stop_callbacks;
+  std::vector<std::function<void()>> reload_callbacks;  // SIGHUP, run on the compute pool
+  void wait_for_signal();
 
   // The pool has no threads of its own: ours attach to it after taking the
   // compute role (asio::thread_pool cannot run code on its threads at start).
@@ -763,14 +765,34 @@ void Server::run() {
   if (!impl_->started) return;
   asio::post(impl_->strand, [impl = impl_.get()] {
     if (impl->stop_requested) return;
-    impl->signals.emplace(impl->strand, SIGINT, SIGTERM);
-    impl->signals->async_wait([impl](error_code ec, int signal) {
-      if (ec) return;
-      impl->log({{"level", "info"}, {"msg", "signal received"}, {"signal", signal}});
-      impl->request_stop();
-    });
+    impl->signals.emplace(impl->strand, SIGINT, SIGTERM, SIGHUP);
+    impl->wait_for_signal();
   });
   impl_->finish();
+}
+
+void Server::Impl::wait_for_signal() {
+  signals->async_wait([this](error_code ec, int signal) {
+    if (ec) return;
+    log({{"level", "info"}, {"msg", "signal received"}, {"signal", signal}});
+    if (signal != SIGHUP) {
+      request_stop();
+      return;
+    }
+    // Reloading reads files: blocking work, for the compute pool.
+    std::vector<std::function<void()>> callbacks;
+    {
+      std::lock_guard lock(mu);
+      callbacks = reload_callbacks;
+    }
+    for (auto& cb : callbacks) asio::post(compute, cb);
+    wait_for_signal();
+  });
+}
+
+void Server::on_reload(std::function<void()> callback) {
+  std::lock_guard lock(impl_->mu);
+  impl_->reload_callbacks.push_back(std::move(callback));
 }
 
 }  // namespace careloop::server

@@ -595,6 +595,28 @@ class SqliteStore final : public Store {
         std::move(done));
   }
 
+  void add_risk_scores(std::vector<StoredRiskScore> scores, Completion<core::Unit> done) override {
+    write<core::Unit>(
+        [scores = std::move(scores)](Connection& db) -> Result<core::Unit> {
+          for (std::size_t i = 0; i < scores.size(); ++i) {
+            const auto& r = scores[i];
+            if (r.model_id.empty() || r.model_version.empty() || !(r.probability >= 0 && r.probability <= 1))
+              return Error::invalid("a risk score needs a model, a version and a probability in [0, 1]",
+                                    {{"/" + std::to_string(i), "incomplete score"}});
+            // The clinic comes from the patient, so the row cannot disagree with it.
+            db.prepare(
+                  "INSERT INTO risk_scores (patient_id, clinic_id, model_id, model_version, probability, band, "
+                  "factors_json, computed_at_ms) SELECT id, clinic_id, ?, ?, ?, ?, ?, ? FROM patients WHERE id = ?")
+                .bind_all(r.model_id, r.model_version, r.probability, r.band, r.factors_json, r.computed_at_ms,
+                          r.patient_id)
+                .run();
+            if (db.changes() == 0) return Error::not_found("patient " + std::to_string(r.patient_id) + " not found");
+          }
+          return core::Unit{};
+        },
+        std::move(done));
+  }
+
   void create_session(std::string token_sha256, Session session, Completion<core::Unit> done) override {
     write<core::Unit>(
         [token = std::move(token_sha256), session](Connection& db) -> Result<core::Unit> {
@@ -830,6 +852,32 @@ class SqliteStore final : public Store {
       }
       // A change whose row the patient may not see (a proposed plan) keeps
       // its seq in the cursor but is not sent.
+      return out;
+    });
+  }
+
+  std::vector<StoredRiskScore> latest_risk_scores(std::int64_t patient_id) override {
+    return read([&](Connection& db) {
+      std::vector<StoredRiskScore> out;
+      // The (patient_id, model_id, computed_at_ms) index finds each model's newest row.
+      Statement s = db.prepare(
+          "SELECT r.patient_id, r.model_id, r.model_version, r.probability, r.band, r.factors_json, r.computed_at_ms "
+          "FROM risk_scores r WHERE r.patient_id = ?1 AND r.id = (SELECT id FROM risk_scores x WHERE "
+          "x.patient_id = ?1 AND x.model_id = r.model_id ORDER BY x.computed_at_ms DESC, x.id DESC LIMIT 1) "
+          "ORDER BY r.model_id");
+      s.bind(1, patient_id);
+      while (s.step())
+        out.push_back({s.int64(0), s.text(1), s.text(2), s.real(3), s.text(4), s.text(5), s.int64(6)});
+      return out;
+    });
+  }
+
+  std::vector<std::int64_t> patient_ids(std::int64_t after_id, int limit) override {
+    return read([&](Connection& db) {
+      std::vector<std::int64_t> out;
+      Statement s = db.prepare("SELECT id FROM patients WHERE id > ? ORDER BY id LIMIT ?");
+      s.bind_all(after_id, limit);
+      while (s.step()) out.push_back(s.int64(0));
       return out;
     });
   }

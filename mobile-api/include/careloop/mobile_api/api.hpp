@@ -6,7 +6,10 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "careloop/auth/login_throttle.hpp"
 #include "careloop/server/router.hpp"
@@ -28,6 +31,11 @@ struct Services {
   boost::asio::thread_pool& compute;
   Config config;
   std::shared_ptr<auth::LoginThrottle> throttle;
+  // The risk models in service, as JSON [{id, version, title, outcome,
+  // patient_outcome, bands, card}] (app/ asks risk/); empty when none.
+  std::function<nlohmann::json()> model_cards;
+  // Called on an I/O thread after new readings of a patient are stored: must not block.
+  std::function<void(std::int64_t patient_id)> readings_stored;
 };
 
 // The OpenAPI 3.1 document of these routes (mobile-api/openapi.json).

@@ -6,6 +6,7 @@
 // Training writes a copy next to the model; serving refuses a model whose
 // features differ from its spec.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,6 +65,12 @@ struct ModelSpec {
   std::vector<std::string> baselines;  // names from known_baselines()
   BandSpec bands;
   bool patient_scoring = true;  // false: a research model whose features a patient record does not have
+  // Patients with any of these diagnoses are outside the model's population
+  // (incident hypertension means nothing for a hypertensive patient).
+  std::vector<std::string> excludes_diagnoses;
+  // The outcome in a patient's words, by language ("en", "zh-CN"), e.g.
+  // "high blood pressure within 4 years"; shown with the patient's own score.
+  std::map<std::string, std::string> patient_outcome;
   std::vector<std::string> notes;  // copied to the model card as they are
 
   std::vector<std::string> feature_names() const;

@@ -83,6 +83,9 @@ class Server {
   // Runs after the connections are gone, before the threads are joined
   // (I/O and compute threads still run, so store completions still land).
   void on_stop(std::function<void()> callback);
+  // Runs on the compute pool each time the process gets SIGHUP (reload
+  // models, configuration); the server goes on serving meanwhile.
+  void on_reload(std::function<void()> callback);
 
   class Impl;
 

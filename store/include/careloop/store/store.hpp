@@ -163,6 +163,17 @@ struct Change {
   std::optional<AlertRecord> alert;
 };
 
+// A model's score of one patient (risk/ computes it; the store keeps it).
+struct StoredRiskScore {
+  std::int64_t patient_id = 0;
+  std::string model_id;
+  std::string model_version;
+  double probability = 0;
+  std::string band;            // "low", "moderate", "high"
+  std::string factors_json;    // the explanation, as risk/ wrote it
+  std::int64_t computed_at_ms = 0;
+};
+
 struct ReadingQuery {
   std::int64_t patient_id = 0;
   std::optional<core::ReadingKind> kind;
@@ -201,6 +212,8 @@ class Store {
   virtual void change_password(std::int64_t user_id, std::string password_hash, std::string keep_session_sha256,
                                Completion<core::Unit> done) = 0;
   virtual void add_message(Message m, Completion<Message> done) = 0;
+  // Stores scores (of any patients) in one write; each patient must exist.
+  virtual void add_risk_scores(std::vector<StoredRiskScore> scores, Completion<core::Unit> done) = 0;
   // Stores only the SHA-256 of the token.
   virtual void create_session(std::string token_sha256, Session s, Completion<core::Unit> done) = 0;
   virtual void revoke_session(std::string token_sha256, Completion<core::Unit> done) = 0;
@@ -224,6 +237,10 @@ class Store {
   // The patient's sync feed after `after_seq`, at most `limit` entries, in
   // seq order. Care plans appear only once approved.
   virtual std::vector<Change> changes(std::int64_t patient_id, std::int64_t after_seq, int limit) = 0;
+  // The newest score of each model for a patient, by model id.
+  virtual std::vector<StoredRiskScore> latest_risk_scores(std::int64_t patient_id) = 0;
+  // Every patient id, ascending (batch scoring walks them in pages).
+  virtual std::vector<std::int64_t> patient_ids(std::int64_t after_id, int limit) = 0;
   // The newest approved care plan of a patient.
   virtual std::optional<CarePlanRecord> approved_care_plan(std::int64_t patient_id) = 0;
   virtual std::int64_t count_readings(std::optional<std::int64_t> patient_id = std::nullopt) = 0;

@@ -1,0 +1,92 @@
+#pragma once
+// Risk scores for patients: the models of risk/ applied to what the store
+// knows (the record and the last 100 days of readings), written back to the
+// store. One patient on demand, every patient in batches (`careloop score
+// --all`), and a debounced rescoring after new readings (Rescorer).
+//
+// Everything here blocks (store reads, prediction): call it from a compute
+// thread or a command-line tool, never an I/O thread.
+#include <boost/asio/thread_pool.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "careloop/core/result.hpp"
+#include "careloop/risk/registry.hpp"
+#include "careloop/store/store.hpp"
+
+namespace careloop::scoring {
+
+inline constexpr int top_factors = 3;  // factors kept with each stored score
+
+// Why a model did not score a patient.
+struct Skip {
+  std::string model_id;
+  std::string reason;  // "has hypertension", "age_years 82 is outside 20–70", ...
+};
+
+struct PatientScores {
+  std::vector<store::StoredRiskScore> scores;
+  std::vector<Skip> skipped;
+};
+
+// The factors of a score as stored in risk_scores.factors_json.
+std::string factors_json(const risk::RiskScore& score);
+
+class Scorer {
+ public:
+  Scorer(store::Store& store, const risk::ModelRegistry& registry) : store_(store), registry_(registry) {}
+
+  // Scores with every model that applies to the patient (patient_scoring
+  // models whose excluded diagnoses the patient does not have and whose
+  // feature ranges the patient's values fit). Does not write.
+  core::Result<PatientScores> score_patient(std::int64_t patient_id, std::int64_t now_ms) const;
+
+  // Scores and stores one patient.
+  core::Result<PatientScores> rescore(std::int64_t patient_id, std::int64_t now_ms) const;
+
+  struct Summary {
+    std::int64_t patients = 0;
+    std::int64_t scores = 0;
+    std::int64_t skipped = 0;  // (patient, model) pairs the model does not apply to
+  };
+  // Every patient, `batch` at a time, each batch's scores in one write;
+  // progress(done, total) after each batch.
+  core::Result<Summary> score_all(std::int64_t now_ms, int batch,
+                                  const std::function<void(std::int64_t, std::int64_t)>& progress) const;
+
+ private:
+  store::Store& store_;
+  const risk::ModelRegistry& registry_;
+};
+
+// Rescoring after new readings, debounced: a patient scheduled again before
+// its delay ran out is scored once, `delay` after the last schedule. Runs on
+// the given pool. schedule() is cheap and thread-safe (call it from a store
+// completion or a handler).
+class Rescorer {
+ public:
+  Rescorer(const Scorer& scorer, boost::asio::thread_pool& pool, std::chrono::milliseconds delay);
+  ~Rescorer();
+  Rescorer(const Rescorer&) = delete;
+  Rescorer& operator=(const Rescorer&) = delete;
+
+  void schedule(std::int64_t patient_id);
+  // Scores still pending are dropped (they rerun on the next reading or
+  // `careloop score --all`); waits for none.
+  void stop();
+
+  std::uint64_t scored() const noexcept;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace careloop::scoring
