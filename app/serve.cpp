@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "careloop/care/care.hpp"
 #include "careloop/mobile_api/api.hpp"
 #include "careloop/server/server.hpp"
 #include "careloop/store/store.hpp"
@@ -33,7 +34,8 @@ void write_histogram(std::string& out, const char* name, const char* help, const
   out += line;
 }
 
-void add_all_routes(server::Router& router, store::Store& st, boost::asio::thread_pool& compute, const Settings& s) {
+void add_all_routes(server::Router& router, store::Store& st, boost::asio::thread_pool& compute, const Settings& s,
+                    std::shared_ptr<care::ClinicEventHub> hub) {
   mobile_api::Config api;
   api.session_lifetime_ms = static_cast<std::int64_t>(s.session_hours * 3'600'000LL);
   api.throttle.account_slow_after = s.login_slow_after;
@@ -42,10 +44,20 @@ void add_all_routes(server::Router& router, store::Store& st, boost::asio::threa
   api.throttle.address_slow_after = 5 * s.login_slow_after;
   api.throttle.address_lock_after = 5 * s.login_lock_after;
   api.throttle.lock_ms = static_cast<std::int64_t>(s.login_lock_minutes * 60'000);
-  mobile_api::add_routes(router, std::make_shared<mobile_api::Services>(st, compute, api));
+  auto services = std::make_shared<mobile_api::Services>(st, compute, api);
+  services->events = std::move(hub);
+  mobile_api::add_routes(router, services);
 }
 
 }  // namespace
+
+#ifndef CARELOOP_DEFAULT_PROTOCOLS_DIR
+#define CARELOOP_DEFAULT_PROTOCOLS_DIR "protocols/library"
+#endif
+
+std::string protocols_dir(const Settings& s) {
+  return s.protocols_dir.empty() ? std::string(CARELOOP_DEFAULT_PROTOCOLS_DIR) : s.protocols_dir;
+}
 
 int run_routes(const Settings& s) {
   store::Options so;
@@ -59,7 +71,7 @@ int run_routes(const Settings& s) {
   }
   boost::asio::thread_pool pool(1);
   server::Router router;
-  add_all_routes(router, **opened, pool, s);
+  add_all_routes(router, **opened, pool, s, std::make_shared<care::ClinicEventHub>());
   auto all = server::builtin_routes();
   for (auto& r : router.routes()) all.push_back(std::move(r));
   std::string out = "[\n";
@@ -91,6 +103,17 @@ int run_serve(const Settings& s) {
   }
   std::shared_ptr<store::Store> st = std::move(*opened);
 
+  // An invalid protocol stops the start: alerts must never silently not fire.
+  const std::string dir = protocols_dir(s);
+  auto library = care::ProtocolLibrary::load(dir, s.protocols.empty() ? care::ProtocolLibrary::default_ids() : s.protocols);
+  if (!library) {
+    std::fprintf(stderr, "careloop: %s\n", library.error().message.c_str());
+    st->close();
+    return 1;
+  }
+  auto hub = std::make_shared<care::ClinicEventHub>();
+  st->set_readings_hook(care::make_critical_alert_hook(*library, hub));
+
   server::ServerConfig config;
   config.address = s.bind;
   config.port = s.port;
@@ -117,7 +140,7 @@ int run_serve(const Settings& s) {
   auto router = std::make_shared<server::Router>();
   // The server (and its compute pool) must exist before the routes that use the pool.
   server::Server srv(config, router, metrics);
-  add_all_routes(*router, *st, srv.compute(), s);
+  add_all_routes(*router, *st, srv.compute(), s, hub);
 
   if (auto started = srv.start(); !started) {
     std::fprintf(stderr, "careloop: %s\n", started.error().message.c_str());
@@ -125,6 +148,7 @@ int run_serve(const Settings& s) {
   }
   srv.on_stop([st] { st->close(); });
   srv.set_ready(true);
+  std::fprintf(stderr, "careloop: protocols from %s\n", dir.c_str());
   std::fprintf(stderr, "careloop: serving %s on http://%s:%u\n", s.db_path.c_str(), s.bind.c_str(),
                static_cast<unsigned>(srv.port()));
   srv.run();
