@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "careloop/auth/login_throttle.hpp"
+#include "careloop/care/care.hpp"
 #include "careloop/server/router.hpp"
 #include "careloop/store/store.hpp"
 
@@ -28,6 +29,8 @@ struct Services {
   boost::asio::thread_pool& compute;
   Config config;
   std::shared_ptr<auth::LoginThrottle> throttle;
+  // Wakes the clinics' live event streams after a commit; null: streams look every 15 s.
+  std::shared_ptr<care::ClinicEventHub> events;
 };
 
 // The OpenAPI 3.1 document of these routes (mobile-api/openapi.json).
