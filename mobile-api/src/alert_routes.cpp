@@ -25,7 +25,7 @@ using server::http::status;
 using server::http::verb;
 using namespace std::chrono_literals;
 
-constexpr std::size_t max_note_bytes = 8000;  // 2000 Chinese characters
+constexpr std::size_t max_note_chars = 2000;
 constexpr int events_per_query = 200;
 constexpr auto heartbeat_every = 15s;
 // How often a quiet stream looks up from its wait to notice a shutdown.
@@ -131,11 +131,19 @@ asio::awaitable<std::variant<std::pair<Principal, store::AlertRow>, Response>> a
   co_return std::pair{std::move(*who), std::move(*row)};
 }
 
+// Code points, not bytes: notes are mostly Chinese.
+std::size_t utf8_length(std::string_view s) {
+  std::size_t n = 0;
+  for (unsigned char c : s)
+    if ((c & 0xC0) != 0x80) ++n;
+  return n;
+}
+
 // Checks an optional note; fills `note`.
 std::optional<Response> read_note(const json& body, std::string& note) {
   if (!body.contains("note")) return std::nullopt;
   auto n = string_field(body, "note");
-  if (!n || n->size() > max_note_bytes) return invalid_field("/note", "note must be a string of at most 2000 characters");
+  if (!n || utf8_length(*n) > max_note_chars) return invalid_field("/note", "note must be a string of at most 2000 characters");
   note = *n;
   return std::nullopt;
 }
