@@ -4,7 +4,10 @@
 #include <chrono>
 #include <cstdio>
 #include <algorithm>
+#include <functional>
+#include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -72,6 +75,39 @@ json iso_or_null(const std::optional<std::int64_t>& ms) {
   return ms ? json(core::format_iso8601_utc(*ms)) : json(nullptr);
 }
 
+// Parsed states of recently written patients, so a batch does not parse its
+// patient's state JSON again. An entry is used only when the stored text is
+// the very text it was made from (length and hash), so a rolled-back job, a
+// write without the hook or another process cannot make it stale.
+class StateCache {
+ public:
+  std::optional<core::PatientState> take(std::int64_t patient_id, const std::string& text) {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(patient_id);
+    if (it == entries_.end()) return std::nullopt;
+    Entry e = std::move(it->second);
+    entries_.erase(it);
+    if (e.size != text.size() || e.hash != std::hash<std::string>{}(text)) return std::nullopt;
+    return std::move(e.state);
+  }
+  void put(std::int64_t patient_id, const std::string& text, core::PatientState state) {
+    std::lock_guard lock(mutex_);
+    // Bounded: a full cache forgets an arbitrary entry (a miss only costs a parse).
+    if (entries_.size() >= capacity && !entries_.contains(patient_id)) entries_.erase(entries_.begin());
+    entries_.insert_or_assign(patient_id, Entry{text.size(), std::hash<std::string>{}(text), std::move(state)});
+  }
+
+ private:
+  static constexpr std::size_t capacity = 4096;
+  struct Entry {
+    std::size_t size;
+    std::size_t hash;
+    core::PatientState state;
+  };
+  std::mutex mutex_;
+  std::unordered_map<std::int64_t, Entry> entries_;
+};
+
 class CriticalAlertHook final : public store::ReadingsHook {
  public:
   CriticalAlertHook(std::shared_ptr<const ProtocolLibrary> library, std::shared_ptr<ClinicEventHub> hub)
@@ -87,7 +123,10 @@ class CriticalAlertHook final : public store::ReadingsHook {
     core::PatientState state;
     bool incremental = false;
     if (kept && !kept->state_json.empty()) {
-      if (auto parsed = core::PatientState::from_json(kept->state_json)) {
+      if (auto cached = cache_.take(patient_id, kept->state_json)) {
+        state = std::move(*cached);
+        incremental = true;
+      } else if (auto parsed = core::PatientState::from_json(kept->state_json)) {
         state = std::move(*parsed);
         incremental = true;
       }
@@ -129,6 +168,7 @@ class CriticalAlertHook final : public store::ReadingsHook {
     row.alerts_json = events.empty() && kept && !kept->alerts_json.empty() ? kept->alerts_json : book.to_json();
     txn.save_state(row);
     if (!events.empty()) write_events(txn, patient_id, clinic_id, events, now);
+    cache_.put(patient_id, row.state_json, std::move(state));
   }
 
  private:
@@ -163,6 +203,7 @@ class CriticalAlertHook final : public store::ReadingsHook {
 
   std::shared_ptr<const ProtocolLibrary> library_;
   std::shared_ptr<ClinicEventHub> hub_;
+  StateCache cache_;
 };
 
 }  // namespace
