@@ -12,6 +12,7 @@
 #include "careloop/auth/password.hpp"
 #include "careloop/core/time.hpp"
 #include "careloop/demo/county.hpp"
+#include "careloop/protocols/protocol.hpp"
 #include "careloop/risk/registry.hpp"
 #include "careloop/scoring/scorer.hpp"
 #include "careloop/store/store.hpp"
@@ -126,6 +127,10 @@ int main(int argc, char** argv) {
   serve->add_option("--read-connections", s.read_connections, "SQLite read connections")
       ->envname("CARELOOP_READ_CONNECTIONS")->capture_default_str();
   serve->add_option("--web-root", s.web_root, "Folder of the built dashboard")->envname("CARELOOP_WEB_ROOT");
+  serve->add_option("--protocols-dir", s.protocols_dir, "Folder of protocol files (default: the source tree's protocols/library)")
+      ->envname("CARELOOP_PROTOCOLS_DIR");
+  serve->add_option("--protocols", s.protocols, "Protocol ids in use, one per programme (default: cn-hypertension-primary-2020 cn-diabetes-primary-2022)")
+      ->envname("CARELOOP_PROTOCOLS")->delimiter(',');
   serve->add_option("--tls-cert", s.tls_cert, "PEM certificate chain for HTTPS")->envname("CARELOOP_TLS_CERT");
   serve->add_option("--tls-key", s.tls_key, "PEM private key for HTTPS")->envname("CARELOOP_TLS_KEY");
   serve->add_option("--shutdown-deadline", s.shutdown_deadline_s, "Seconds to finish in-flight requests on SIGTERM")
@@ -199,6 +204,12 @@ int main(int argc, char** argv) {
   auto* backup = cli.add_subcommand("backup", "Copy the live database to FILE with SQLite's online backup");
   backup->add_option("FILE", backup_file, "Backup file to create (must not exist)")->required();
 
+  auto* protocols_cmd = cli.add_subcommand("protocols", "Clinical protocol files");
+  protocols_cmd->require_subcommand(1);
+  std::string check_dir;
+  auto* protocols_check = protocols_cmd->add_subcommand("check", "Validate every protocol file of DIR; print each error, exit 1 if any");
+  protocols_check->add_option("DIR", check_dir, "Folder of protocol files (default: the one serve uses)");
+
   auto* routes = cli.add_subcommand("routes", "Print every route the server answers, as JSON [{method, path}]");
 
   bool score_all = false;
@@ -218,6 +229,14 @@ int main(int argc, char** argv) {
   auth::init();
 
   if (serve->parsed()) return app::run_serve(s);
+  if (protocols_check->parsed()) {
+    const std::string dir = check_dir.empty() ? app::protocols_dir(s) : check_dir;
+    const auto errors = protocols::check_directory(dir);
+    for (const auto& e : errors) std::printf("%s\n", protocols::format(e).c_str());
+    if (!errors.empty()) return 1;
+    std::printf("%s: every protocol is valid\n", dir.c_str());
+    return 0;
+  }
   if (routes->parsed()) return app::run_routes(s);
 
   const bool creates = init->parsed() || demo_cmd->parsed();

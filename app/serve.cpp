@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "careloop/care/care.hpp"
 #include "careloop/mobile_api/api.hpp"
 #include "careloop/risk/registry.hpp"
 #include "careloop/scoring/scorer.hpp"
@@ -67,7 +68,7 @@ struct Scoring {
 };
 
 void add_all_routes(server::Router& router, store::Store& st, boost::asio::thread_pool& compute, const Settings& s,
-                    Scoring scoring = {}) {
+                    std::shared_ptr<care::ClinicEventHub> hub, Scoring scoring = {}) {
   mobile_api::Config api;
   api.session_lifetime_ms = static_cast<std::int64_t>(s.session_hours * 3'600'000LL);
   api.throttle.account_slow_after = s.login_slow_after;
@@ -77,6 +78,7 @@ void add_all_routes(server::Router& router, store::Store& st, boost::asio::threa
   api.throttle.address_lock_after = 5 * s.login_lock_after;
   api.throttle.lock_ms = static_cast<std::int64_t>(s.login_lock_minutes * 60'000);
   auto services = std::make_shared<mobile_api::Services>(st, compute, api);
+  services->events = std::move(hub);
   if (auto* registry = scoring.registry) services->model_cards = [registry] { return model_catalogue(*registry); };
   if (auto* rescorer = scoring.rescorer)
     services->readings_stored = [rescorer](std::int64_t patient_id) { rescorer->schedule(patient_id); };
@@ -98,6 +100,14 @@ std::string models_directory(const Settings& s) {
   return std::string(CARELOOP_SOURCE_DIR) + "/data/models";
 }
 
+#ifndef CARELOOP_DEFAULT_PROTOCOLS_DIR
+#define CARELOOP_DEFAULT_PROTOCOLS_DIR "protocols/library"
+#endif
+
+std::string protocols_dir(const Settings& s) {
+  return s.protocols_dir.empty() ? std::string(CARELOOP_DEFAULT_PROTOCOLS_DIR) : s.protocols_dir;
+}
+
 int run_routes(const Settings& s) {
   store::Options so;
   so.path = s.db_path;
@@ -110,7 +120,7 @@ int run_routes(const Settings& s) {
   }
   boost::asio::thread_pool pool(1);
   server::Router router;
-  add_all_routes(router, **opened, pool, s);
+  add_all_routes(router, **opened, pool, s, std::make_shared<care::ClinicEventHub>());
   auto all = server::builtin_routes();
   for (auto& r : router.routes()) all.push_back(std::move(r));
   std::string out = "[\n";
@@ -141,6 +151,17 @@ int run_serve(const Settings& s) {
     return 1;
   }
   std::shared_ptr<store::Store> st = std::move(*opened);
+
+  // An invalid protocol stops the start: alerts must never silently not fire.
+  const std::string dir = protocols_dir(s);
+  auto library = care::ProtocolLibrary::load(dir, s.protocols.empty() ? care::ProtocolLibrary::default_ids() : s.protocols);
+  if (!library) {
+    std::fprintf(stderr, "careloop: %s\n", library.error().message.c_str());
+    st->close();
+    return 1;
+  }
+  auto hub = std::make_shared<care::ClinicEventHub>();
+  st->set_readings_hook(care::make_critical_alert_hook(*library, hub));
 
   server::ServerConfig config;
   config.address = s.bind;
@@ -179,7 +200,7 @@ int run_serve(const Settings& s) {
   scoring::Rescorer rescorer(scorer, srv.compute(), std::chrono::seconds(2));
   srv.on_reload([&registry, models_dir] { log_models(registry.reload(), models_dir); });
   srv.on_stop([&rescorer] { rescorer.stop(); });
-  add_all_routes(*router, *st, srv.compute(), s, {&registry, &rescorer});
+  add_all_routes(*router, *st, srv.compute(), s, hub, {&registry, &rescorer});
 
   if (auto started = srv.start(); !started) {
     std::fprintf(stderr, "careloop: %s\n", started.error().message.c_str());
@@ -187,6 +208,7 @@ int run_serve(const Settings& s) {
   }
   srv.on_stop([st] { st->close(); });
   srv.set_ready(true);
+  std::fprintf(stderr, "careloop: protocols from %s\n", dir.c_str());
   std::fprintf(stderr, "careloop: serving %s on http://%s:%u\n", s.db_path.c_str(), s.bind.c_str(),
                static_cast<unsigned>(srv.port()));
   srv.run();

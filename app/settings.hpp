@@ -3,6 +3,7 @@
 // environment variable or the config file, in that order of precedence.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace careloop::app {
 
@@ -15,7 +16,8 @@ struct Settings {
   int compute_threads = 0;  // 0 = one per core
   int read_connections = 4;
   std::string web_root;     // built dashboard assets; empty = web/dist beside the binary's source tree
-  std::string protocols_dir;
+  std::string protocols_dir;  // empty = protocols/library of the source tree this binary was built from
+  std::vector<std::string> protocols;  // ids of the protocols in use, one per programme; empty = the defaults
   std::string models_dir;   // risk models; empty = data/models here, else in the source tree
   std::string tls_cert, tls_key;
   double shutdown_deadline_s = 10;
@@ -34,5 +36,7 @@ int run_serve(const Settings& s);
 std::string models_directory(const Settings& s);
 // Prints every route `serve` answers as JSON [{method, path}] (the OpenAPI test reads it).
 int run_routes(const Settings& s);
+// The protocols folder in use: the setting, else the source tree's protocols/library.
+std::string protocols_dir(const Settings& s);
 
 }  // namespace careloop::app

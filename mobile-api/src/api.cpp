@@ -9,6 +9,7 @@ void add_routes(server::Router& router, std::shared_ptr<Services> services) {
   detail::add_auth_routes(router, services);
   detail::add_me_routes(router, services);
   detail::add_clinic_routes(router, services);
+  detail::add_alert_routes(router, services);
   detail::add_fhir_routes(router, services);
   detail::add_risk_routes(router, services);
   // The contract of everything above; public, like the API's own description.

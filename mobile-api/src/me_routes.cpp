@@ -86,11 +86,14 @@ json change_json(const store::Change& c) {
                  {"plan", plan.is_discarded() ? json::object() : plan},
                  {"approved_at", core::format_iso8601_utc(c.care_plan->decided_at_ms.value_or(0))}};
   } else if (c.alert) {
+    // The patient hears what to do now (care/ writes it in zh-CN and English), not the clinic's reason.
     j["data"] = {{"tier", c.alert->tier},
                  {"signal", c.alert->signal},
                  {"status", c.alert->status},
                  {"opened_at", core::format_iso8601_utc(c.alert->opened_at_ms)},
-                 {"message", c.alert->reason}};
+                 {"message", c.alert->advice_zh.empty() ? c.alert->reason : c.alert->advice_zh}};
+    if (!c.alert->advice_zh.empty())
+      j["data"]["messages"] = {{"zh-CN", c.alert->advice_zh}, {"en", c.alert->advice_en}};
   } else {
     return nullptr;  // not for the patient's eyes (a plan not yet approved)
   }

@@ -16,6 +16,7 @@ server::Handler bind(const std::shared_ptr<Services>& svc, Fn fn) {
 void add_auth_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 void add_me_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 void add_clinic_routes(server::Router& router, const std::shared_ptr<Services>& svc);
+void add_alert_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 void add_fhir_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 void add_risk_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 

@@ -270,6 +270,44 @@ CREATE INDEX messages_patient ON messages(patient_id, id);
 ALTER TABLE activation_codes ADD COLUMN used_by INTEGER REFERENCES users(id);
 )sql";
 
+// The writer's per-patient state (core::PatientState and the alert book, as
+// JSON) and the clinic's durable event sequence (SSE Last-Event-ID). An
+// event keeps the clinic it was raised in: the history of a clinic's stream
+// does not move with a patient, so its keys are two plain foreign keys.
+constexpr std::string_view migration_5 = R"sql(
+CREATE TABLE patient_state (
+  patient_id    INTEGER PRIMARY KEY,
+  clinic_id     INTEGER NOT NULL,
+  state_json    TEXT,
+  alerts_json   TEXT NOT NULL DEFAULT '',
+  updated_at_ms INTEGER NOT NULL,
+  FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
+) STRICT;
+CREATE INDEX patient_state_clinic ON patient_state(clinic_id);
+
+ALTER TABLE alerts ADD COLUMN protocol_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE alerts ADD COLUMN protocol_version TEXT NOT NULL DEFAULT '';
+ALTER TABLE alerts ADD COLUMN reason_en TEXT NOT NULL DEFAULT '';
+ALTER TABLE alerts ADD COLUMN advice_zh TEXT NOT NULL DEFAULT '';
+ALTER TABLE alerts ADD COLUMN advice_en TEXT NOT NULL DEFAULT '';
+ALTER TABLE alerts ADD COLUMN resolved_by INTEGER REFERENCES users(id);
+CREATE INDEX alerts_clinic_id ON alerts(clinic_id, status, id);
+-- One alert per patient per signal while it is not resolved (CLINICAL §3).
+CREATE UNIQUE INDEX alerts_one_unresolved ON alerts(patient_id, signal) WHERE status <> 'resolved';
+
+CREATE TABLE clinic_events (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  clinic_id    INTEGER NOT NULL REFERENCES clinics(id),
+  patient_id   INTEGER NOT NULL REFERENCES patients(id),
+  kind         TEXT NOT NULL,
+  alert_id     INTEGER REFERENCES alerts(id),
+  payload_json TEXT NOT NULL DEFAULT '{}',
+  at_ms        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX clinic_events_clinic ON clinic_events(clinic_id, seq);
+CREATE INDEX clinic_events_patient ON clinic_events(patient_id);
+)sql";
+
 const std::string& migration_2() {
   static const std::string sql = std::string(migration_2_readings) + std::string(migration_2_rest);
   return sql;
@@ -278,7 +316,7 @@ const std::string& migration_2() {
 }  // namespace
 
 std::span<const std::string_view> migrations() {
-  static const std::array<std::string_view, 4> all{migration_1, migration_2(), migration_3, migration_4};
+  static const std::array<std::string_view, 5> all{migration_1, migration_2(), migration_3, migration_4, migration_5};
   return all;
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <string_view>
@@ -246,6 +247,16 @@ std::int64_t record_change(Connection& db, std::int64_t patient_id, std::int64_t
   return db.last_insert_rowid();
 }
 
+void insert_audit(Connection& db, const AuditEntry& e) {
+  if (e.action.empty()) throw StoreError(core::Errc::invalid, "an audit entry needs an action");
+  db.prepare(
+        "INSERT INTO audit_log (at_ms, actor_user_id, action, patient_id, clinic_id, detail, remote_addr) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(e.at_ms ? e.at_ms : core::now_utc_ms(), e.actor_user_id, e.action, e.patient_id, e.clinic_id, e.detail,
+                e.remote_addr)
+      .run();
+}
+
 InsertOutcome insert_reading(Connection& db, const core::Reading& r) {
   db.prepare(
         "INSERT INTO readings (patient_id, clinic_id, client_id, kind, taken_at_ms, offset_min, received_at_ms, "
@@ -261,6 +272,181 @@ InsertOutcome insert_reading(Connection& db, const core::Reading& r) {
   const std::int64_t seq = record_change(db, r.patient_id, r.clinic_id, "reading", id, r.received_at_ms);
   db.prepare("UPDATE readings SET change_seq = ? WHERE id = ?").bind_all(seq, id).run();
   return {InsertStatus::created, id, seq};
+}
+
+constexpr std::string_view alert_columns =
+    "SELECT id, patient_id, clinic_id, signal, tier, status, rule_id, protocol_id, protocol_version, reason, "
+    "reason_en, advice_zh, advice_en, opened_at_ms, updated_at_ms, count, latest_value_json, acknowledged_by, "
+    "acknowledged_at_ms, action, note, snoozed_until_ms, resolved_at_ms, resolved_by, escalated_at_ms FROM alerts ";
+
+AlertRow alert_from(const Statement& s) {
+  AlertRow a;
+  a.id = s.int64(0);
+  a.patient_id = s.int64(1);
+  a.clinic_id = s.int64(2);
+  a.signal = s.text(3);
+  a.tier = s.text(4);
+  a.status = s.text(5);
+  a.rule_id = s.text(6);
+  a.protocol_id = s.text(7);
+  a.protocol_version = s.text(8);
+  a.reason = s.text(9);
+  a.reason_en = s.text(10);
+  a.advice_zh = s.text(11);
+  a.advice_en = s.text(12);
+  a.opened_at_ms = s.int64(13);
+  a.updated_at_ms = s.int64(14);
+  a.count = static_cast<int>(s.int64(15));
+  a.latest_value_json = s.text(16);
+  a.acknowledged_by = s.opt_int64(17);
+  a.acknowledged_at_ms = s.opt_int64(18);
+  a.action = s.is_null(19) ? std::string() : s.text(19);
+  a.note = s.is_null(20) ? std::string() : s.text(20);
+  a.snoozed_until_ms = s.opt_int64(21);
+  a.resolved_at_ms = s.opt_int64(22);
+  a.resolved_by = s.opt_int64(23);
+  a.escalated_at_ms = s.opt_int64(24);
+  return a;
+}
+
+constexpr std::string_view clinic_event_columns =
+    "SELECT seq, clinic_id, patient_id, kind, alert_id, payload_json, at_ms FROM clinic_events ";
+
+ClinicEvent clinic_event_from(const Statement& s) {
+  return ClinicEvent{s.int64(0), s.int64(1), s.int64(2), s.text(3), s.opt_int64(4), s.text(5), s.int64(6)};
+}
+
+Result<core::Patient> load_patient(Connection& db, std::int64_t id) {
+  core::Patient p;
+  {
+    Statement s = db.prepare(std::string(patient_columns) + "WHERE id = ?");
+    s.bind(1, id);
+    if (!s.step()) return Error::not_found("patient " + std::to_string(id) + " not found");
+    p = patient_from(s);
+  }
+  load_patient_details(db, "WHERE patient_id = ?", id, {{id, &p}});
+  return p;
+}
+
+using AfterCommit = std::vector<std::function<void()>>;
+
+// The hook's view of the writer's open transaction.
+class SqliteWriteTxn final : public WriteTxn {
+ public:
+  SqliteWriteTxn(Connection& db, AfterCommit& after) : db_(db), after_(after) {}
+
+  Result<core::Patient> patient(std::int64_t patient_id) override { return load_patient(db_, patient_id); }
+
+  std::vector<core::Reading> readings_of(std::int64_t patient_id) override {
+    std::vector<core::Reading> out;
+    Statement s = db_.prepare(std::string(reading_columns) + "WHERE patient_id = ? ORDER BY taken_at_ms, id");
+    s.bind(1, patient_id);
+    while (s.step()) out.push_back(reading_from(s));
+    return out;
+  }
+
+  std::optional<PatientStateRow> load_state(std::int64_t patient_id) override {
+    Statement s = db_.prepare(
+        "SELECT patient_id, clinic_id, state_json, alerts_json, updated_at_ms FROM patient_state WHERE patient_id = ?");
+    s.bind(1, patient_id);
+    if (!s.step()) return std::nullopt;
+    return PatientStateRow{s.int64(0), s.int64(1), s.is_null(2) ? std::string() : s.text(2), s.text(3), s.int64(4)};
+  }
+
+  void save_state(const PatientStateRow& row) override {
+    db_.prepare(
+          "INSERT INTO patient_state (patient_id, clinic_id, state_json, alerts_json, updated_at_ms) "
+          "VALUES (?, ?, ?, ?, ?) ON CONFLICT (patient_id) DO UPDATE SET clinic_id = excluded.clinic_id, "
+          "state_json = excluded.state_json, alerts_json = excluded.alerts_json, updated_at_ms = excluded.updated_at_ms")
+        .bind_all(row.patient_id, row.clinic_id, non_empty(row.state_json), row.alerts_json, row.updated_at_ms)
+        .run();
+  }
+
+  std::optional<AlertRow> alert(std::int64_t alert_id) override {
+    Statement s = db_.prepare(std::string(alert_columns) + "WHERE id = ?");
+    s.bind(1, alert_id);
+    if (!s.step()) return std::nullopt;
+    return alert_from(s);
+  }
+
+  std::optional<AlertRow> open_alert(std::int64_t patient_id, std::string_view signal) override {
+    Statement s = db_.prepare(std::string(alert_columns) + "WHERE patient_id = ? AND signal = ? AND status <> 'resolved'");
+    s.bind(1, patient_id).bind(2, signal);
+    if (!s.step()) return std::nullopt;
+    return alert_from(s);
+  }
+
+  std::int64_t save_alert(const AlertRow& a) override {
+    const std::optional<std::string_view> action = non_empty(a.action);
+    const std::optional<std::string_view> note = a.action.empty() && a.note.empty() ? std::nullopt
+                                                                                    : std::optional<std::string_view>(a.note);
+    if (a.id == 0) {
+      db_.prepare(
+            "INSERT INTO alerts (patient_id, clinic_id, signal, tier, status, rule_id, protocol_id, protocol_version, "
+            "reason, reason_en, advice_zh, advice_en, opened_at_ms, updated_at_ms, count, latest_value_json, "
+            "acknowledged_by, acknowledged_at_ms, action, note, snoozed_until_ms, resolved_at_ms, resolved_by, "
+            "escalated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+          .bind_all(a.patient_id, a.clinic_id, a.signal, a.tier, a.status, a.rule_id, a.protocol_id,
+                    a.protocol_version, a.reason, a.reason_en, a.advice_zh, a.advice_en, a.opened_at_ms,
+                    a.updated_at_ms, a.count, a.latest_value_json, a.acknowledged_by, a.acknowledged_at_ms, action,
+                    note, a.snoozed_until_ms, a.resolved_at_ms, a.resolved_by, a.escalated_at_ms)
+          .run();
+      return db_.last_insert_rowid();
+    }
+    db_.prepare(
+          "UPDATE alerts SET tier = ?, status = ?, rule_id = ?, protocol_id = ?, protocol_version = ?, reason = ?, "
+          "reason_en = ?, advice_zh = ?, advice_en = ?, updated_at_ms = ?, count = ?, latest_value_json = ?, "
+          "acknowledged_by = ?, acknowledged_at_ms = ?, action = ?, note = ?, snoozed_until_ms = ?, "
+          "resolved_at_ms = ?, resolved_by = ?, escalated_at_ms = ? WHERE id = ?")
+        .bind_all(a.tier, a.status, a.rule_id, a.protocol_id, a.protocol_version, a.reason, a.reason_en, a.advice_zh,
+                  a.advice_en, a.updated_at_ms, a.count, a.latest_value_json, a.acknowledged_by,
+                  a.acknowledged_at_ms, action, note, a.snoozed_until_ms, a.resolved_at_ms, a.resolved_by,
+                  a.escalated_at_ms, a.id)
+        .run();
+    if (db_.changes() == 0) throw StoreError(core::Errc::not_found, "alert " + std::to_string(a.id) + " not found");
+    return a.id;
+  }
+
+  std::int64_t append_clinic_event(const ClinicEvent& e) override {
+    db_.prepare(
+          "INSERT INTO clinic_events (clinic_id, patient_id, kind, alert_id, payload_json, at_ms) "
+          "VALUES (?, ?, ?, ?, ?, ?)")
+        .bind_all(e.clinic_id, e.patient_id, e.kind, e.alert_id, e.payload_json, e.at_ms)
+        .run();
+    return db_.last_insert_rowid();
+  }
+
+  std::int64_t record_change(std::int64_t patient_id, std::int64_t clinic_id, std::string_view entity,
+                             std::int64_t entity_id, std::int64_t at_ms) override {
+    const std::int64_t seq = store::record_change(db_, patient_id, clinic_id, entity, entity_id, at_ms);
+    if (entity == "alert") db_.prepare("UPDATE alerts SET change_seq = ? WHERE id = ?").bind_all(seq, entity_id).run();
+    return seq;
+  }
+
+  void append_audit(const AuditEntry& e) override { insert_audit(db_, e); }
+
+  void after_commit(std::function<void()> f) override { after_.push_back(std::move(f)); }
+
+ private:
+  Connection& db_;
+  AfterCommit& after_;
+};
+
+// Runs what the job asked to run after the commit, then the caller's completion.
+template <class T>
+Completion<T> then_after_commit(std::shared_ptr<AfterCommit> after, Completion<T> done) {
+  return [after = std::move(after), done = std::move(done)](Result<T> r) {
+    if (r) {
+      for (auto& f : *after) {
+        try {
+          f();
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "careloop store: an after-commit action threw: %s\n", e.what());
+        }
+      }
+    }
+    done(std::move(r));
+  };
 }
 
 class SqliteStore final : public Store {
@@ -392,8 +578,10 @@ class SqliteStore final : public Store {
 
   void insert_readings(std::int64_t patient_id, std::vector<core::Reading> readings,
                        Completion<std::vector<InsertOutcome>> done) override {
+    auto after = std::make_shared<AfterCommit>();
     write<std::vector<InsertOutcome>>(
-        [patient_id, readings = std::move(readings)](Connection& db) mutable -> Result<std::vector<InsertOutcome>> {
+        [patient_id, readings = std::move(readings), hook = hook_, after](Connection& db) mutable
+        -> Result<std::vector<InsertOutcome>> {
           std::int64_t clinic_id = 0;
           {
             Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
@@ -409,32 +597,52 @@ class SqliteStore final : public Store {
           const std::int64_t now = core::now_utc_ms();
           std::vector<InsertOutcome> out;
           out.reserve(readings.size());
+          std::vector<core::Reading> created;
           for (auto& r : readings) {
             r.patient_id = patient_id;
             r.clinic_id = clinic_id;
             if (r.received_at_ms == 0) r.received_at_ms = now;
             // Earlier readings of this batch are already in the transaction, so
             // a client id repeated within the batch is found here too.
-            if (auto dup = find_duplicate(db, r))
+            if (auto dup = find_duplicate(db, r)) {
               out.push_back(*dup);
-            else
+            } else {
               out.push_back(insert_reading(db, r));
+              r.id = out.back().id;
+              r.change_seq = out.back().change_seq;
+              created.push_back(r);
+            }
+          }
+          if (created.empty()) return out;
+          if (hook) {
+            SqliteWriteTxn txn(db, *after);
+            hook->on_readings_created(txn, patient_id, clinic_id, created);
+          } else {
+            // Written without the hook: the kept state no longer covers every reading.
+            db.prepare("UPDATE patient_state SET state_json = NULL WHERE patient_id = ?").bind(1, patient_id).run();
           }
           return out;
         },
-        std::move(done));
+        then_after_commit(after, std::move(done)));
   }
+
+  void transact(std::function<core::Status(WriteTxn&)> fn, Completion<core::Unit> done) override {
+    auto after = std::make_shared<AfterCommit>();
+    write<core::Unit>(
+        [fn = std::move(fn), after](Connection& db) -> Result<core::Unit> {
+          SqliteWriteTxn txn(db, *after);
+          return fn(txn);
+        },
+        then_after_commit(after, std::move(done)));
+  }
+
+  void set_readings_hook(std::shared_ptr<ReadingsHook> hook) override { hook_ = std::move(hook); }
 
   void append_audit(AuditEntry e, Completion<core::Unit> done) override {
     write<core::Unit>(
         [e = std::move(e)](Connection& db) -> Result<core::Unit> {
           if (e.action.empty()) return Error::invalid("an audit entry needs an action", {{"/action", "required"}});
-          db.prepare(
-                "INSERT INTO audit_log (at_ms, actor_user_id, action, patient_id, clinic_id, detail, remote_addr) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)")
-              .bind_all(e.at_ms ? e.at_ms : core::now_utc_ms(), e.actor_user_id, e.action, e.patient_id, e.clinic_id,
-                        e.detail, e.remote_addr)
-              .run();
+          insert_audit(db, e);
           return core::Unit{};
         },
         std::move(done));
@@ -727,15 +935,7 @@ class SqliteStore final : public Store {
   Result<core::Patient> patient(std::int64_t id) override {
     return read_result<core::Patient>([&](Connection& db) -> Result<core::Patient> {
       ReadSnapshot snapshot(db);
-      core::Patient p;
-      {
-        Statement s = db.prepare(std::string(patient_columns) + "WHERE id = ?");
-        s.bind(1, id);
-        if (!s.step()) return Error::not_found("patient " + std::to_string(id) + " not found");
-        p = patient_from(s);
-      }
-      load_patient_details(db, "WHERE patient_id = ?", id, {{id, &p}});
-      return p;
+      return load_patient(db, id);
     });
   }
 
@@ -845,9 +1045,11 @@ class SqliteStore final : public Store {
           if (s.step())
             c.care_plan = CarePlanRecord{s.int64(0), static_cast<int>(s.int64(1)), s.text(2), s.text(3), s.opt_int64(4)};
         } else if (c.entity == "alert") {
-          Statement s = db.prepare("SELECT id, signal, tier, status, reason, opened_at_ms FROM alerts WHERE id = ?");
+          Statement s = db.prepare(
+              "SELECT id, signal, tier, status, reason, opened_at_ms, advice_zh, advice_en FROM alerts WHERE id = ?");
           s.bind(1, c.entity_id);
-          if (s.step()) c.alert = AlertRecord{s.int64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.int64(5)};
+          if (s.step())
+            c.alert = AlertRecord{s.int64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.int64(5), s.text(6), s.text(7)};
         }
       }
       // A change whose row the patient may not see (a proposed plan) keeps
@@ -924,6 +1126,57 @@ class SqliteStore final : public Store {
       s.bind_blob(1, token_sha256).bind(2, core::now_utc_ms());
       if (!s.step()) return Error::not_found("no such session, or it has expired or been revoked");
       return Session{s.int64(0), s.int64(1)};
+    });
+  }
+
+  std::optional<PatientStateRow> patient_state(std::int64_t patient_id) override {
+    return read([&](Connection& db) -> std::optional<PatientStateRow> {
+      Statement s = db.prepare(
+          "SELECT patient_id, clinic_id, state_json, alerts_json, updated_at_ms FROM patient_state WHERE patient_id = ?");
+      s.bind(1, patient_id);
+      if (!s.step()) return std::nullopt;
+      return PatientStateRow{s.int64(0), s.int64(1), s.is_null(2) ? std::string() : s.text(2), s.text(3), s.int64(4)};
+    });
+  }
+
+  Result<AlertRow> alert(std::int64_t id) override {
+    return read_result<AlertRow>([&](Connection& db) -> Result<AlertRow> {
+      Statement s = db.prepare(std::string(alert_columns) + "WHERE id = ?");
+      s.bind(1, id);
+      if (!s.step()) return Error::not_found("alert " + std::to_string(id) + " not found");
+      return alert_from(s);
+    });
+  }
+
+  std::vector<AlertRow> alerts(const AlertQuery& q) override {
+    return read([&](Connection& db) {
+      std::vector<AlertRow> out;
+      if (q.limit <= 0) return out;
+      Statement s = db.prepare(std::string(alert_columns) + "WHERE clinic_id = ?1 " +
+                               (q.status ? "AND status = ?2 " : "") + "AND id < ?3 ORDER BY id DESC LIMIT ?4");
+      s.bind(1, q.clinic_id).bind(3, q.before_id.value_or(std::numeric_limits<std::int64_t>::max())).bind(4, q.limit);
+      if (q.status) s.bind(2, *q.status);
+      while (s.step()) out.push_back(alert_from(s));
+      return out;
+    });
+  }
+
+  std::vector<ClinicEvent> clinic_events(std::int64_t clinic_id, std::int64_t after_seq, int limit) override {
+    return read([&](Connection& db) {
+      std::vector<ClinicEvent> out;
+      if (limit <= 0) return out;
+      Statement s = db.prepare(std::string(clinic_event_columns) + "WHERE clinic_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+      s.bind_all(clinic_id, after_seq, limit);
+      while (s.step()) out.push_back(clinic_event_from(s));
+      return out;
+    });
+  }
+
+  std::int64_t last_clinic_event_seq(std::int64_t clinic_id) override {
+    return read([&](Connection& db) -> std::int64_t {
+      Statement s = db.prepare("SELECT max(seq) FROM clinic_events WHERE clinic_id = ?");
+      s.bind(1, clinic_id);
+      return s.step() ? s.opt_int64(0).value_or(0) : 0;
     });
   }
 
@@ -1027,6 +1280,7 @@ class SqliteStore final : public Store {
 
   detail::ReadPool pool_;
   detail::Writer writer_;
+  std::shared_ptr<ReadingsHook> hook_;
   std::mutex close_mutex_;
   bool closed_ = false;
 };

@@ -48,7 +48,7 @@ def bp(cid, minutes_ago, sys_=132, dia=84):
 def activation_flow(srv):
     doctor = srv.login("doctor01", "demo-doctor")
     a = srv.call("POST", "/api/v1/clinic/patients", doctor,
-                 {"name": "李建华", "sex": "male", "birth_date": "1958-03-14", "phone": "138 0000 1111",
+                 {"name": "李建华", "sex": "male", "birth_date": "1958-03-14", "phone": "138 0000 1111", "height_cm": 168,
                   "diagnoses": [{"code": "hypertension", "diagnosed_on": "2019-06-01"}], "external_id": "HT-0001"})
     check(a.status == 201, "a doctor registers a patient (201)", a)
     body = a.json()
@@ -89,7 +89,28 @@ def activation_flow(srv):
     check(srv.call("GET", "/api/v1/me", phone1).status == 401, "the lost phone's session has ended")
     check(srv.call("POST", "/api/v1/auth/login", body={"username": "lijianhua", "password": "li-jian-hua-1958"}).status == 401,
           "the old username and password no longer work")
-    srv.login("lijianhua2", "new-phone-2026")
+    phone2 = srv.login("lijianhua2", "new-phone-2026")
+
+    # Risk: 2 s after an upload the patient is rescored; a hypertensive patient gets no
+    # hypertension-risk score (the model is for people without it), the diabetes model applies.
+    a = srv.call("POST", "/api/v1/me/readings", phone2, {"readings": [bp(str(uuid.uuid4()), 60 * (i + 1), 150 + i, 95)
+                                                                      for i in range(3)]})
+    check(a.status == 200, "the new patient uploads three readings", a)
+    deadline = time.monotonic() + 15
+    scores = []
+    while time.monotonic() < deadline and not scores:
+        time.sleep(0.5)
+        scores = srv.call("GET", "/api/v1/me/risk", phone2).json()["scores"]
+    models = {x["model_id"] for x in scores}
+    check(models == {"diabetes-8y"}, "the upload is scored within seconds, by the models that apply only", models)
+    if scores:
+        x = scores[0]
+        check(x["text"]["en"].startswith("About ") and "in 100 people" in x["text"]["en"] and x["text"]["zh-CN"],
+              "the patient reads the score in words, in both languages", x["text"])
+    clinic = srv.call("GET", f"/api/v1/clinic/patients/{pid}/risk", doctor).json()
+    check(len(clinic["scores"]) == 1 and len(clinic["scores"][0]["factors"]) == 3 and
+          clinic["scores"][0]["band"] in ("low", "moderate", "high"),
+          "the doctor sees the score with its top three factors and band", clinic)
 
     other_clinic = srv.login("doctor03", "demo-doctor")
     check(srv.call("POST", f"/api/v1/clinic/patients/{pid}/activation", other_clinic).status == 403,

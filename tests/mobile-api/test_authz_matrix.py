@@ -133,6 +133,13 @@ def rows(ctx):
         return ("/api/v1/me/readings", {"readings": [reading_item(cid)]}, [cid])
     add("POST", "/api/v1/me/readings", own_record(200), me_post)
 
+    add("GET", "/api/v1/me/risk", own_record(200))
+    staff = everyone(200)
+    staff.update({"anonymous": 401, "patient_a": 403, "patient_b": 403})
+    add("GET", "/api/v1/models", staff)
+    add("GET", "/api/v1/clinic/patients/{id}/risk", staff_of_a(200),
+        lambda c, p: (f"/api/v1/clinic/patients/{A}/risk", None, []))
+
     register = staff_of_a(201)
     add("POST", "/api/v1/clinic/patients", register,
         lambda c, p: ("/api/v1/clinic/patients", {"name": "矩阵测试", "sex": "female", "birth_date": "1960-05-01",
@@ -151,6 +158,20 @@ def rows(ctx):
     add("POST", "/api/v1/clinic/patients/{id}/messages", staff_of_a(201),
         lambda c, p: (f"/api/v1/clinic/patients/{A}/messages", {"text": "请明早空腹测血糖"}, []))
 
+    # Alerts: two critical alerts of patient A (bp_high and bp_low), opened before the matrix runs.
+    alerts_q = lambda c, p: (f"/api/v1/clinic/alerts?clinic_id={c.clinic_a}", None, [])  # noqa: E731
+    add("GET", "/api/v1/clinic/alerts", staff_of_a(200), alerts_q)
+    add("POST", "/api/v1/clinic/alerts/{id}/acknowledge", staff_of_a(200),
+        lambda c, p: (f"/api/v1/clinic/alerts/{c.alert_x}/acknowledge", {"action": "called_patient"}, []))
+    add("POST", "/api/v1/clinic/alerts/{id}/snooze", staff_of_a(200),
+        lambda c, p: (f"/api/v1/clinic/alerts/{c.alert_x}/snooze",
+                      {"until": (dt.datetime.now(CST) + dt.timedelta(hours=1)).replace(microsecond=0).isoformat()}, []))
+    # Each allowed principal resolves its own alert: a resolved one cannot be resolved again (409).
+    add("POST", "/api/v1/clinic/alerts/{id}/resolve", staff_of_a(200),
+        lambda c, p: (f"/api/v1/clinic/alerts/{c.alert_y if p == 'admin' else c.alert_x}/resolve", {}, []))
+    add("GET", "/api/v1/clinic/events", staff_of_a(200),
+        lambda c, p: (f"/api/v1/clinic/events?clinic_id={c.clinic_a}", None, []))
+
     def fhir_post(c, p):
         cid = str(uuid.uuid4())
         return ("/fhir/Observation", bp_observation(c, cid), [cid])
@@ -168,6 +189,20 @@ def rows(ctx):
     add("GET", "/fhir/Observation/{id}", a_or_staff_of_a(200),
         lambda c, p: (f"/fhir/Observation/{c.reading_a}", None, []))
     return r
+
+
+def open_alerts(srv, ctx, tokens):
+    """Patient A sends a very high and a very low blood pressure: two critical alerts in A's clinic."""
+    ids = []
+    for systolic, diastolic, signal in ((185, 122, "bp_high"), (75, 50, "bp_low")):
+        cid = str(uuid.uuid4())
+        a = srv.call("POST", "/api/v1/me/readings", token=tokens["patient_a"],
+                     body={"readings": [{"client_id": cid, "kind": "blood_pressure", "taken_at": now_iso(1),
+                                         "systolic": systolic, "diastolic": diastolic, "unit": "mmHg"}]})
+        assert a.status == 200, a
+        listed = srv.call("GET", "/api/v1/clinic/alerts", token=tokens["doctor_a"]).json()["alerts"]
+        ids.append(next(x["id"] for x in listed if x["signal"] == signal))
+    return ids
 
 
 def setup(binary, workdir):
@@ -223,6 +258,7 @@ def main(argv):
         with Server(binary, ctx.db) as srv:
             tokens = {p: srv.login(*ctx.credentials[p]) for p in ctx.credentials}
             tokens["anonymous"] = None
+            ctx.alert_x, ctx.alert_y = open_alerts(srv, ctx, tokens)
             for method, path, expected, build in table:
                 for who in PRINCIPALS:
                     target, body, writes = build(ctx, who)

@@ -338,7 +338,11 @@ def request(port, method, target, token=None, body=None, content_type=None):
     try:
         conn.request(method, target, body=data, headers=headers)
         res = conn.getresponse()
-        return res.status, {k.lower(): v for k, v in res.getheaders()}, res.read()
+        headers = {k.lower(): v for k, v in res.getheaders()}
+        # A live event stream never ends: its first event (the retry hint) stands for the body.
+        if headers.get("content-type", "").startswith("text/event-stream"):
+            return res.status, headers, res.readline() + res.readline()
+        return res.status, headers, res.read()
     finally:
         conn.close()
 
@@ -546,6 +550,20 @@ def calls():
         Call("issueActivationCode", "unknown patient", 404, who="doctor", path={"id": UNKNOWN}),
         Call("issueActivationCode", "no token", 401, path={"id": c("new_patient_id")}),
 
+        Call("listModels", "a doctor sees the cards", 200, who="doctor",
+             check=lambda ctx, a: None if a.json["models"] else "no model in service"),
+        Call("listModels", "an authority too", 200, who="authority"),
+        Call("listModels", "a patient may not", 403, who="patient"),
+        Call("listModels", "no token", 401),
+        Call("getPatientRisk", "own doctor", 200, who="doctor", path={"id": PID}),
+        Call("getPatientRisk", "another clinic's doctor", 403, who="other_doctor", path={"id": PID}),
+        Call("getPatientRisk", "a patient may not", 403, who="patient", path={"id": PID}),
+        Call("getPatientRisk", "unknown patient", 404, who="doctor", path={"id": UNKNOWN}),
+        Call("getPatientRisk", "no token", 401, path={"id": PID}),
+        Call("getMyRisk", "a patient", 200, who="patient"),
+        Call("getMyRisk", "a doctor may not", 403, who="doctor"),
+        Call("getMyRisk", "no token", 401),
+
         Call("getClinicPatient", "own doctor reads an activated patient", 200, who="doctor", path={"id": PID},
              check=lambda ctx, a: None if a.json.get("account") else "account is null for an activated patient"),
         Call("getClinicPatient", "admin reads a patient without account", 200, who="admin",
@@ -584,6 +602,49 @@ def calls():
              body={"text": "hello"}),
         Call("sendPatientMessage", "unknown patient", 404, who="doctor", path={"id": UNKNOWN}, body={"text": "hello"}),
         Call("sendPatientMessage", "no token", 401, path={"id": PID}, body={"text": "hello"}),
+
+        # --- alerts: a critical reading opens one; the doctor lists, follows and acts on it
+        Call("postMyReadings", "a critical blood pressure", 200, who="patient", valid=True,
+             body={"readings": [reading("blood_pressure", systolic=186, diastolic=121, unit="mmHg")]},
+             check=results_are("created")),
+        Call("listClinicAlerts", "own clinic, open", 200, who="doctor", valid=True,
+             save=lambda ctx, a: ctx.update({"alert_id": a.json["alerts"][0]["id"]}), check=need("alert_id")),
+        Call("listClinicAlerts", "admin names the clinic", 200, who="admin", valid=True,
+             query=[("clinic_id", c("patient_clinic")), ("status", "acknowledged"), ("limit", "10")]),
+        Call("listClinicAlerts", "an unknown status", 422, who="doctor", query=[("status", "closed")], valid=False),
+        Call("listClinicAlerts", "an authority may not", 403, who="authority"),
+        Call("listClinicAlerts", "no token", 401),
+        Call("streamClinicEvents", "own clinic, from an event id", 200, who="doctor", valid=True,
+             query=[("last_event_id", "0")],
+             check=lambda ctx, a: None if a.raw.startswith(b"retry:") else f"stream began {a.raw[:40]!r}"),
+        Call("streamClinicEvents", "a negative event id", 422, who="doctor", query=[("last_event_id", "-1")], valid=False),
+        Call("streamClinicEvents", "another clinic", 403, who="other_doctor",
+             query=[("clinic_id", c("patient_clinic"))]),
+        Call("streamClinicEvents", "no token", 401),
+        Call("acknowledgeAlert", "own doctor called the patient", 200, who="doctor", path={"id": c("alert_id")},
+             valid=True, body={"action": "called_patient", "note": "已电话联系"}),
+        Call("acknowledgeAlert", "an unknown action", 422, who="doctor", path={"id": c("alert_id")},
+             body={"action": "phoned"}, valid=False),
+        Call("acknowledgeAlert", "another clinic's doctor", 403, who="other_doctor", path={"id": c("alert_id")},
+             body={"action": "no_action"}),
+        Call("acknowledgeAlert", "unknown alert", 404, who="doctor", path={"id": UNKNOWN}, body={"action": "no_action"}),
+        Call("acknowledgeAlert", "no token", 401, path={"id": c("alert_id")}, body={"action": "no_action"}),
+        Call("snoozeAlert", "until tomorrow", 200, who="doctor", path={"id": c("alert_id")}, valid=True,
+             body={"until": ago(days=-1)}),
+        Call("snoozeAlert", "until the past", 422, who="doctor", path={"id": c("alert_id")},
+             body={"until": ago(days=1)}),
+        Call("snoozeAlert", "another clinic's doctor", 403, who="other_doctor", path={"id": c("alert_id")},
+             body={"until": ago(days=-1)}),
+        Call("snoozeAlert", "unknown alert", 404, who="doctor", path={"id": UNKNOWN}, body={"until": ago(days=-1)}),
+        Call("snoozeAlert", "no token", 401, path={"id": c("alert_id")}, body={"until": ago(days=-1)}),
+        Call("resolveAlert", "a note too long", 422, who="doctor", path={"id": c("alert_id")},
+             body={"note": "药" * 2001}, valid=False),
+        Call("resolveAlert", "another clinic's doctor", 403, who="other_doctor", path={"id": c("alert_id")}, body={}),
+        Call("resolveAlert", "unknown alert", 404, who="doctor", path={"id": UNKNOWN}, body={}),
+        Call("resolveAlert", "no token", 401, path={"id": c("alert_id")}, body={}),
+        Call("resolveAlert", "own doctor resolves", 200, who="doctor", path={"id": c("alert_id")}, valid=True,
+             body={"note": "复测正常"}),
+        Call("resolveAlert", "again: already resolved", 409, who="doctor", path={"id": c("alert_id")}, body={}),
 
         # --- auth: activation and password
         Call("activateAccount", "voided first code", 422, valid=True,

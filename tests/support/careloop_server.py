@@ -95,7 +95,11 @@ class Server:
         try:
             conn.request(method, target, body=data, headers=h)
             res = conn.getresponse()
-            return Answer(res.status, {k.lower(): v for k, v in res.getheaders()}, res.read())
+            headers = {k.lower(): v for k, v in res.getheaders()}
+            # A live event stream never ends: its status and headers are the answer.
+            if headers.get("content-type", "").startswith("text/event-stream"):
+                return Answer(res.status, headers, b"")
+            return Answer(res.status, headers, res.read())
         finally:
             conn.close()
 

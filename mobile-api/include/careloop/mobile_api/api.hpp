@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "careloop/auth/login_throttle.hpp"
+#include "careloop/care/care.hpp"
 #include "careloop/server/router.hpp"
 #include "careloop/store/store.hpp"
 
@@ -36,6 +37,8 @@ struct Services {
   std::function<nlohmann::json()> model_cards;
   // Called on an I/O thread after new readings of a patient are stored: must not block.
   std::function<void(std::int64_t patient_id)> readings_stored;
+  // Wakes the clinics' live event streams after a commit; null: streams look every 15 s.
+  std::shared_ptr<care::ClinicEventHub> events;
 };
 
 // The OpenAPI 3.1 document of these routes (mobile-api/openapi.json).

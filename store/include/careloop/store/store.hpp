@@ -20,6 +20,7 @@
 #include "careloop/core/reading.hpp"
 #include "careloop/core/result.hpp"
 #include "careloop/core/thread_role.hpp"
+#include "careloop/store/hooks.hpp"
 
 namespace careloop::store {
 
@@ -148,6 +149,8 @@ struct AlertRecord {
   std::string status;
   std::string reason;
   std::int64_t opened_at_ms = 0;
+  std::string advice_zh;  // what the patient should do now, when the alert says
+  std::string advice_en;
 };
 
 // One entry of a patient's sync feed: what changed, in seq order. Exactly
@@ -181,6 +184,13 @@ struct ReadingQuery {
   std::optional<std::int64_t> to_ms;       // taken_at < to
   std::optional<std::int64_t> after_id;    // paging: the readings after this one in (taken_at, id) order
   int limit = 100;                         // at most this many; <= 0 returns none
+};
+
+struct AlertQuery {
+  std::int64_t clinic_id = 0;
+  std::optional<std::string> status;       // open, acknowledged, snoozed, resolved; all when unset
+  std::optional<std::int64_t> before_id;   // paging: alerts with a smaller id (newest first)
+  int limit = 50;
 };
 
 class Store {
@@ -217,6 +227,14 @@ class Store {
   // Stores only the SHA-256 of the token.
   virtual void create_session(std::string token_sha256, Session s, Completion<core::Unit> done) = 0;
   virtual void revoke_session(std::string token_sha256, Completion<core::Unit> done) = 0;
+  // Runs `fn` as one write job (its own savepoint in the group commit): an
+  // error returned or thrown rolls back everything it wrote.
+  virtual void transact(std::function<core::Status(WriteTxn&)> fn, Completion<core::Unit> done) = 0;
+
+  // Installs the hook insert_readings calls inside its transaction; set it
+  // before serving (not thread-safe against concurrent writes). While no hook
+  // is set, insert_readings marks the patient's kept state stale instead.
+  virtual void set_readings_hook(std::shared_ptr<ReadingsHook> hook) = 0;
 
   // ---- reads: synchronous, off the I/O threads only. Reads returning a
   // Result report failures as an Error; the others throw StoreError.
@@ -248,6 +266,14 @@ class Store {
   virtual std::vector<AuditEntry> audit_log(std::optional<std::int64_t> patient_id, int limit) = 0;
   // An unexpired, unrevoked session for this token hash.
   virtual core::Result<Session> session(const std::string& token_sha256) = 0;
+  // The state the writer keeps per patient (patient_state), if any.
+  virtual std::optional<PatientStateRow> patient_state(std::int64_t patient_id) = 0;
+  virtual core::Result<AlertRow> alert(std::int64_t id) = 0;
+  // A clinic's alerts, newest first.
+  virtual std::vector<AlertRow> alerts(const AlertQuery& q) = 0;
+  // A clinic's events after `after_seq`, in seq order; and the newest seq (0: none yet).
+  virtual std::vector<ClinicEvent> clinic_events(std::int64_t clinic_id, std::int64_t after_seq, int limit) = 0;
+  virtual std::int64_t last_clinic_event_seq(std::int64_t clinic_id) = 0;
 
   // ---- operations
   // Online backup (SQLite backup API or the engine's equivalent) to a new

@@ -1,0 +1,247 @@
+// The critical tier inside the writer's transaction (issue 4 item 6): a
+// reading acknowledged to the phone never lacks its alert, because both
+// commit together or neither does.
+#include <chrono>
+#include <cstdio>
+#include <algorithm>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "careloop/core/patient_state.hpp"
+#include "careloop/core/time.hpp"
+#include "rows.hpp"
+
+namespace careloop::care {
+namespace detail {
+
+using nlohmann::json;
+
+store::AlertRow to_row(const protocols::Alert& a, store::AlertRow row, const ProtocolLibrary* library) {
+  row.signal = a.signal;
+  row.tier = std::string(protocols::to_string(a.tier));
+  row.status = std::string(protocols::to_string(a.status));
+  row.rule_id = a.rule_id;
+  row.protocol_id = a.protocol_id;
+  row.protocol_version = a.protocol_version;
+  if (library) {
+    if (const auto* rule = library->rule(a.protocol_id, a.rule_id)) {
+      row.reason = rule->message.zh;
+      row.reason_en = rule->message.en;
+    }
+    if (a.tier == protocols::Tier::critical) {
+      if (auto advice = patient_advice(a.signal)) {
+        row.advice_zh = advice->zh;
+        row.advice_en = advice->en;
+      }
+    }
+  }
+  row.opened_at_ms = a.opened_at_ms;
+  row.updated_at_ms = a.updated_at_ms;
+  row.count = a.count;
+  row.latest_value_json = a.latest_json.empty() ? "{}" : a.latest_json;
+  if (a.ack) {
+    row.acknowledged_by = a.ack->by_user_id;
+    row.acknowledged_at_ms = a.ack->at_ms;
+    row.action = std::string(protocols::to_string(a.ack->action));
+    row.note = a.ack->note;
+  }
+  row.snoozed_until_ms = a.snoozed_until_ms;
+  row.resolved_at_ms = a.resolved_at_ms;
+  row.resolved_by = a.resolved_by_user_id;
+  row.escalated_at_ms = a.escalated_at_ms;
+  return row;
+}
+
+std::string event_kind(protocols::EventKind k) { return "alert." + std::string(protocols::to_string(k)); }
+
+std::string event_payload(const std::string& kind, std::int64_t at_ms, const store::AlertRow& row,
+                          const std::string& note) {
+  json j{{"event", kind}, {"at", core::format_iso8601_utc(at_ms)}, {"alert", alert_json(row)}};
+  if (!note.empty()) j["note"] = note;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace detail
+
+namespace {
+
+using nlohmann::json;
+
+json iso_or_null(const std::optional<std::int64_t>& ms) {
+  return ms ? json(core::format_iso8601_utc(*ms)) : json(nullptr);
+}
+
+// Parsed states of recently written patients, so a batch does not parse its
+// patient's state JSON again. An entry is used only when the stored text is
+// the very text it was made from (length and hash), so a rolled-back job, a
+// write without the hook or another process cannot make it stale.
+class StateCache {
+ public:
+  std::optional<core::PatientState> take(std::int64_t patient_id, const std::string& text) {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(patient_id);
+    if (it == entries_.end()) return std::nullopt;
+    Entry e = std::move(it->second);
+    entries_.erase(it);
+    if (e.size != text.size() || e.hash != std::hash<std::string>{}(text)) return std::nullopt;
+    return std::move(e.state);
+  }
+  void put(std::int64_t patient_id, const std::string& text, core::PatientState state) {
+    std::lock_guard lock(mutex_);
+    // Bounded: a full cache forgets an arbitrary entry (a miss only costs a parse).
+    if (entries_.size() >= capacity && !entries_.contains(patient_id)) entries_.erase(entries_.begin());
+    entries_.insert_or_assign(patient_id, Entry{text.size(), std::hash<std::string>{}(text), std::move(state)});
+  }
+
+ private:
+  static constexpr std::size_t capacity = 4096;
+  struct Entry {
+    std::size_t size;
+    std::size_t hash;
+    core::PatientState state;
+  };
+  std::mutex mutex_;
+  std::unordered_map<std::int64_t, Entry> entries_;
+};
+
+class CriticalAlertHook final : public store::ReadingsHook {
+ public:
+  CriticalAlertHook(std::shared_ptr<const ProtocolLibrary> library, std::shared_ptr<ClinicEventHub> hub)
+      : library_(std::move(library)), hub_(std::move(hub)) {}
+
+  void on_readings_created(store::WriteTxn& txn, std::int64_t patient_id, std::int64_t clinic_id,
+                           std::span<const core::Reading> created) override {
+    const std::int64_t now = core::now_utc_ms();
+    const auto kept = txn.load_state(patient_id);
+
+    // The rolling state, incrementally; rebuilt from the stored readings (the
+    // new ones included) when none is kept or it is stale.
+    core::PatientState state;
+    bool incremental = false;
+    if (kept && !kept->state_json.empty()) {
+      if (auto cached = cache_.take(patient_id, kept->state_json)) {
+        state = std::move(*cached);
+        incremental = true;
+      } else if (auto parsed = core::PatientState::from_json(kept->state_json)) {
+        state = std::move(*parsed);
+        incremental = true;
+      }
+    }
+    if (incremental) {
+      for (const auto& r : created) state.apply(r);
+    } else {
+      state = core::PatientState::from_readings(txn.readings_of(patient_id));
+    }
+
+    protocols::AlertBook book;
+    if (kept && !kept->alerts_json.empty()) {
+      if (auto parsed = protocols::AlertBook::from_json(kept->alerts_json)) {
+        book = std::move(*parsed);
+      } else {
+        // Refusing would block every later reading of the patient; the rows keep the alerts.
+        std::fprintf(stderr, "careloop care: patient %lld: unreadable alert book (%s); starting a new one\n",
+                     static_cast<long long>(patient_id), parsed.error().message.c_str());
+      }
+    }
+
+    std::vector<protocols::AlertEvent> events;
+    if (!library_->set().protocols().empty()) {
+      auto patient = txn.patient(patient_id);
+      if (!patient) throw std::runtime_error("patient " + std::to_string(patient_id) + ": " + patient.error().message);
+      const protocols::SnapshotContext context;
+      // Every reading is applied first, so a repeat within the batch can confirm or cancel (protocols/README.md).
+      for (const auto& r : created) {
+        if (r.kind == core::ReadingKind::medication) continue;
+        const auto snapshot = protocols::make_snapshot(state, *patient, context, now, &r);
+        auto signals = protocols::evaluate_alerts(snapshot, library_->set(), protocols::TierFilter::critical);
+        if (signals.empty()) continue;
+        auto fired = book.update(signals, protocols::Scope::critical_only, now, library_->settings());
+        for (auto& e : fired) events.push_back(std::move(e));
+      }
+    }
+
+    store::PatientStateRow row{patient_id, clinic_id, state.to_json(), {}, now};
+    row.alerts_json = events.empty() && kept && !kept->alerts_json.empty() ? kept->alerts_json : book.to_json();
+    txn.save_state(row);
+    if (!events.empty()) write_events(txn, patient_id, clinic_id, events, now);
+    cache_.put(patient_id, row.state_json, std::move(state));
+  }
+
+ private:
+  void write_events(store::WriteTxn& txn, std::int64_t patient_id, std::int64_t clinic_id,
+                    const std::vector<protocols::AlertEvent>& events, std::int64_t now) {
+    std::vector<std::int64_t> tell_patient;
+    bool any = false;
+    for (const auto& e : events) {
+      if (e.kind == protocols::EventKind::held) continue;
+      store::AlertRow row;
+      if (auto open = txn.open_alert(patient_id, e.alert.signal)) {
+        row = std::move(*open);
+      } else {
+        row.patient_id = patient_id;
+        row.clinic_id = clinic_id;
+      }
+      row = detail::to_row(e.alert, std::move(row), library_.get());
+      row.id = txn.save_alert(row);
+      const std::string kind = detail::event_kind(e.kind);
+      txn.append_clinic_event({0, clinic_id, patient_id, kind, row.id, detail::event_payload(kind, now, row), now});
+      any = true;
+      const bool new_evidence = e.kind == protocols::EventKind::opened || e.kind == protocols::EventKind::updated ||
+                                e.kind == protocols::EventKind::tier_raised;
+      if (new_evidence && e.alert.tier == protocols::Tier::critical && !row.advice_zh.empty() &&
+          std::find(tell_patient.begin(), tell_patient.end(), row.id) == tell_patient.end())
+        tell_patient.push_back(row.id);
+    }
+    // One sync entry per alert per batch: what to do now, and that the doctor knows.
+    for (std::int64_t id : tell_patient) txn.record_change(patient_id, clinic_id, "alert", id, now);
+    if (any && hub_) txn.after_commit([hub = hub_, clinic_id] { hub->publish(clinic_id); });
+  }
+
+  std::shared_ptr<const ProtocolLibrary> library_;
+  std::shared_ptr<ClinicEventHub> hub_;
+  StateCache cache_;
+};
+
+}  // namespace
+
+nlohmann::json alert_json(const store::AlertRow& a) {
+  json latest = json::parse(a.latest_value_json, nullptr, false);
+  json ack = nullptr;
+  if (a.acknowledged_at_ms)
+    ack = {{"by", a.acknowledged_by.value_or(0)},
+           {"at", core::format_iso8601_utc(*a.acknowledged_at_ms)},
+           {"action", a.action},
+           {"note", a.note}};
+  json advice = nullptr;
+  if (!a.advice_zh.empty()) advice = {{"zh-CN", a.advice_zh}, {"en", a.advice_en}};
+  return {{"id", a.id},
+          {"patient_id", a.patient_id},
+          {"clinic_id", a.clinic_id},
+          {"signal", a.signal},
+          {"tier", a.tier},
+          {"status", a.status},
+          {"rule", a.rule_id},
+          {"protocol", {{"id", a.protocol_id}, {"version", a.protocol_version}}},
+          {"reason", {{"zh-CN", a.reason}, {"en", a.reason_en}}},
+          {"patient_advice", advice},
+          {"opened_at", core::format_iso8601_utc(a.opened_at_ms)},
+          {"updated_at", core::format_iso8601_utc(a.updated_at_ms)},
+          {"count", a.count},
+          {"latest", latest.is_discarded() ? json(nullptr) : latest},
+          {"acknowledgement", ack},
+          {"snoozed_until", iso_or_null(a.snoozed_until_ms)},
+          {"resolved_at", iso_or_null(a.resolved_at_ms)},
+          {"resolved_by", a.resolved_by ? json(*a.resolved_by) : json(nullptr)},
+          {"escalated_at", iso_or_null(a.escalated_at_ms)}};
+}
+
+std::shared_ptr<store::ReadingsHook> make_critical_alert_hook(std::shared_ptr<const ProtocolLibrary> library,
+                                                              std::shared_ptr<ClinicEventHub> hub) {
+  return std::make_shared<CriticalAlertHook>(library ? std::move(library) : ProtocolLibrary::empty(), std::move(hub));
+}
+
+}  // namespace careloop::care

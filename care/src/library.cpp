@@ -1,0 +1,44 @@
+#include <algorithm>
+
+#include "careloop/care/care.hpp"
+
+namespace careloop::care {
+
+core::Result<std::shared_ptr<const ProtocolLibrary>> ProtocolLibrary::load(const std::filesystem::path& dir,
+                                                                           const std::vector<std::string>& ids) {
+  auto loaded = protocols::load_directory(dir);
+  if (!loaded.ok()) {
+    std::string msg = "invalid protocols in " + dir.string() + ":";
+    for (const auto& e : loaded.errors) msg += "\n  " + protocols::format(e);
+    return core::Error::invalid(msg);
+  }
+  auto lib = std::make_shared<ProtocolLibrary>();
+  lib->all_ = std::move(loaded.protocols);
+  std::vector<const protocols::Protocol*> chosen;
+  for (const auto& id : ids) {
+    // Several versions of one id: the last file (sorted by name) wins.
+    const protocols::Protocol* found = nullptr;
+    for (const auto& p : lib->all_)
+      if (p.id == id) found = &p;
+    if (!found) return core::Error::invalid("protocol " + id + " is not in " + dir.string());
+    chosen.push_back(found);
+  }
+  auto set = protocols::ProtocolSet::make(std::move(chosen));
+  if (!set) return set.error();
+  lib->set_ = std::move(*set);
+  lib->settings_ = protocols::merged_alert_settings(lib->set_);
+  return std::shared_ptr<const ProtocolLibrary>(std::move(lib));
+}
+
+std::shared_ptr<const ProtocolLibrary> ProtocolLibrary::empty() { return std::make_shared<ProtocolLibrary>(); }
+
+const protocols::AlertRule* ProtocolLibrary::rule(std::string_view protocol_id, std::string_view rule_id) const noexcept {
+  for (const auto* p : set_.protocols()) {
+    if (p->id != protocol_id) continue;
+    for (const auto& r : p->alerts)
+      if (r.id == rule_id) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace careloop::care

@@ -1,0 +1,120 @@
+#pragma once
+// Work that must happen in the same transaction as a write (DESIGN §3 step 3):
+// the writer calls a ReadingsHook right after it has inserted a patient's new
+// readings, inside that job's savepoint, with a WriteTxn — the narrow set of
+// writes the hook may make. The store knows nothing of protocols: the
+// application (app/) installs a hook that does (care/).
+//
+// Throwing from the hook rolls the job back: the caller gets an error and
+// none of its readings is stored. That is deliberate. A reading the phone was
+// told is stored must never lack the alert it should have raised; failing
+// the upload (the phone retries with the same client ids) is the safe side.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "careloop/core/domain.hpp"
+#include "careloop/core/reading.hpp"
+#include "careloop/core/result.hpp"
+
+namespace careloop::store {
+
+struct AuditEntry;
+
+// What the writer keeps per patient beside the readings (table patient_state).
+// state_json is empty when no state is kept (never computed, or readings were
+// written without a hook since: the hook then rebuilds it).
+struct PatientStateRow {
+  std::int64_t patient_id = 0;
+  std::int64_t clinic_id = 0;
+  std::string state_json;
+  std::string alerts_json;
+  std::int64_t updated_at_ms = 0;
+};
+
+// One row of the alerts table (one per patient per signal while unresolved).
+struct AlertRow {
+  std::int64_t id = 0;  // 0: a new alert
+  std::int64_t patient_id = 0;
+  std::int64_t clinic_id = 0;
+  std::string signal;
+  std::string tier;    // critical, warning
+  std::string status;  // open, acknowledged, snoozed, resolved
+  std::string rule_id;
+  std::string protocol_id;
+  std::string protocol_version;
+  std::string reason;             // for the clinic, zh-CN
+  std::string reason_en;
+  std::string advice_zh;          // for the patient: what to do now
+  std::string advice_en;
+  std::int64_t opened_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+  int count = 1;
+  std::string latest_value_json = "{}";
+  std::optional<std::int64_t> acknowledged_by;
+  std::optional<std::int64_t> acknowledged_at_ms;
+  std::string action;  // empty until acknowledged
+  std::string note;
+  std::optional<std::int64_t> snoozed_until_ms;
+  std::optional<std::int64_t> resolved_at_ms;
+  std::optional<std::int64_t> resolved_by;
+  std::optional<std::int64_t> escalated_at_ms;
+};
+
+// One entry of a clinic's durable event sequence (the SSE Last-Event-ID).
+struct ClinicEvent {
+  std::int64_t seq = 0;
+  std::int64_t clinic_id = 0;
+  std::int64_t patient_id = 0;
+  std::string kind;  // "alert.opened", "alert.updated", "alert.acknowledged", ...
+  std::optional<std::int64_t> alert_id;
+  std::string payload_json;
+  std::int64_t at_ms = 0;
+};
+
+// The writes a hook (or a Store::transact job) may make, all inside the
+// writer's open transaction. Reads see the transaction's own writes.
+// Failures throw StoreError; let them propagate (the job rolls back).
+class WriteTxn {
+ public:
+  virtual ~WriteTxn() = default;
+
+  virtual core::Result<core::Patient> patient(std::int64_t patient_id) = 0;
+  // Every reading of the patient, in (taken_at, id) order.
+  virtual std::vector<core::Reading> readings_of(std::int64_t patient_id) = 0;
+
+  virtual std::optional<PatientStateRow> load_state(std::int64_t patient_id) = 0;
+  virtual void save_state(const PatientStateRow& row) = 0;
+
+  virtual std::optional<AlertRow> alert(std::int64_t alert_id) = 0;
+  // The unresolved alert of a patient for a signal, if any.
+  virtual std::optional<AlertRow> open_alert(std::int64_t patient_id, std::string_view signal) = 0;
+  // Inserts (id 0) or updates the row; returns its id.
+  virtual std::int64_t save_alert(const AlertRow& row) = 0;
+
+  // Appends to the clinic's event sequence; returns the new seq.
+  virtual std::int64_t append_clinic_event(const ClinicEvent& e) = 0;
+  // Appends to the patient's sync feed (entity "alert", "message", ...); returns the seq.
+  virtual std::int64_t record_change(std::int64_t patient_id, std::int64_t clinic_id, std::string_view entity,
+                                     std::int64_t entity_id, std::int64_t at_ms) = 0;
+  virtual void append_audit(const AuditEntry& e) = 0;
+
+  // Runs `f` on the writer thread once the transaction has committed (never
+  // if it rolls back), before the job's completion. Keep it quick: notify.
+  virtual void after_commit(std::function<void()> f) = 0;
+};
+
+class ReadingsHook {
+ public:
+  virtual ~ReadingsHook() = default;
+  // The readings of one insert_readings job that were created (not the
+  // duplicates), with their ids, in the order sent; already in the
+  // transaction. Throw to refuse the whole job.
+  virtual void on_readings_created(WriteTxn& txn, std::int64_t patient_id, std::int64_t clinic_id,
+                                   std::span<const core::Reading> created) = 0;
+};
+
+}  // namespace careloop::store
