@@ -334,34 +334,52 @@ std::string_view to_string(MedicationAction a) noexcept {
 std::vector<AlertSignal> evaluate_alerts(const Snapshot& s, const ProtocolSet& set, TierFilter filter) {
   Prepared p = prepare(s, set, false);
   std::vector<AlertSignal> out;
+  auto consider = [&](const Protocol& pr, const AlertRule& r) {
+    if (!r.when.eval(s, p.facts.data())) return;
+    AlertSignal a;
+    a.signal = r.signal;
+    a.tier = r.tier;
+    a.rule_id = r.id;
+    a.protocol_id = pr.id;
+    a.protocol_version = pr.version;
+    a.held = r.has_hold && r.hold_when.eval(s, p.facts.data());
+    a.evidence_key = evidence_key(r.when, s);
+    a.message = &r.message;
+    a.facts = values_of(r.when, p.facts);
+    if (a.held)
+      for (FactId id : r.hold_when.facts_used()) a.facts.push_back({id, p.facts[id]});
+    auto same = std::find_if(out.begin(), out.end(), [&](const AlertSignal& x) { return x.signal == a.signal; });
+    if (same == out.end()) {
+      out.push_back(std::move(a));
+    } else {
+      // Higher tier first; at the same tier an unheld signal beats a held one.
+      const bool better = (a.tier == Tier::critical && same->tier != Tier::critical) ||
+                          (a.tier == same->tier && same->held && !a.held);
+      if (better) *same = std::move(a);
+    }
+  };
   for (std::size_t i = 0; i < p.applicable.size(); ++i) {
     const Protocol& pr = *p.applicable[i];
     set_ladder_facts(p.facts, p.ladders[i], s);
     for (const auto& r : pr.alerts) {
       if (filter == TierFilter::critical && r.tier != Tier::critical) continue;
       if (filter == TierFilter::warning && r.tier != Tier::warning) continue;
-      if (!r.when.eval(s, p.facts.data())) continue;
-      AlertSignal a;
-      a.signal = r.signal;
-      a.tier = r.tier;
-      a.rule_id = r.id;
-      a.protocol_id = pr.id;
-      a.protocol_version = pr.version;
-      a.held = r.has_hold && r.hold_when.eval(s, p.facts.data());
-      a.evidence_key = evidence_key(r.when, s);
-      a.message = &r.message;
-      a.facts = values_of(r.when, p.facts);
-      if (a.held)
-        for (FactId id : r.hold_when.facts_used()) a.facts.push_back({id, p.facts[id]});
-      auto same = std::find_if(out.begin(), out.end(), [&](const AlertSignal& x) { return x.signal == a.signal; });
-      if (same == out.end()) {
-        out.push_back(std::move(a));
-      } else {
-        // Higher tier first; at the same tier an unheld signal beats a held one.
-        const bool better = (a.tier == Tier::critical && same->tier != Tier::critical) ||
-                            (a.tier == same->tier && same->held && !a.held);
-        if (better) *same = std::move(a);
-      }
+      consider(pr, r);
+    }
+  }
+  // A critical reading is an emergency whatever programme the patient is
+  // enrolled in (CLINICAL §3: "same day"): a diabetic patient without a
+  // hypertension diagnosis who sends 185/122 must reach the doctor too. So
+  // the critical rules of the protocols that do not apply run as well, with
+  // no medication-ladder facts (they are not the patient's ladder).
+  if (filter != TierFilter::warning) {
+    const auto& ef = engine_facts();
+    p.facts[ef.ladder_current_step] = std::nan("");
+    p.facts[ef.ladder_days_at_step] = std::nan("");
+    for (const Protocol* pr : set.protocols()) {
+      if (std::find(p.applicable.begin(), p.applicable.end(), pr) != p.applicable.end()) continue;
+      for (const auto& r : pr->alerts)
+        if (r.tier == Tier::critical) consider(*pr, r);
     }
   }
   return out;

@@ -96,13 +96,20 @@ TEST_CASE("other signals: very low glucose and very low blood pressure each get 
   for (const auto& a : all) CHECK(!a.advice_zh.empty());
 }
 
-TEST_CASE("a patient without the diagnosis a protocol applies to gets no alert from it") {
+TEST_CASE("a critical reading alerts whatever the patient's diagnoses") {
+  // CLINICAL §3: a crisis reading is a same-day matter for anyone; the
+  // programme a patient is enrolled in decides targets, not emergencies.
   World w;
   core::Patient p = store::testing::sample_patient(w.place.clinic_id, "Li Wei");
-  p.diagnoses.clear();
+  p.diagnoses = {{std::string(core::dx_diabetes_t2), core::days_from_civil(2019, 1, 20)}};
   const auto id = must(store::wait_for<std::int64_t>([&](auto done) { w.st->add_patient(p, done); }));
-  insert(*w.st, id, {store::testing::bp("x", core::now_utc_ms() - 60'000, 185, 122)});
+  insert(*w.st, id, {store::testing::bp("x", core::now_utc_ms() - 60'000, 132, 84)});
   CHECK(w.alerts().empty());
+  insert(*w.st, id, {store::testing::bp("y", core::now_utc_ms() - 30'000, 185, 122)});
+  const auto alerts = w.alerts();
+  REQUIRE(alerts.size() == 1);
+  CHECK(alerts[0].signal == "bp_high");
+  CHECK(alerts[0].tier == "critical");
 }
 
 TEST_CASE("the kept state follows the readings and the alert book is kept beside it") {

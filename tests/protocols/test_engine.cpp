@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include <random>
@@ -85,7 +86,13 @@ TEST_CASE("engine: critical rules alone for the in-transaction path") {
   REQUIRE(all.size() == 1);  // one signal: the critical rule wins over the warning
   CHECK(all[0].rule_id == "bp_critical_high");
   CHECK(to_json(all[0])["message"]["zh-CN"].get<std::string>().find("180/110") != std::string::npos);
-  CHECK(evaluate_alerts(s, protocol("cn-diabetes-primary-2022"), TierFilter::all).empty());  // not applicable: no diabetes
+  // Not applicable (no diabetes): its warnings stay silent, but a critical reading is an emergency in anyone.
+  const auto& dm = protocol("cn-diabetes-primary-2022");
+  CHECK(evaluate_alerts(s, dm, TierFilter::warning).empty());
+  const auto from_dm = evaluate_alerts(s, dm, TierFilter::all);
+  CHECK(std::all_of(from_dm.begin(), from_dm.end(), [](const AlertSignal& a) { return a.tier == Tier::critical; }));
+  const auto calm = week_of(128, 80, p);
+  CHECK(evaluate_alerts(calm, dm, TierFilter::all).empty());
 }
 
 TEST_CASE("engine: a pregnant patient is never suggested a forbidden class, whatever the readings and regimen") {
