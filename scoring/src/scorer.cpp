@@ -41,7 +41,9 @@ PatientScores score_with(const std::vector<std::shared_ptr<const risk::Model>>& 
     }
     auto row = risk::model_input(spec, features);
     if (!row) {
-      out.skipped.push_back({spec.id, row.error().message});
+      std::string why = row.error().message;
+      for (const auto& f : row.error().fields) why += "; " + f.pointer + ": " + f.detail;
+      out.skipped.push_back({spec.id, std::move(why)});
       continue;
     }
     auto score = model->score(*row, top_factors, now_ms);
