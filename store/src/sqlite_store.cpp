@@ -258,19 +258,22 @@ void insert_audit(Connection& db, const AuditEntry& e) {
 }
 
 InsertOutcome insert_reading(Connection& db, const core::Reading& r) {
+  // The sync row first, so the reading is written once with its seq rather
+  // than inserted and then updated (an UPDATE per reading was 8 % of the
+  // writer's work, bench/ingest). Only the writer inserts readings, so the
+  // next rowid cannot be taken by anyone between these two statements.
+  const std::int64_t id = db.query_int64("SELECT coalesce(max(id), 0) + 1 FROM readings");
+  const std::int64_t seq = record_change(db, r.patient_id, r.clinic_id, "reading", id, r.received_at_ms);
   db.prepare(
-        "INSERT INTO readings (patient_id, clinic_id, client_id, kind, taken_at_ms, offset_min, received_at_ms, "
+        "INSERT INTO readings (id, patient_id, clinic_id, client_id, kind, taken_at_ms, offset_min, received_at_ms, "
         "source, note, systolic_mmhg, diastolic_mmhg, pulse_bpm, glucose_mmol_l, glucose_context, weight_kg, "
-        "hba1c_percent, medication_name, medication_status, value_as_sent, unit_as_sent) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .bind_all(r.patient_id, r.clinic_id, r.client_id, core::to_string(r.kind), r.taken_at.utc_ms,
+        "hba1c_percent, medication_name, medication_status, value_as_sent, unit_as_sent, change_seq) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(id, r.patient_id, r.clinic_id, r.client_id, core::to_string(r.kind), r.taken_at.utc_ms,
                 r.taken_at.offset_min, r.received_at_ms, r.source, r.note, r.systolic_mmhg, r.diastolic_mmhg,
                 r.pulse_bpm, r.glucose_mmol_l, name_of(r.glucose_context), r.weight_kg, r.hba1c_percent,
-                r.medication_name, name_of(r.medication_status), r.value_as_sent, r.unit_as_sent)
+                r.medication_name, name_of(r.medication_status), r.value_as_sent, r.unit_as_sent, seq)
       .run();
-  const std::int64_t id = db.last_insert_rowid();
-  const std::int64_t seq = record_change(db, r.patient_id, r.clinic_id, "reading", id, r.received_at_ms);
-  db.prepare("UPDATE readings SET change_seq = ? WHERE id = ?").bind_all(seq, id).run();
   return {InsertStatus::created, id, seq};
 }
 
