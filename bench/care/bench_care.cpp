@@ -11,6 +11,8 @@
 //   state    — the hook with no protocols: load, apply, save the PatientState
 //   critical — the hook with the real protocols: state + patient record +
 //              snapshot + critical rules + alert book (what `serve` runs)
+//   cold     — after the runs, a new critical hook (empty cache, as after a
+//              restart) over the critical patients: saved state + catch-up
 // The hook's own time is measured around on_readings_created (steady_clock);
 // the whole job's time is the batch's wall time over all patients with one
 // reading per job and every job waited for (group commit of one job: fsync
@@ -165,6 +167,10 @@ int main(int argc, char** argv) {
     job_state.push_back(pass(state_only, g_state));
     job_critical.push_back(pass(critical, g_critical));
   }
+  // Cold: a new hook (nothing cached, as after a restart) over the same
+  // patients loads each saved state and applies the readings stored after it.
+  auto cold = std::make_shared<Timed>(care::make_critical_alert_hook(library, nullptr));
+  pass(cold, g_critical);
   st->set_readings_hook(nullptr);
   // Where the state-only time goes: the JSON of one patient's state, both ways.
   if (const auto kept = st->patient_state(g_state.front()); kept && !kept->state_json.empty()) {
@@ -183,6 +189,8 @@ int main(int argc, char** argv) {
   }
   std::printf("patients %d, history 180 readings each, %d runs (medians), one reading per job\n", patients, runs);
   std::printf("first hooked batch (rebuild from 180 readings): hook median %.0f us\n", rebuild_us);
+  std::printf("cold hook (saved state + catch-up, nothing cached): p50 %.0f us p99 %.0f us\n", median(cold->samples),
+              pct(cold->samples, 0.99));
   std::printf("hook time per reading: state only p50 %.1f us p99 %.1f us | critical p50 %.1f us p99 %.1f us\n",
               median(state_only->samples), pct(state_only->samples, 0.99), median(critical->samples),
               pct(critical->samples, 0.99));

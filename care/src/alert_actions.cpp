@@ -26,7 +26,7 @@ core::Status apply(store::WriteTxn& txn, const AlertAction& a, store::AlertRow& 
   if (row->status == "resolved")
     return core::Error::conflict("alert " + std::to_string(a.alert_id) + " is already resolved");
   const std::int64_t now = core::now_utc_ms();
-  auto kept = txn.load_state(row->patient_id);
+  auto kept = txn.load_state_header(row->patient_id);
   protocols::AlertBook book;
   if (kept && !kept->alerts_json.empty()) {
     auto parsed = protocols::AlertBook::from_json(kept->alerts_json);
@@ -47,11 +47,7 @@ core::Status apply(store::WriteTxn& txn, const AlertAction& a, store::AlertRow& 
   *row = detail::to_row(event->alert, std::move(*row), nullptr);
   txn.save_alert(*row);
 
-  store::PatientStateRow state = kept ? *kept : store::PatientStateRow{row->patient_id, row->clinic_id, {}, {}, now};
-  state.clinic_id = row->clinic_id;
-  state.alerts_json = book.to_json();
-  state.updated_at_ms = now;
-  txn.save_state(state);
+  txn.save_alert_book(row->patient_id, row->clinic_id, book.to_json(), now);
 
   const std::string kind = detail::event_kind(event->kind);
   const std::string event_note = a.kind == ActionKind::acknowledge ? std::string() : a.note;

@@ -75,38 +75,49 @@ json iso_or_null(const std::optional<std::int64_t>& ms) {
   return ms ? json(core::format_iso8601_utc(*ms)) : json(nullptr);
 }
 
-// Parsed states of recently written patients, so a batch does not parse its
-// patient's state JSON again. An entry is used only when the stored text is
-// the very text it was made from (length and hash), so a rolled-back job, a
-// write without the hook or another process cannot make it stale.
+// The states of recently written patients, kept between batches on the
+// writer thread. The database holds a saved state (state_seq: the highest
+// reading change_seq folded in) that may lag behind; an entry here is the
+// caught-up state and is used only while the saved state is still the one it
+// grew from. A job whose writes are discarded forgets its patient's entry
+// (WriteTxn::on_rollback), so the cache is never ahead of the database.
 class StateCache {
  public:
-  std::optional<core::PatientState> take(std::int64_t patient_id, const std::string& text) {
+  struct Entry {
+    core::PatientState state;
+    std::int64_t applied_seq = 0;  // highest readings.change_seq folded in
+    std::int64_t saved_seq = 0;    // state_seq of the saved state it grew from; 0: none saved
+    std::int64_t unsaved = 0;      // readings applied since that save
+  };
+
+  std::optional<Entry> take(std::int64_t patient_id) {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(patient_id);
     if (it == entries_.end()) return std::nullopt;
     Entry e = std::move(it->second);
     entries_.erase(it);
-    if (e.size != text.size() || e.hash != std::hash<std::string>{}(text)) return std::nullopt;
-    return std::move(e.state);
+    return e;
   }
-  void put(std::int64_t patient_id, const std::string& text, core::PatientState state) {
+  void put(std::int64_t patient_id, Entry e) {
     std::lock_guard lock(mutex_);
-    // Bounded: a full cache forgets an arbitrary entry (a miss only costs a parse).
+    // Bounded: a full cache forgets an arbitrary entry (a miss costs a parse and a catch-up).
     if (entries_.size() >= capacity && !entries_.contains(patient_id)) entries_.erase(entries_.begin());
-    entries_.insert_or_assign(patient_id, Entry{text.size(), std::hash<std::string>{}(text), std::move(state)});
+    entries_.insert_or_assign(patient_id, std::move(e));
+  }
+  void forget(std::int64_t patient_id) {
+    std::lock_guard lock(mutex_);
+    entries_.erase(patient_id);
   }
 
  private:
   static constexpr std::size_t capacity = 4096;
-  struct Entry {
-    std::size_t size;
-    std::size_t hash;
-    core::PatientState state;
-  };
   std::mutex mutex_;
   std::unordered_map<std::int64_t, Entry> entries_;
 };
+
+// The state is saved once this many readings have been applied since the
+// last save: it bounds the catch-up after a restart or a cache miss.
+constexpr std::int64_t save_every_readings = 32;
 
 class CriticalAlertHook final : public store::ReadingsHook {
  public:
@@ -116,26 +127,11 @@ class CriticalAlertHook final : public store::ReadingsHook {
   void on_readings_created(store::WriteTxn& txn, std::int64_t patient_id, std::int64_t clinic_id,
                            std::span<const core::Reading> created) override {
     const std::int64_t now = core::now_utc_ms();
-    const auto kept = txn.load_state(patient_id);
-
-    // The rolling state, incrementally; rebuilt from the stored readings (the
-    // new ones included) when none is kept or it is stale.
-    core::PatientState state;
-    bool incremental = false;
-    if (kept && !kept->state_json.empty()) {
-      if (auto cached = cache_.take(patient_id, kept->state_json)) {
-        state = std::move(*cached);
-        incremental = true;
-      } else if (auto parsed = core::PatientState::from_json(kept->state_json)) {
-        state = std::move(*parsed);
-        incremental = true;
-      }
-    }
-    if (incremental) {
-      for (const auto& r : created) state.apply(r);
-    } else {
-      state = core::PatientState::from_readings(txn.readings_of(patient_id));
-    }
+    // Should this job be rolled back, whatever it leaves in the cache goes too.
+    txn.on_rollback([this, patient_id] { cache_.forget(patient_id); });
+    const auto kept = txn.load_state_header(patient_id);
+    StateCache::Entry entry = load_entry(txn, patient_id, kept ? kept->state_seq : 0, created);
+    const core::PatientState& state = entry.state;
 
     protocols::AlertBook book;
     if (kept && !kept->alerts_json.empty()) {
@@ -164,14 +160,56 @@ class CriticalAlertHook final : public store::ReadingsHook {
       }
     }
 
-    store::PatientStateRow row{patient_id, clinic_id, state.to_json(), {}, now};
-    row.alerts_json = events.empty() && kept && !kept->alerts_json.empty() ? kept->alerts_json : book.to_json();
-    txn.save_state(row);
+    // The book is saved whenever it changes, the state only every save_every_readings readings.
+    if (entry.saved_seq == 0 || entry.unsaved >= save_every_readings) {
+      store::PatientStateRow row{patient_id, clinic_id, state.to_json(), {}, now, entry.applied_seq};
+      row.alerts_json = events.empty() && kept && !kept->alerts_json.empty() ? kept->alerts_json : book.to_json();
+      txn.save_state(row);
+      entry.saved_seq = entry.applied_seq;
+      entry.unsaved = 0;
+    } else if (!events.empty()) {
+      txn.save_alert_book(patient_id, clinic_id, book.to_json(), now);
+    }
     if (!events.empty()) write_events(txn, patient_id, clinic_id, events, now);
-    cache_.put(patient_id, row.state_json, std::move(state));
+    cache_.put(patient_id, std::move(entry));
   }
 
  private:
+  // The patient's state with every stored reading applied, the created ones
+  // included: the cached entry if it grew from the saved state (`saved_seq`),
+  // else the saved state, caught up with the readings stored after it; else
+  // rebuilt from every reading.
+  StateCache::Entry load_entry(store::WriteTxn& txn, std::int64_t patient_id, std::int64_t saved_seq,
+                               std::span<const core::Reading> created) {
+    std::optional<StateCache::Entry> base;
+    if (saved_seq > 0) {
+      if (auto cached = cache_.take(patient_id); cached && cached->saved_seq == saved_seq) {
+        base = std::move(cached);
+      } else if (auto row = txn.load_state(patient_id); row && row->state_seq == saved_seq) {
+        if (auto parsed = core::PatientState::from_json(row->state_json))
+          base = StateCache::Entry{std::move(*parsed), saved_seq, saved_seq, 0};
+      }
+    }
+    // The created readings must all be after the base; one that is not means
+    // the base is not what the database holds: rebuild.
+    for (const auto& r : created)
+      if (base && r.change_seq <= base->applied_seq) base.reset();
+    if (base) {
+      for (const auto& r : txn.readings_after(patient_id, base->applied_seq)) {
+        base->state.apply(r);
+        base->applied_seq = std::max(base->applied_seq, r.change_seq);
+        ++base->unsaved;
+      }
+      return std::move(*base);
+    }
+    StateCache::Entry fresh;
+    const auto all = txn.readings_of(patient_id);
+    fresh.state = core::PatientState::from_readings(all);
+    for (const auto& r : all) fresh.applied_seq = std::max(fresh.applied_seq, r.change_seq);
+    fresh.unsaved = static_cast<std::int64_t>(all.size());
+    return fresh;
+  }
+
   void write_events(store::WriteTxn& txn, std::int64_t patient_id, std::int64_t clinic_id,
                     const std::vector<protocols::AlertEvent>& events, std::int64_t now) {
     std::vector<std::int64_t> tell_patient;

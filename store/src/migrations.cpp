@@ -308,6 +308,15 @@ CREATE INDEX clinic_events_clinic ON clinic_events(clinic_id, seq);
 CREATE INDEX clinic_events_patient ON clinic_events(patient_id);
 )sql";
 
+// The kept state is saved lazily (care/README.md): state_seq is the highest
+// readings.change_seq folded into state_json, and loading applies the
+// patient's readings after it, found through readings_patient_seq. A state
+// saved before this migration has no state_seq and is rebuilt once.
+constexpr std::string_view migration_6 = R"sql(
+ALTER TABLE patient_state ADD COLUMN state_seq INTEGER;
+CREATE INDEX readings_patient_seq ON readings(patient_id, change_seq);
+)sql";
+
 const std::string& migration_2() {
   static const std::string sql = std::string(migration_2_readings) + std::string(migration_2_rest);
   return sql;
@@ -316,7 +325,8 @@ const std::string& migration_2() {
 }  // namespace
 
 std::span<const std::string_view> migrations() {
-  static const std::array<std::string_view, 5> all{migration_1, migration_2(), migration_3, migration_4, migration_5};
+  static const std::array<std::string_view, 6> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
+                                                    migration_6};
   return all;
 }
 

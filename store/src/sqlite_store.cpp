@@ -331,12 +331,36 @@ Result<core::Patient> load_patient(Connection& db, std::int64_t id) {
   return p;
 }
 
-using AfterCommit = std::vector<std::function<void()>>;
+// What a job asked to run once its transaction has committed, or once its
+// writes have been discarded.
+struct JobCallbacks {
+  std::vector<std::function<void()>> after_commit;
+  std::vector<std::function<void()>> on_rollback;
+};
+
+// For the writer: runs the job's on_rollback actions (once).
+std::function<void()> discard_actions(std::shared_ptr<JobCallbacks> callbacks) {
+  return [callbacks = std::move(callbacks)] {
+    auto actions = std::move(callbacks->on_rollback);
+    callbacks->on_rollback.clear();
+    for (auto& f : actions) f();
+  };
+}
+
+constexpr std::string_view state_columns =
+    "SELECT patient_id, clinic_id, state_json, alerts_json, updated_at_ms, "
+    "CASE WHEN state_json IS NULL THEN 0 ELSE coalesce(state_seq, 0) END FROM patient_state ";
+
+PatientStateRow state_from(const Statement& s) {
+  const bool has_state = !s.is_null(2) && s.int64(5) > 0;
+  return PatientStateRow{s.int64(0), s.int64(1), has_state ? s.text(2) : std::string(), s.text(3), s.int64(4),
+                         has_state ? s.int64(5) : 0};
+}
 
 // The hook's view of the writer's open transaction.
 class SqliteWriteTxn final : public WriteTxn {
  public:
-  SqliteWriteTxn(Connection& db, AfterCommit& after) : db_(db), after_(after) {}
+  SqliteWriteTxn(Connection& db, JobCallbacks& after) : db_(db), after_(after) {}
 
   Result<core::Patient> patient(std::int64_t patient_id) override { return load_patient(db_, patient_id); }
 
@@ -348,20 +372,50 @@ class SqliteWriteTxn final : public WriteTxn {
     return out;
   }
 
+  std::vector<core::Reading> readings_after(std::int64_t patient_id, std::int64_t after_seq) override {
+    std::vector<core::Reading> out;
+    Statement s = db_.prepare(std::string(reading_columns) +
+                              "WHERE patient_id = ? AND change_seq > ? ORDER BY change_seq");
+    s.bind(1, patient_id).bind(2, after_seq);
+    while (s.step()) out.push_back(reading_from(s));
+    return out;
+  }
+
   std::optional<PatientStateRow> load_state(std::int64_t patient_id) override {
-    Statement s = db_.prepare(
-        "SELECT patient_id, clinic_id, state_json, alerts_json, updated_at_ms FROM patient_state WHERE patient_id = ?");
+    Statement s = db_.prepare(std::string(state_columns) + "WHERE patient_id = ?");
     s.bind(1, patient_id);
     if (!s.step()) return std::nullopt;
-    return PatientStateRow{s.int64(0), s.int64(1), s.is_null(2) ? std::string() : s.text(2), s.text(3), s.int64(4)};
+    return state_from(s);
+  }
+
+  std::optional<PatientStateRow> load_state_header(std::int64_t patient_id) override {
+    Statement s = db_.prepare(
+        "SELECT patient_id, clinic_id, alerts_json, updated_at_ms, "
+        "CASE WHEN state_json IS NULL THEN 0 ELSE coalesce(state_seq, 0) END FROM patient_state WHERE patient_id = ?");
+    s.bind(1, patient_id);
+    if (!s.step()) return std::nullopt;
+    return PatientStateRow{s.int64(0), s.int64(1), {}, s.text(2), s.int64(3), s.int64(4)};
   }
 
   void save_state(const PatientStateRow& row) override {
+    const bool has_state = !row.state_json.empty();
+    db_.prepare(
+          "INSERT INTO patient_state (patient_id, clinic_id, state_json, alerts_json, updated_at_ms, state_seq) "
+          "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (patient_id) DO UPDATE SET clinic_id = excluded.clinic_id, "
+          "state_json = excluded.state_json, alerts_json = excluded.alerts_json, "
+          "updated_at_ms = excluded.updated_at_ms, state_seq = excluded.state_seq")
+        .bind_all(row.patient_id, row.clinic_id, non_empty(row.state_json), row.alerts_json, row.updated_at_ms,
+                  has_state ? std::optional<std::int64_t>(row.state_seq) : std::nullopt)
+        .run();
+  }
+
+  void save_alert_book(std::int64_t patient_id, std::int64_t clinic_id, const std::string& alerts_json,
+                       std::int64_t at_ms) override {
     db_.prepare(
           "INSERT INTO patient_state (patient_id, clinic_id, state_json, alerts_json, updated_at_ms) "
-          "VALUES (?, ?, ?, ?, ?) ON CONFLICT (patient_id) DO UPDATE SET clinic_id = excluded.clinic_id, "
-          "state_json = excluded.state_json, alerts_json = excluded.alerts_json, updated_at_ms = excluded.updated_at_ms")
-        .bind_all(row.patient_id, row.clinic_id, non_empty(row.state_json), row.alerts_json, row.updated_at_ms)
+          "VALUES (?, ?, NULL, ?, ?) ON CONFLICT (patient_id) DO UPDATE SET clinic_id = excluded.clinic_id, "
+          "alerts_json = excluded.alerts_json, updated_at_ms = excluded.updated_at_ms")
+        .bind_all(patient_id, clinic_id, alerts_json, at_ms)
         .run();
   }
 
@@ -428,19 +482,20 @@ class SqliteWriteTxn final : public WriteTxn {
 
   void append_audit(const AuditEntry& e) override { insert_audit(db_, e); }
 
-  void after_commit(std::function<void()> f) override { after_.push_back(std::move(f)); }
+  void after_commit(std::function<void()> f) override { after_.after_commit.push_back(std::move(f)); }
+  void on_rollback(std::function<void()> f) override { after_.on_rollback.push_back(std::move(f)); }
 
  private:
   Connection& db_;
-  AfterCommit& after_;
+  JobCallbacks& after_;
 };
 
 // Runs what the job asked to run after the commit, then the caller's completion.
 template <class T>
-Completion<T> then_after_commit(std::shared_ptr<AfterCommit> after, Completion<T> done) {
+Completion<T> then_after_commit(std::shared_ptr<JobCallbacks> after, Completion<T> done) {
   return [after = std::move(after), done = std::move(done)](Result<T> r) {
     if (r) {
-      for (auto& f : *after) {
+      for (auto& f : after->after_commit) {
         try {
           f();
         } catch (const std::exception& e) {
@@ -581,7 +636,7 @@ class SqliteStore final : public Store {
 
   void insert_readings(std::int64_t patient_id, std::vector<core::Reading> readings,
                        Completion<std::vector<InsertOutcome>> done) override {
-    auto after = std::make_shared<AfterCommit>();
+    auto after = std::make_shared<JobCallbacks>();
     write<std::vector<InsertOutcome>>(
         [patient_id, readings = std::move(readings), hook = hook_, after](Connection& db) mutable
         -> Result<std::vector<InsertOutcome>> {
@@ -622,21 +677,23 @@ class SqliteStore final : public Store {
             hook->on_readings_created(txn, patient_id, clinic_id, created);
           } else {
             // Written without the hook: the kept state no longer covers every reading.
-            db.prepare("UPDATE patient_state SET state_json = NULL WHERE patient_id = ?").bind(1, patient_id).run();
+            db.prepare("UPDATE patient_state SET state_json = NULL, state_seq = NULL WHERE patient_id = ?")
+                .bind(1, patient_id)
+                .run();
           }
           return out;
         },
-        then_after_commit(after, std::move(done)));
+        then_after_commit(after, std::move(done)), discard_actions(after));
   }
 
   void transact(std::function<core::Status(WriteTxn&)> fn, Completion<core::Unit> done) override {
-    auto after = std::make_shared<AfterCommit>();
+    auto after = std::make_shared<JobCallbacks>();
     write<core::Unit>(
         [fn = std::move(fn), after](Connection& db) -> Result<core::Unit> {
           SqliteWriteTxn txn(db, *after);
           return fn(txn);
         },
-        then_after_commit(after, std::move(done)));
+        then_after_commit(after, std::move(done)), discard_actions(after));
   }
 
   void set_readings_hook(std::shared_ptr<ReadingsHook> hook) override { hook_ = std::move(hook); }
@@ -1134,11 +1191,10 @@ class SqliteStore final : public Store {
 
   std::optional<PatientStateRow> patient_state(std::int64_t patient_id) override {
     return read([&](Connection& db) -> std::optional<PatientStateRow> {
-      Statement s = db.prepare(
-          "SELECT patient_id, clinic_id, state_json, alerts_json, updated_at_ms FROM patient_state WHERE patient_id = ?");
+      Statement s = db.prepare(std::string(state_columns) + "WHERE patient_id = ?");
       s.bind(1, patient_id);
       if (!s.step()) return std::nullopt;
-      return PatientStateRow{s.int64(0), s.int64(1), s.is_null(2) ? std::string() : s.text(2), s.text(3), s.int64(4)};
+      return state_from(s);
     });
   }
 
@@ -1261,8 +1317,8 @@ class SqliteStore final : public Store {
 
  private:
   template <class T, class Fn>
-  void write(Fn fn, Completion<T> done) {
-    writer_.submit<T>(std::move(fn), std::move(done));
+  void write(Fn fn, Completion<T> done, std::function<void()> on_discard = {}) {
+    writer_.submit<T>(std::move(fn), std::move(done), std::move(on_discard));
   }
 
   template <class Fn>

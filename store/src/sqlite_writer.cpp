@@ -114,6 +114,7 @@ void Writer::run_batch(std::vector<std::unique_ptr<Job>>& batch) {
       }
       db_->prepare("ROLLBACK TO job").run();
       db_->prepare("RELEASE job").run();
+      batch[i]->discarded();
     } catch (const StoreError& e) {
       // The savepoint machinery itself failed: nothing in this transaction can be trusted.
       if (db_->in_transaction()) {
@@ -157,6 +158,8 @@ void Writer::run_batch(std::vector<std::unique_ptr<Job>>& batch) {
 }
 
 void Writer::fail_all(std::vector<std::unique_ptr<Job>>& batch, const core::Error& e) {
+  // Whatever ran in this transaction is gone.
+  for (auto& job : batch) job->discarded();
   {
     std::lock_guard lock(stats_mutex_);
     failed_jobs_ += batch.size();

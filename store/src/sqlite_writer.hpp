@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,12 +29,17 @@ class Job {
   // After COMMIT: delivers the value that run() produced.
   virtual void complete() = 0;
   virtual void fail(core::Error e) = 0;
+  // The job's writes were discarded after run() (its savepoint rolled back or
+  // the transaction lost); called before fail(). May be called for a job
+  // that never ran.
+  virtual void discarded() noexcept {}
 };
 
 template <class T, class Fn>
 class TypedJob final : public Job {
  public:
-  TypedJob(Fn fn, Completion<T> done) : fn_(std::move(fn)), done_(std::move(done)) {}
+  TypedJob(Fn fn, Completion<T> done, std::function<void()> on_discard = {})
+      : fn_(std::move(fn)), done_(std::move(done)), on_discard_(std::move(on_discard)) {}
 
   core::Status run(Connection& db) override {
     core::Result<T> r = fn_(db);
@@ -43,10 +49,19 @@ class TypedJob final : public Job {
   }
   void complete() override { done_(std::move(*value_)); }
   void fail(core::Error e) override { done_(std::move(e)); }
+  void discarded() noexcept override {
+    if (!on_discard_) return;
+    try {
+      on_discard_();
+    } catch (...) {
+      // A cache that cannot forget is the hook's bug; the job fails either way.
+    }
+  }
 
  private:
   Fn fn_;
   Completion<T> done_;
+  std::function<void()> on_discard_;
   std::optional<T> value_;
 };
 
@@ -77,8 +92,8 @@ class Writer {
   void submit(std::unique_ptr<Job> job);
 
   template <class T, class Fn>
-  void submit(Fn fn, Completion<T> done) {
-    submit(std::make_unique<TypedJob<T, Fn>>(std::move(fn), std::move(done)));
+  void submit(Fn fn, Completion<T> done, std::function<void()> on_discard = {}) {
+    submit(std::make_unique<TypedJob<T, Fn>>(std::move(fn), std::move(done), std::move(on_discard)));
   }
 
   // Stops taking jobs, commits what is queued, completes every caller and

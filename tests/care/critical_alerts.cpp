@@ -3,6 +3,13 @@
 // patient told what to do, the clinic's stream woken after the commit.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+
 #include <nlohmann/json.hpp>
 
 #include "careloop/core/patient_state.hpp"
@@ -11,6 +18,70 @@
 using namespace careloop;
 using namespace careloop::care;
 using namespace careloop::care::testing;
+
+namespace {
+
+// What the hook works from after a restart: the saved state with the
+// patient's readings stored after it applied in arrival (change_seq) order.
+core::PatientState caught_up(store::Store& st, std::int64_t patient) {
+  const auto kept = st.patient_state(patient);
+  REQUIRE(kept);
+  REQUIRE(kept->state_seq > 0);
+  auto state = must(core::PatientState::from_json(kept->state_json));
+  store::ReadingQuery q;
+  q.patient_id = patient;
+  q.limit = 100'000;
+  auto all = st.readings(q);
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.change_seq < b.change_seq; });
+  for (const auto& r : all)
+    if (r.change_seq > kept->state_seq) state.apply(r);
+  return state;
+}
+
+core::PatientState rebuilt(store::Store& st, std::int64_t patient) {
+  store::ReadingQuery q;
+  q.patient_id = patient;
+  q.limit = 100'000;
+  return core::PatientState::from_readings(st.readings(q));
+}
+
+// The number of the patient's readings the saved state does not cover yet.
+std::size_t unsaved(store::Store& st, std::int64_t patient) {
+  const auto seq = st.patient_state(patient)->state_seq;
+  store::ReadingQuery q;
+  q.patient_id = patient;
+  q.limit = 100'000;
+  const auto all = st.readings(q);
+  return static_cast<std::size_t>(std::count_if(all.begin(), all.end(), [&](const auto& r) { return r.change_seq > seq; }));
+}
+
+// Wraps the hook and throws after it has run on a batch with the given
+// client id: the job rolls back with everything the hook did.
+class ThrowsAfter final : public store::ReadingsHook {
+ public:
+  ThrowsAfter(std::shared_ptr<store::ReadingsHook> inner, std::string client_id)
+      : inner_(std::move(inner)), client_id_(std::move(client_id)) {}
+  void on_readings_created(store::WriteTxn& txn, std::int64_t p, std::int64_t c,
+                           std::span<const core::Reading> created) override {
+    inner_->on_readings_created(txn, p, c, created);
+    for (const auto& r : created)
+      if (r.client_id == client_id_) throw std::runtime_error("refused after the hook");
+  }
+
+ private:
+  std::shared_ptr<store::ReadingsHook> inner_;
+  std::string client_id_;
+};
+
+constexpr std::int64_t hour_ms = 3'600'000;
+
+// One ordinary reading per batch, an hour apart, ending an hour ago.
+void send_history(World& w, const std::string& prefix, int n, std::int64_t start_ms) {
+  for (int i = 0; i < n; ++i)
+    insert(*w.st, w.patient, {bp(prefix + std::to_string(i), start_ms + i * hour_ms, 128 + i % 9, 80 + i % 5)});
+}
+
+}  // namespace
 
 TEST_CASE("a critical blood pressure opens one alert and tells the patient what to do") {
   World w;
@@ -119,9 +190,150 @@ TEST_CASE("the kept state follows the readings and the alert book is kept beside
   w.send_bp("c", 132, 81, 10);
   const auto kept = w.st->patient_state(w.patient);
   REQUIRE(kept);
-  const auto state = must(core::PatientState::from_json(kept->state_json));
+  const auto state = caught_up(*w.st, w.patient);
   CHECK(state.readings_applied() == 3);
   const auto book = must(protocols::AlertBook::from_json(kept->alerts_json));
   REQUIRE(book.alerts().size() == 1);
   CHECK(book.alerts()[0].signal == "bp_high");
+}
+
+TEST_CASE("the state is saved lazily and the saved state caught up equals the state rebuilt from every reading") {
+  World w;
+  const std::int64_t start = core::now_utc_ms() - 80 * hour_ms;
+  send_history(w, "h", 70, start);
+  const auto kept = w.st->patient_state(w.patient);
+  REQUIRE(kept);
+  CHECK(kept->state_seq > 0);
+  // Saved every 32 readings: at most 32 readings to apply after a restart.
+  CHECK(unsaved(*w.st, w.patient) > 0);
+  CHECK(unsaved(*w.st, w.patient) <= 32);
+  const auto state = caught_up(*w.st, w.patient);
+  CHECK(state == rebuilt(*w.st, w.patient));
+  CHECK(state.readings_applied() == 70);
+}
+
+TEST_CASE("after a restart with the last saves lost the hook catches the saved state up from the readings") {
+  TempDir dir;
+  const auto path = dir.file("restart.db");
+  const std::int64_t start = core::now_utc_ms() - 100 * hour_ms;
+  std::int64_t patient = 0;
+  {
+    World w;
+    patient = w.patient;
+    send_history(w, "h", 40, start);
+    w.st->close();
+    std::filesystem::copy_file(w.dir.file("care.db"), path);
+  }
+  auto st = open_store(path);
+  store::ReadingQuery q;
+  q.patient_id = patient;
+  q.limit = 1000;
+  const auto history = st->readings(q);
+  REQUIRE(history.size() == 40);
+  // As if every save after the first batch's had been lost: 39 readings stored after the saved state.
+  bool put_back = false;
+  REQUIRE(store::wait_for<core::Unit>([&](auto done) {
+            st->transact(
+                [&](store::WriteTxn& txn) -> core::Status {
+                  auto row = txn.load_state(patient);
+                  if (!row) return core::Error::not_found("no kept state");
+                  row->state_json = core::PatientState::from_readings({history.front()}).to_json();
+                  row->state_seq = history.front().change_seq;
+                  txn.save_state(*row);
+                  put_back = true;
+                  return core::Unit{};
+                },
+                done);
+          }).ok());
+  REQUIRE(put_back);
+  CHECK(caught_up(*st, patient) == core::PatientState::from_readings(history));
+
+  // A new hook, nothing cached (as after SIGKILL): it loads the old save,
+  // applies the 39 readings after it and the new one, and saves what it holds.
+  st->set_readings_hook(make_critical_alert_hook(must(ProtocolLibrary::load(CARELOOP_PROTOCOL_DIR)), nullptr));
+  insert(*st, patient, {bp("n", start + 50 * hour_ms, 131, 82)});
+  const auto saved = st->patient_state(patient);
+  REQUIRE(saved);
+  CHECK(saved->state_seq > history.front().change_seq);
+  const auto state = must(core::PatientState::from_json(saved->state_json));
+  CHECK(state.readings_applied() == 41);
+  CHECK(state == core::PatientState::from_readings(st->readings(q)));
+  st->close();
+}
+
+TEST_CASE("a job rolled back after the hook ran leaves no cached state ahead of the database") {
+  World w;
+  auto hook = make_critical_alert_hook(w.library, w.hub);
+  w.st->set_readings_hook(hook);
+  const std::int64_t start = core::now_utc_ms() - 80 * hour_ms;
+  send_history(w, "h", 3, start);
+
+  // The hook applies the reading and raises its alert, then the job fails.
+  w.st->set_readings_hook(std::make_shared<ThrowsAfter>(hook, "crisis"));
+  auto failed = store::wait_for<std::vector<store::InsertOutcome>>([&](auto done) {
+    w.st->insert_readings(w.patient, {bp("crisis", core::now_utc_ms() - 60'000, 185, 122)}, done);
+  });
+  REQUIRE_FALSE(failed.ok());
+  CHECK(w.alerts().empty());
+
+  // Another patient takes the change seqs the rolled-back job had used.
+  const auto other = add_patient(*w.st, w.place.clinic_id, "Zhao Min");
+  w.st->set_readings_hook(hook);
+  insert(*w.st, other, {bp("o1", start, 130, 80), bp("o2", start + hour_ms, 131, 81)});
+
+  // Enough readings for the same hook (same cache) to save what it holds.
+  send_history(w, "k", 40, start + 10 * hour_ms);
+  const auto saved = w.st->patient_state(w.patient);
+  REQUIRE(saved);
+  const auto state = caught_up(*w.st, w.patient);
+  CHECK(state.readings_applied() == 43);
+  CHECK(state == rebuilt(*w.st, w.patient));
+  CHECK(must(core::PatientState::from_json(saved->state_json)).readings_applied() <= 43);
+  CHECK(w.alerts().empty());
+}
+
+TEST_CASE("a later job of the same transaction rolled back after the hook leaves the earlier one in place") {
+  World w;
+  auto hook = make_critical_alert_hook(w.library, w.hub);
+  w.st->set_readings_hook(std::make_shared<ThrowsAfter>(hook, "refused"));
+  const std::int64_t start = core::now_utc_ms() - 80 * hour_ms;
+  send_history(w, "h", 2, start);
+
+  // Hold the writer so that both uploads queue up and share one transaction:
+  // the first commits; the second, its hook run on top of the first's state,
+  // is rolled back alone.
+  std::mutex m;
+  std::condition_variable cv;
+  bool entered = false, open = false;
+  store::AuditEntry gate;
+  gate.action = "test.gate";
+  w.st->append_audit(gate, [&](core::Status) {
+    std::unique_lock lock(m);
+    entered = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return open; });
+  });
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return entered; });
+  }
+  const auto before = w.st->writer_stats();
+  std::promise<bool> first_ok, second_ok;
+  w.st->insert_readings(w.patient, {bp("crisis", core::now_utc_ms() - 60'000, 185, 122)},
+                        [&](auto r) { first_ok.set_value(r.ok()); });
+  w.st->insert_readings(w.patient, {bp("refused", core::now_utc_ms() - 30'000, 120, 80)},
+                        [&](auto r) { second_ok.set_value(r.ok()); });
+  {
+    std::lock_guard lock(m);
+    open = true;
+    cv.notify_all();
+  }
+  CHECK(first_ok.get_future().get());
+  CHECK_FALSE(second_ok.get_future().get());
+  CHECK(w.st->writer_stats().transactions - before.transactions == 1);
+  REQUIRE(w.alerts().size() == 1);
+
+  send_history(w, "k", 35, start + 5 * hour_ms);
+  CHECK(caught_up(*w.st, w.patient) == rebuilt(*w.st, w.patient));
+  CHECK(caught_up(*w.st, w.patient).readings_applied() == 38);
 }

@@ -4,6 +4,7 @@
 // through WriteTxn equals one rebuilt from every reading.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "careloop/core/patient_state.hpp"
@@ -25,14 +26,20 @@ class StateHook final : public ReadingsHook {
     last_created = created.size();
     const auto kept = txn.load_state(patient_id);
     core::PatientState state;
+    std::int64_t rebuilt_from = 0;
     if (kept && !kept->state_json.empty()) {
       state = must(core::PatientState::from_json(kept->state_json));
       for (const auto& r : created) state.apply(r);
     } else {
       ++rebuilds;
-      state = core::PatientState::from_readings(txn.readings_of(patient_id));
+      const auto all = txn.readings_of(patient_id);
+      state = core::PatientState::from_readings(all);
+      for (const auto& r : all) rebuilt_from = std::max(rebuilt_from, r.change_seq);
     }
-    txn.save_state({patient_id, clinic_id, state.to_json(), "{\"calls\":" + std::to_string(calls) + "}", 1});
+    std::int64_t seq = kept ? kept->state_seq : 0;
+    for (const auto& r : created) seq = std::max(seq, r.change_seq);
+    if (rebuilt_from) seq = rebuilt_from;
+    txn.save_state({patient_id, clinic_id, state.to_json(), "{\"calls\":" + std::to_string(calls) + "}", 1, seq});
     txn.append_clinic_event({0, clinic_id, patient_id, "test.readings", std::nullopt, "{}", 1});
     txn.after_commit([this] { ++committed; });
     if (fail_next) {
@@ -199,4 +206,60 @@ TEST_CASE("transact commits a job's writes together and rolls them back on an er
   CHECK(feed[0].entity == "alert");
   REQUIRE(feed[0].alert);
   CHECK(feed[0].alert->signal == "bp_high");
+}
+
+TEST_CASE("on_rollback runs when a job's writes are discarded and never after a commit") {
+  TempDir dir;
+  auto store = open_store(dir.file("hook.db"));
+  int rolled_back = 0;
+  int committed = 0;
+  auto job = [&](bool fail) {
+    return wait_for<core::Unit>([&](auto done) {
+      store->transact(
+          [&, fail](WriteTxn& txn) -> core::Status {
+            txn.on_rollback([&] { ++rolled_back; });
+            txn.after_commit([&] { ++committed; });
+            if (fail) return core::Error::invalid("refused");
+            return core::Unit{};
+          },
+          done);
+    });
+  };
+  CHECK(job(false).ok());
+  CHECK(rolled_back == 0);
+  CHECK(committed == 1);
+  CHECK_FALSE(job(true).ok());
+  CHECK(rolled_back == 1);
+  CHECK(committed == 1);
+}
+
+TEST_CASE("the saved state says which readings it covers and readings_after gives the rest in arrival order") {
+  TempDir dir;
+  auto store = open_store(dir.file("hook.db"));
+  const auto place = add_place(*store);
+  const auto patient = add_patient(*store, place.clinic_id);
+  auto hook = std::make_shared<StateHook>();
+  store->set_readings_hook(hook);
+  const auto first = insert(*store, patient, {bp("a", t0 + 5 * minute, 150, 95)});
+  store->set_readings_hook(nullptr);
+  // Late and out of order: arrival order is change_seq order, not taken_at order.
+  const auto later = insert(*store, patient, {bp("b", t0 + 9 * minute, 152, 96), bp("c", t0, 149, 94)});
+  CHECK(store->patient_state(patient)->state_seq == 0);
+
+  std::vector<std::string> after;
+  REQUIRE(wait_for<core::Unit>([&](auto done) {
+            store->transact(
+                [&](WriteTxn& txn) -> core::Status {
+                  for (const auto& r : txn.readings_after(patient, first[0].change_seq)) after.push_back(r.client_id);
+                  txn.save_alert_book(patient, place.clinic_id, "{\"book\":1}", 2);
+                  return core::Unit{};
+                },
+                done);
+          }).ok());
+  CHECK(after == std::vector<std::string>{"b", "c"});
+  const auto kept = store->patient_state(patient);
+  REQUIRE(kept);
+  CHECK(kept->alerts_json == "{\"book\":1}");
+  CHECK(kept->state_json.empty());
+  CHECK(later[1].change_seq > later[0].change_seq);
 }

@@ -25,14 +25,18 @@ namespace careloop::store {
 struct AuditEntry;
 
 // What the writer keeps per patient beside the readings (table patient_state).
-// state_json is empty when no state is kept (never computed, or readings were
-// written without a hook since: the hook then rebuilds it).
+// The state is saved lazily: state_json covers exactly the patient's readings
+// with change_seq <= state_seq, and the readings after it are applied on
+// load (readings_after). state_json is empty and state_seq 0 when no state is
+// kept (never computed, or readings were written without a hook since: the
+// hook then rebuilds it). The alert book is saved whenever it changes.
 struct PatientStateRow {
   std::int64_t patient_id = 0;
   std::int64_t clinic_id = 0;
   std::string state_json;
   std::string alerts_json;
   std::int64_t updated_at_ms = 0;
+  std::int64_t state_seq = 0;
 };
 
 // One row of the alerts table (one per patient per signal while unresolved).
@@ -86,8 +90,18 @@ class WriteTxn {
   // Every reading of the patient, in (taken_at, id) order.
   virtual std::vector<core::Reading> readings_of(std::int64_t patient_id) = 0;
 
+  // The patient's readings with change_seq > after_seq, in change_seq (arrival) order.
+  virtual std::vector<core::Reading> readings_after(std::int64_t patient_id, std::int64_t after_seq) = 0;
+
   virtual std::optional<PatientStateRow> load_state(std::int64_t patient_id) = 0;
+  // The row without state_json (state_seq still says whether a state is kept):
+  // for a caller that already holds the state.
+  virtual std::optional<PatientStateRow> load_state_header(std::int64_t patient_id) = 0;
+  // Writes every column of the row.
   virtual void save_state(const PatientStateRow& row) = 0;
+  // Writes the alert book alone, keeping the saved state (a new row has none).
+  virtual void save_alert_book(std::int64_t patient_id, std::int64_t clinic_id, const std::string& alerts_json,
+                               std::int64_t at_ms) = 0;
 
   virtual std::optional<AlertRow> alert(std::int64_t alert_id) = 0;
   // The unresolved alert of a patient for a signal, if any.
@@ -105,6 +119,11 @@ class WriteTxn {
   // Runs `f` on the writer thread once the transaction has committed (never
   // if it rolls back), before the job's completion. Keep it quick: notify.
   virtual void after_commit(std::function<void()> f) = 0;
+  // Runs `f` on the writer thread if this job's writes are discarded: its
+  // savepoint rolled back, or the whole transaction lost (an I/O error, a
+  // failed COMMIT). For caches kept beside the database: forget what the job
+  // made. Keep it quick and non-throwing.
+  virtual void on_rollback(std::function<void()> f) = 0;
 };
 
 class ReadingsHook {
