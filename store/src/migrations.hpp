@@ -11,7 +11,7 @@ namespace careloop::store::detail {
 
 std::span<const std::string_view> migrations();
 
-// The readings table and its indexes exactly as migration 2 creates them;
+// The readings table and its indexes as the latest migration leaves them;
 // bench/ceiling/sqlite_probe.cpp measures inserts against the same text.
 std::string_view readings_ddl();
 
