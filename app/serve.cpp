@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -62,8 +63,40 @@ nlohmann::json model_catalogue(const risk::ModelRegistry& registry) {
   return out;
 }
 
+// The registry and the catalogue /api/v1/models shows, rebuilt together on
+// load and reload (on a compute thread: it reads the card files) so requests
+// only take a shared_ptr.
+class Models {
+ public:
+  explicit Models(std::string dir) : dir_(std::move(dir)), registry_(dir_) {}
+  void reload() {
+    log_models(registry_.reload(), dir_);
+    auto cards = std::make_shared<const nlohmann::json>(model_catalogue(registry_));
+    std::lock_guard lock(m_);
+    cards_ = std::move(cards);
+  }
+  std::shared_ptr<const nlohmann::json> cards() const {
+    std::lock_guard lock(m_);
+    return cards_;
+  }
+  risk::ModelRegistry& registry() { return registry_; }
+
+ private:
+  static void log_models(const risk::RegistryLoad& load, const std::string& dir) {
+    for (const auto& m : load.loaded) std::fprintf(stderr, "careloop: risk model %s loaded\n", m.c_str());
+    for (const auto& r : load.refused)
+      std::fprintf(stderr, "careloop: risk model in %s refused: %s\n", r.folder.c_str(), r.error.message.c_str());
+    if (load.loaded.empty()) std::fprintf(stderr, "careloop: no risk models in %s; risk scores are off\n", dir.c_str());
+  }
+
+  std::string dir_;
+  risk::ModelRegistry registry_;
+  mutable std::mutex m_;
+  std::shared_ptr<const nlohmann::json> cards_;
+};
+
 struct Scoring {
-  risk::ModelRegistry* registry = nullptr;
+  Models* models = nullptr;
   scoring::Rescorer* rescorer = nullptr;
 };
 
@@ -79,18 +112,12 @@ void add_all_routes(server::Router& router, store::Store& st, boost::asio::threa
   api.throttle.lock_ms = static_cast<std::int64_t>(s.login_lock_minutes * 60'000);
   auto services = std::make_shared<mobile_api::Services>(st, compute, api);
   services->events = std::move(hub);
-  if (auto* registry = scoring.registry) services->model_cards = [registry] { return model_catalogue(*registry); };
+  if (auto* models = scoring.models) services->model_cards = [models] { return models->cards(); };
   if (auto* rescorer = scoring.rescorer)
     services->readings_stored = [rescorer](std::int64_t patient_id) { rescorer->schedule(patient_id); };
   mobile_api::add_routes(router, services);
 }
 
-void log_models(const risk::RegistryLoad& load, const std::string& dir) {
-  for (const auto& m : load.loaded) std::fprintf(stderr, "careloop: risk model %s loaded\n", m.c_str());
-  for (const auto& r : load.refused)
-    std::fprintf(stderr, "careloop: risk model in %s refused: %s\n", r.folder.c_str(), r.error.message.c_str());
-  if (load.loaded.empty()) std::fprintf(stderr, "careloop: no risk models in %s; risk scores are off\n", dir.c_str());
-}
 
 }  // namespace
 
@@ -193,14 +220,13 @@ int run_serve(const Settings& s) {
   // Risk models: loaded now, reloaded on SIGHUP (a refused model keeps its
   // previous version in service); patients are rescored 2 s after their
   // last upload, on the compute pool.
-  const std::string models_dir = models_directory(s);
-  risk::ModelRegistry registry(models_dir);
-  log_models(registry.reload(), models_dir);
-  scoring::Scorer scorer(*st, registry);
+  Models models(models_directory(s));
+  models.reload();
+  scoring::Scorer scorer(*st, models.registry());
   scoring::Rescorer rescorer(scorer, srv.compute(), std::chrono::seconds(2));
-  srv.on_reload([&registry, models_dir] { log_models(registry.reload(), models_dir); });
+  srv.on_reload([&models] { models.reload(); });
   srv.on_stop([&rescorer] { rescorer.stop(); });
-  add_all_routes(*router, *st, srv.compute(), s, hub, {&registry, &rescorer});
+  add_all_routes(*router, *st, srv.compute(), s, hub, {&models, &rescorer});
 
   if (auto started = srv.start(); !started) {
     std::fprintf(stderr, "careloop: %s\n", started.error().message.c_str());

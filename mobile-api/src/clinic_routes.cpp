@@ -45,6 +45,21 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
+// An optional array field: item(pointer, value) for each element; a value
+// that is not an array, or holds more than `max`, is one error.
+template <class F>
+void each_item(const json& body, const char* name, std::size_t max, const char* what,
+               std::vector<core::FieldError>& errors, F item) {
+  auto it = body.find(name);
+  if (it == body.end()) return;
+  const std::string at = std::string("/") + name;
+  if (!it->is_array() || it->size() > max) {
+    errors.push_back({at, what});
+    return;
+  }
+  for (std::size_t i = 0; i < it->size(); ++i) item(at + "/" + std::to_string(i), (*it)[i]);
+}
+
 struct Registration {
   core::Patient patient;
   std::optional<std::int64_t> clinic_id;  // as asked (admins must say)
@@ -96,51 +111,37 @@ std::variant<Registration, std::vector<core::FieldError>> parse_registration(con
     else
       p.height_cm = h.get<double>();
   }
-  if (body.contains("diagnoses")) {
-    const auto& dx = body["diagnoses"];
-    if (!dx.is_array() || dx.size() > 8) {
-      errors.push_back({"/diagnoses", "diagnoses must be an array of at most 8 {code, diagnosed_on}"});
-    } else {
-      for (std::size_t i = 0; i < dx.size(); ++i) {
-        const std::string at = "/diagnoses/" + std::to_string(i);
-        const auto& d = dx[i];
-        if (!d.is_object()) {
-          errors.push_back({at, "each diagnosis is an object {code, diagnosed_on}"});
-          continue;
-        }
-        auto code = string_field(d, "code");
-        auto on = string_field(d, "diagnosed_on");
-        // A sentinel rather than an optional: GCC 12 misreads the optional here (-Wmaybe-uninitialized).
-        const std::int64_t no_date = std::numeric_limits<std::int64_t>::max();
-        const std::int64_t on_day = on ? core::parse_date_days(*on).value_or(no_date) : no_date;
-        if (!code || (*code != core::dx_hypertension && *code != core::dx_diabetes_t2))
-          errors.push_back({at + "/code", "code must be hypertension or diabetes_t2"});
-        else if (p.has_diagnosis(*code))
-          errors.push_back({at + "/code", "diagnosis listed twice"});
-        if (on_day == no_date || on_day > today)
-          errors.push_back({at + "/diagnosed_on", "diagnosed_on must be a date YYYY-MM-DD, not in the future"});
-        if (code && on_day != no_date) p.diagnoses.push_back({*code, on_day});
-      }
-    }
-  }
-  if (body.contains("comorbidities")) {
-    const auto& cm = body["comorbidities"];
-    if (!cm.is_array() || cm.size() > 16) {
-      errors.push_back({"/comorbidities", "comorbidities must be an array of at most 16 codes"});
-    } else {
-      for (std::size_t i = 0; i < cm.size(); ++i) {
-        bool ok = cm[i].is_string() && !cm[i].get_ref<const std::string&>().empty() &&
-                  cm[i].get_ref<const std::string&>().size() <= 32;
-        if (ok)
-          for (unsigned char c : cm[i].get_ref<const std::string&>())
-            if (!std::islower(c) && c != '_') ok = false;
-        if (!ok)
-          errors.push_back({"/comorbidities/" + std::to_string(i), "a comorbidity is a code like ckd, chd, stroke"});
-        else
-          p.comorbidities.push_back(cm[i].get<std::string>());
-      }
-    }
-  }
+  each_item(body, "diagnoses", 8, "diagnoses must be an array of at most 8 {code, diagnosed_on}", errors,
+            [&](const std::string& at, const json& d) {
+              if (!d.is_object()) {
+                errors.push_back({at, "each diagnosis is an object {code, diagnosed_on}"});
+                return;
+              }
+              auto code = string_field(d, "code");
+              auto on = string_field(d, "diagnosed_on");
+              // A sentinel rather than an optional: GCC 12 misreads the optional here (-Wmaybe-uninitialized).
+              const std::int64_t no_date = std::numeric_limits<std::int64_t>::max();
+              const std::int64_t on_day = on ? core::parse_date_days(*on).value_or(no_date) : no_date;
+              if (!code || (*code != core::dx_hypertension && *code != core::dx_diabetes_t2))
+                errors.push_back({at + "/code", "code must be hypertension or diabetes_t2"});
+              else if (p.has_diagnosis(*code))
+                errors.push_back({at + "/code", "diagnosis listed twice"});
+              if (on_day == no_date || on_day > today)
+                errors.push_back({at + "/diagnosed_on", "diagnosed_on must be a date YYYY-MM-DD, not in the future"});
+              if (code && on_day != no_date) p.diagnoses.push_back({*code, on_day});
+            });
+  each_item(body, "comorbidities", 16, "comorbidities must be an array of at most 16 codes", errors,
+            [&](const std::string& at, const json& c) {
+              const std::string* code = c.is_string() ? &c.get_ref<const std::string&>() : nullptr;
+              bool ok = code && !code->empty() && code->size() <= 32;
+              if (ok)
+                for (unsigned char ch : *code)
+                  if (!std::islower(ch) && ch != '_') ok = false;
+              if (!ok)
+                errors.push_back({at, "a comorbidity is a code like ckd, chd, stroke"});
+              else
+                p.comorbidities.push_back(*code);
+            });
   if (body.contains("external_id")) {
     auto ext = string_field(body, "external_id");
     if (!ext || ext->empty() || ext->size() > 64 || !valid_utf8(*ext))

@@ -186,9 +186,7 @@ asio::awaitable<Response> store_readings(RequestContext& ctx, Services& svc, std
         [&](auto done) { svc.store.insert_readings(patient_id, std::move(valid), std::move(done)); });
     if (!stored) co_return server::problem_from(stored.error());
     outcomes = std::move(*stored);
-    const bool any_new = std::any_of(outcomes.begin(), outcomes.end(),
-                                     [](const auto& o) { return o.status == store::InsertStatus::created; });
-    if (any_new && svc.readings_stored) svc.readings_stored(patient_id);
+    notify_stored(svc, patient_id, outcomes);
   }
   json results = json::array();
   std::size_t next_valid = 0;
@@ -227,6 +225,13 @@ asio::awaitable<Response> store_readings(RequestContext& ctx, Services& svc, std
   res.body() = problem.dump(-1, ' ', false, json::error_handler_t::replace);
   res.prepare_payload();
   co_return res;
+}
+
+void notify_stored(Services& svc, std::int64_t patient_id, const std::vector<store::InsertOutcome>& outcomes) {
+  if (svc.readings_stored && std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
+        return o.status == store::InsertStatus::created;
+      }))
+    svc.readings_stored(patient_id);
 }
 
 asio::awaitable<Response> list_readings(RequestContext& ctx, Services& svc, std::int64_t patient_id) {

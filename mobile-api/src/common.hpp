@@ -76,6 +76,10 @@ Response invalid_fields(std::vector<core::FieldError> errors, std::string_view t
 asio::awaitable<Response> store_readings(RequestContext& ctx, Services& svc, std::int64_t patient_id,
                                          std::string_view source_default);
 
+// Tells app/ (Services::readings_stored) that the patient has new readings,
+// when any outcome is a new row. Cheap: runs on the I/O thread.
+void notify_stored(Services& svc, std::int64_t patient_id, const std::vector<store::InsertOutcome>& outcomes);
+
 // GET .../readings?kind=&from=&to=&limit=&cursor= for one patient.
 asio::awaitable<Response> list_readings(RequestContext& ctx, Services& svc, std::int64_t patient_id);
 

@@ -68,17 +68,27 @@ std::string status_line(status st) {
   return std::to_string(static_cast<unsigned>(st)) + " " + std::string(server::http::obsolete_reason(st));
 }
 
-// parse_json_body answers 400/415 in problem+json; /fhir says the same in an OperationOutcome.
-Response body_refusal(const server::JsonBody& body) {
-  const Response problem = body.problem();
+// A problem+json answer made elsewhere (the body parser, the router) said
+// again as an OperationOutcome: same status, same detail, Allow kept.
+Response outcome_from_problem(const Response& problem, std::string_view code) {
   const json p = json::parse(problem.body(), nullptr, false);
   const std::string detail = p.is_object() && p.contains("detail") && p["detail"].is_string()
                                  ? p["detail"].get<std::string>()
                                  : std::string(server::http::obsolete_reason(problem.result()));
-  const bool media = problem.result() == status::unsupported_media_type;
-  return outcome_response(problem.result(),
-                          json::array({issue(media ? "not-supported" : "structure",
-                                 media ? "The request body must be application/fhir+json (or application/json)." : detail)}));
+  auto res = outcome_response(problem.result(), json::array({issue(code, detail)}));
+  if (auto allow = problem.find(server::http::field::allow); allow != problem.end())
+    res.set(server::http::field::allow, allow->value());
+  return res;
+}
+
+// parse_json_body answers 400/415 in problem+json; /fhir says the same in an OperationOutcome.
+Response body_refusal(const server::JsonBody& body) {
+  const Response problem = body.problem();
+  if (problem.result() == status::unsupported_media_type)
+    return outcome_response(problem.result(),
+                            json::array({issue("not-supported",
+                                               "The request body must be application/fhir+json (or application/json).")}));
+  return outcome_from_problem(problem, "structure");
 }
 
 // A store failure as an OperationOutcome; an internal message may name tables or SQL, so it is not shown.
@@ -202,9 +212,7 @@ asio::awaitable<core::Result<std::vector<store::InsertOutcome>>> insert(Services
                                                                          std::vector<core::Reading> readings) {
   auto stored = co_await server::await_completion<std::vector<store::InsertOutcome>>(
       [&](auto done) { svc.store.insert_readings(patient_id, std::move(readings), std::move(done)); });
-  if (stored && svc.readings_stored &&
-      std::any_of(stored->begin(), stored->end(), [](const auto& o) { return o.status == store::InsertStatus::created; }))
-    svc.readings_stored(patient_id);
+  if (stored) notify_stored(svc, patient_id, *stored);
   co_return stored;
 }
 
@@ -845,15 +853,7 @@ void add_fhir_routes(server::Router& router, const std::shared_ptr<Services>& sv
   router.add(verb::get, "/fhir/Observation/{id}", bind(svc, read_observation));
   // The router's own 404/405 under /fhir speak FHIR too.
   router.set_refusal_format("/fhir/", [](Response problem) {
-    const json p = json::parse(problem.body(), nullptr, false);
-    const std::string detail = p.is_object() && p.contains("detail") && p["detail"].is_string()
-                                   ? p["detail"].get<std::string>()
-                                   : std::string(server::http::obsolete_reason(problem.result()));
-    const bool unknown = problem.result() == status::not_found;
-    auto res = outcome_response(problem.result(), json::array({issue(unknown ? "not-found" : "not-supported", detail)}));
-    if (auto allow = problem.find(server::http::field::allow); allow != problem.end())
-      res.set(server::http::field::allow, allow->value());
-    return res;
+    return outcome_from_problem(problem, problem.result() == status::not_found ? "not-found" : "not-supported");
   });
 }
 

@@ -15,7 +15,12 @@ namespace {
 using server::http::status;
 using server::http::verb;
 
-json models_json(Services& svc) { return svc.model_cards ? svc.model_cards() : json::array(); }
+// The catalogue app/ built when the models loaded; never null here.
+std::shared_ptr<const json> models_json(Services& svc) {
+  static const auto none = std::make_shared<const json>(json::array());
+  auto cards = svc.model_cards ? svc.model_cards() : nullptr;
+  return cards ? cards : none;
+}
 
 const json* model_of(const json& models, const std::string& id) {
   for (const auto& m : models)
@@ -37,7 +42,7 @@ json score_json(const store::StoredRiskScore& s) {
 asio::awaitable<Response> models(RequestContext& ctx, Services& svc) {
   auto who = co_await authorize(ctx, svc, auth::Permission::models_read, {});
   if (auto* refused = std::get_if<Response>(&who)) co_return std::move(*refused);
-  co_return server::json_response(status::ok, {{"models", models_json(svc)}});
+  co_return server::json_response(status::ok, {{"models", *models_json(svc)}});
 }
 
 asio::awaitable<Response> patient_risk(RequestContext& ctx, Services& svc) {
@@ -53,10 +58,10 @@ asio::awaitable<Response> patient_risk(RequestContext& ctx, Services& svc) {
     co_return std::move(*refused);
   auto scores = co_await server::offload(svc.compute, [&] { return svc.store.latest_risk_scores(a.patient.id); });
   json out = json::array();
-  const json catalogue = models_json(svc);
+  const auto catalogue = models_json(svc);
   for (const auto& s : scores) {
     json j = score_json(s);
-    if (const json* m = model_of(catalogue, s.model_id)) j["title"] = m->value("title", std::string());
+    if (const json* m = model_of(*catalogue, s.model_id)) j["title"] = m->value("title", std::string());
     out.push_back(std::move(j));
   }
   co_return server::json_response(status::ok, {{"patient_id", a.patient.id}, {"scores", out}});
@@ -98,9 +103,9 @@ asio::awaitable<Response> my_risk(RequestContext& ctx, Services& svc) {
   if (auto* refused = std::get_if<Response>(&who)) co_return std::move(*refused);
   const auto patient_id = *std::get<Principal>(who).user.patient_id;
   auto scores = co_await server::offload(svc.compute, [&] { return svc.store.latest_risk_scores(patient_id); });
-  const json catalogue = models_json(svc);
+  const auto catalogue = models_json(svc);
   json out = json::array();
-  for (const auto& s : scores) out.push_back(plain_words(s, model_of(catalogue, s.model_id)));
+  for (const auto& s : scores) out.push_back(plain_words(s, model_of(*catalogue, s.model_id)));
   co_return server::json_response(status::ok, {{"scores", out}});
 }
 

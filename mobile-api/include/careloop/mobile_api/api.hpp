@@ -33,8 +33,9 @@ struct Services {
   Config config;
   std::shared_ptr<auth::LoginThrottle> throttle;
   // The risk models in service, as JSON [{id, version, title, outcome,
-  // patient_outcome, bands, card}] (app/ asks risk/); empty when none.
-  std::function<nlohmann::json()> model_cards;
+  // patient_outcome, bands, card}], built by app/ when the models load (never
+  // per request: it reads the card files); null or empty when none.
+  std::function<std::shared_ptr<const nlohmann::json>()> model_cards;
   // Called on an I/O thread after new readings of a patient are stored: must not block.
   std::function<void(std::int64_t patient_id)> readings_stored;
   // Wakes the clinics' live event streams after a commit; null: streams look every 15 s.
