@@ -184,42 +184,79 @@ core::Result<Explanation> Model::explain(std::span<const float> row) const {
   }
 }
 
+namespace {
+
+// The largest |contribution| first; ties keep the spec's order.
+std::vector<RiskFactor> top_factors_of(const ModelSpec& spec, std::span<const float> row,
+                                       std::span<const float> contributions, int top) {
+  std::vector<std::size_t> order(row.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return std::abs(contributions[a]) > std::abs(contributions[b]);
+  });
+  std::vector<RiskFactor> out;
+  for (std::size_t k = 0; k < order.size() && static_cast<int>(k) < top; ++k) {
+    const std::size_t i = order[k];
+    const auto& f = spec.features[i];
+    RiskFactor rf;
+    rf.feature = f.name;
+    rf.label = f.label;
+    rf.unit = f.unit;
+    if (!std::isnan(row[i])) rf.value = row[i];
+    rf.contribution_log_odds = contributions[i];
+    rf.text = describe_factor(f, rf.value, rf.contribution_log_odds);
+    out.push_back(std::move(rf));
+  }
+  return out;
+}
+
+}  // namespace
+
 core::Result<RiskScore> Model::score(std::span<const float> row, int top_factors, std::int64_t now_ms) const {
-  RiskScore s;
-  s.model_id = impl_->spec.id;
-  s.model_version = impl_->spec.version;
-  s.scored_at_ms = now_ms;
-  if (top_factors <= 0) {
-    auto p = predict(row);
-    if (!p) return p.error();
-    s.probability = *p;
-  } else {
-    auto e = explain(row);
-    if (!e) return e.error();
-    // The probability of record is the plain prediction, so it equals predict() to the last bit.
-    auto p = predict(row);
-    if (!p) return p.error();
-    s.probability = *p;
-    std::vector<std::size_t> order(feature_count());
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-      return std::abs(e->contributions[a]) > std::abs(e->contributions[b]);
-    });
-    for (std::size_t k = 0; k < order.size() && static_cast<int>(k) < top_factors; ++k) {
-      const std::size_t i = order[k];
-      const auto& f = impl_->spec.features[i];
-      RiskFactor rf;
-      rf.feature = f.name;
-      rf.label = f.label;
-      rf.unit = f.unit;
-      if (!std::isnan(row[i])) rf.value = row[i];
-      rf.contribution_log_odds = e->contributions[i];
-      rf.text = describe_factor(f, rf.value, rf.contribution_log_odds);
-      s.factors.push_back(std::move(rf));
+  if (row.size() != feature_count())
+    return core::Error::invalid("expected " + std::to_string(feature_count()) + " features, got " + std::to_string(row.size()));
+  auto scores = score_batch(row, top_factors, now_ms);
+  if (!scores) return scores.error();
+  return std::move(scores->front());
+}
+
+core::Result<std::vector<RiskScore>> Model::score_batch(std::span<const float> rows, int top_factors,
+                                                        std::int64_t now_ms) const {
+  const std::size_t cols = feature_count();
+  if (rows.size() % cols != 0)
+    return core::Error::invalid("rows must be " + std::to_string(cols) + " values each");
+  const std::size_t n = rows.size() / cols;
+  std::vector<RiskScore> out(n);
+  if (n == 0) return out;
+  // The probability of record is the plain prediction, so it equals predict() to the last bit.
+  std::vector<float> probability(n);
+  if (auto p = predict_batch(rows, probability); !p) return p.error();
+  const float* contributions = nullptr;
+  xgb::DMatrix matrix;
+  if (top_factors > 0) {
+    try {
+      matrix = xgb::dense_matrix(rows.data(), n, cols);
+      const bst_ulong* shape = nullptr;
+      bst_ulong dim = 0;
+      xgb::check(XGBoosterPredictFromDMatrix(impl_->booster.get(), matrix.get(), contribution_config, &shape, &dim,
+                                             &contributions),
+                 "XGBoosterPredictFromDMatrix contributions");
+    } catch (const xgb::Failure& f) {
+      return xgb::to_error(f);
     }
   }
-  s.band = band(s.probability);
-  return s;
+  for (std::size_t r = 0; r < n; ++r) {
+    auto& s = out[r];
+    s.model_id = impl_->spec.id;
+    s.model_version = impl_->spec.version;
+    s.scored_at_ms = now_ms;
+    s.probability = probability[r];
+    s.band = band(s.probability);
+    if (contributions)
+      s.factors = top_factors_of(impl_->spec, rows.subspan(r * cols, cols),
+                                 {contributions + r * (cols + 1), cols + 1}, top_factors);
+  }
+  return out;
 }
 
 }  // namespace careloop::risk

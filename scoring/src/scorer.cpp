@@ -26,35 +26,89 @@ std::vector<core::Reading> recent_readings(store::Store& st, std::int64_t patien
   return st.readings(q);
 }
 
-PatientScores score_with(const std::vector<std::shared_ptr<const risk::Model>>& models, const core::Patient& patient,
-                         const core::PatientState& state, std::int64_t now_ms) {
-  PatientScores out;
-  const auto features = risk::extract_patient_features(patient, &state, {}, now_ms);
-  for (const auto& model : models) {
-    const auto& spec = model->spec();
-    if (!spec.patient_scoring) continue;
-    const auto excluded = std::find_if(spec.excludes_diagnoses.begin(), spec.excludes_diagnoses.end(),
-                                       [&](const std::string& dx) { return patient.has_diagnosis(dx); });
-    if (excluded != spec.excludes_diagnoses.end()) {
-      out.skipped.push_back({spec.id, "has " + *excluded});
-      continue;
-    }
-    auto row = risk::model_input(spec, features);
-    if (!row) {
-      std::string why = row.error().message;
-      for (const auto& f : row.error().fields) why += "; " + f.pointer + ": " + f.detail;
-      out.skipped.push_back({spec.id, std::move(why)});
-      continue;
-    }
-    auto score = model->score(*row, top_factors, now_ms);
-    if (!score) {
-      out.skipped.push_back({spec.id, score.error().message});
-      continue;
-    }
-    out.scores.push_back({patient.id, score->model_id, score->model_version, score->probability,
-                          std::string(risk::to_string(score->band)), factors_json(*score), now_ms});
+// Whether a model applies to a patient, and the model's input row if so.
+std::optional<std::string> applies(const risk::Model& model, const core::Patient& patient,
+                                   const risk::PatientFeatures& features, std::span<float> row) {
+  const auto& spec = model.spec();
+  const auto excluded = std::find_if(spec.excludes_diagnoses.begin(), spec.excludes_diagnoses.end(),
+                                     [&](const std::string& dx) { return patient.has_diagnosis(dx); });
+  if (excluded != spec.excludes_diagnoses.end()) return "has " + *excluded;
+  if (auto ok = risk::model_input(spec, features, row); !ok) {
+    std::string why = ok.error().message;
+    for (const auto& f : ok.error().fields) why += "; " + f.pointer + ": " + f.detail;
+    return why;
   }
+  return std::nullopt;
+}
+
+// One patient as scoring sees it.
+struct Subject {
+  core::Patient patient;
+  risk::PatientFeatures features;
+};
+
+// Every model over every subject: per model, the rows of the subjects it
+// applies to are scored in one batch. Scores in subject order, then model order.
+PatientScores score_subjects(const std::vector<std::shared_ptr<const risk::Model>>& models,
+                             const std::vector<Subject>& subjects, std::int64_t now_ms) {
+  PatientScores out;
+  // Per subject, per model: the index of its score in that model's batch, or -1.
+  std::vector<std::vector<std::int64_t>> slot(subjects.size(), std::vector<std::int64_t>(models.size(), -1));
+  std::vector<std::vector<risk::RiskScore>> by_model(models.size());
+  for (std::size_t m = 0; m < models.size(); ++m) {
+    const auto& model = *models[m];
+    if (!model.spec().patient_scoring) continue;
+    const std::size_t cols = model.feature_count();
+    std::vector<float> rows;
+    rows.reserve(subjects.size() * cols);
+    std::int64_t n = 0;
+    for (std::size_t i = 0; i < subjects.size(); ++i) {
+      rows.resize(static_cast<std::size_t>(n + 1) * cols);
+      const std::span<float> row(rows.data() + n * cols, cols);
+      if (auto why = applies(model, subjects[i].patient, subjects[i].features, row)) {
+        out.skipped.push_back({model.spec().id, std::move(*why)});
+        continue;
+      }
+      slot[i][m] = n++;
+    }
+    rows.resize(static_cast<std::size_t>(n) * cols);
+    auto scores = model.score_batch(rows, top_factors, now_ms);
+    if (!scores) {
+      for (std::size_t i = 0; i < subjects.size(); ++i)
+        if (slot[i][m] >= 0) out.skipped.push_back({model.spec().id, scores.error().message}), slot[i][m] = -1;
+      continue;
+    }
+    by_model[m] = std::move(*scores);
+  }
+  for (std::size_t i = 0; i < subjects.size(); ++i)
+    for (std::size_t m = 0; m < models.size(); ++m) {
+      if (slot[i][m] < 0) continue;
+      const auto& score = by_model[m][static_cast<std::size_t>(slot[i][m])];
+      out.scores.push_back({subjects[i].patient.id, score.model_id, score.model_version, score.probability,
+                            std::string(risk::to_string(score.band)), factors_json(score), now_ms});
+    }
   return out;
+}
+
+PatientScores score_ids(store::Store& st, const std::vector<std::shared_ptr<const risk::Model>>& models,
+                        std::span<const std::int64_t> ids, std::int64_t now_ms);
+
+std::optional<Subject> load_subject(store::Store& st, std::int64_t patient_id, std::int64_t now_ms) {
+  auto patient = st.patient(patient_id);
+  if (!patient) return std::nullopt;
+  const auto state = core::PatientState::from_readings(recent_readings(st, patient_id, now_ms));
+  Subject s{std::move(*patient), {}};
+  s.features = risk::extract_patient_features(s.patient, &state, {}, now_ms);
+  return s;
+}
+
+PatientScores score_ids(store::Store& st, const std::vector<std::shared_ptr<const risk::Model>>& models,
+                        std::span<const std::int64_t> ids, std::int64_t now_ms) {
+  std::vector<Subject> subjects;
+  subjects.reserve(ids.size());
+  for (auto id : ids)
+    if (auto s = load_subject(st, id, now_ms)) subjects.push_back(std::move(*s));  // else removed meanwhile
+  return score_subjects(models, subjects, now_ms);
 }
 
 core::Status write_scores(store::Store& st, std::vector<store::StoredRiskScore> scores) {
@@ -79,7 +133,14 @@ core::Result<PatientScores> Scorer::score_patient(std::int64_t patient_id, std::
   auto patient = store_.patient(patient_id);
   if (!patient) return patient.error();
   const auto state = core::PatientState::from_readings(recent_readings(store_, patient_id, now_ms));
-  return score_with(registry_.models(), *patient, state, now_ms);
+  std::vector<Subject> one{{std::move(*patient), {}}};
+  one[0].features = risk::extract_patient_features(one[0].patient, &state, {}, now_ms);
+  return score_subjects(registry_.models(), one, now_ms);
+}
+
+core::Result<PatientScores> Scorer::score_patients(std::span<const std::int64_t> patient_ids,
+                                                   std::int64_t now_ms) const {
+  return score_ids(store_, registry_.models(), patient_ids, now_ms);
 }
 
 core::Result<PatientScores> Scorer::rescore(std::int64_t patient_id, std::int64_t now_ms) const {
@@ -105,15 +166,9 @@ core::Result<Scorer::Summary> Scorer::score_all(std::int64_t now_ms, int batch,
     auto ids = store_.patient_ids(after, std::max(1, batch));
     if (ids.empty()) break;
     after = ids.back();
-    std::vector<store::StoredRiskScore> scores;
-    for (auto id : ids) {
-      auto patient = store_.patient(id);
-      if (!patient) continue;  // removed meanwhile
-      const auto state = core::PatientState::from_readings(recent_readings(store_, id, now_ms));
-      auto s = score_with(models, *patient, state, now_ms);
-      sum.skipped += static_cast<std::int64_t>(s.skipped.size());
-      for (auto& x : s.scores) scores.push_back(std::move(x));
-    }
+    auto s = score_ids(store_, models, ids, now_ms);
+    sum.skipped += static_cast<std::int64_t>(s.skipped.size());
+    auto& scores = s.scores;
     sum.patients += static_cast<std::int64_t>(ids.size());
     sum.scores += static_cast<std::int64_t>(scores.size());
     if (auto written = write_scores(store_, std::move(scores)); !written) return written.error();

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -213,4 +214,45 @@ TEST_CASE("prediction is thread-safe: four threads agree with one") {
     });
   for (auto& t : threads) t.join();
   CHECK(mismatches == 0);
+}
+
+TEST_CASE("a batch of scores equals the scores of its rows one by one") {
+  auto model = Model::load(committed("pima-diabetes"));
+  REQUIRE(model.ok());
+  const auto& m = **model;
+  const auto t = testing::pima();
+  constexpr std::size_t n = 300;
+  const auto x = rows_of(m.spec(), t, n);  // includes rows with missing values
+  auto batch = m.score_batch(x, 3, 42);
+  REQUIRE(batch.ok());
+  REQUIRE(batch->size() == n);
+  for (std::size_t r = 0; r < n; ++r) {
+    const std::span<const float> row{&x[r * 8], 8};
+    auto p = m.predict(row);
+    auto e = m.explain(row);  // the one-row DMatrix path, independent of the batch
+    REQUIRE((p.ok() && e.ok()));
+    const auto& s = (*batch)[r];
+    CHECK(s.probability == *p);
+    CHECK(s.band == m.band(*p));
+    CHECK(s.scored_at_ms == 42);
+    REQUIRE(s.factors.size() == 3);
+    for (const auto& f : s.factors) {
+      const auto& features = m.spec().features;
+      const auto i = static_cast<std::size_t>(
+          std::find_if(features.begin(), features.end(), [&](const auto& fs) { return fs.name == f.feature; }) -
+          features.begin());
+      REQUIRE(i < 8);
+      CHECK(f.contribution_log_odds == Approx(e->contributions[i]).margin(1e-6));
+      // Nothing outside the top three is larger.
+      for (std::size_t j = 0; j < 8; ++j)
+        if (std::none_of(s.factors.begin(), s.factors.end(), [&](const auto& g) { return g.feature == features[j].name; }))
+          CHECK(std::abs(e->contributions[j]) <= std::abs(f.contribution_log_odds) + 1e-9);
+    }
+  }
+  auto ragged = m.score_batch(std::span<const float>(x.data(), 7), 0, 0);
+  REQUIRE_FALSE(ragged.ok());
+  CHECK(ragged.error().code == careloop::core::Errc::invalid);
+  auto none = m.score_batch({}, 3, 0);
+  REQUIRE(none.ok());
+  CHECK(none->empty());
 }

@@ -74,6 +74,11 @@ class Model {
   core::Result<Explanation> explain(std::span<const float> row) const;
   // Probability, band and (when top_factors > 0) the largest factors.
   core::Result<RiskScore> score(std::span<const float> row, int top_factors, std::int64_t now_ms) const;
+  // The same for n = rows.size() / feature_count() rows at once: one
+  // prediction call and (when top_factors > 0) one SHAP call for all of them,
+  // so xgboost's per-call set-up is paid once. Scores equal score()'s row by row.
+  core::Result<std::vector<RiskScore>> score_batch(std::span<const float> rows, int top_factors,
+                                                   std::int64_t now_ms) const;
 
   struct Impl;
 

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -50,6 +51,12 @@ class Scorer {
 
   // Scores and stores one patient.
   core::Result<PatientScores> rescore(std::int64_t patient_id, std::int64_t now_ms) const;
+
+  // Scores the given patients without writing: their records and readings
+  // are read one patient at a time, the rows of each model are predicted in
+  // one batch (Model::score_batch). Patients that no longer exist are skipped
+  // silently. The scores come in patient order, per patient in model order.
+  core::Result<PatientScores> score_patients(std::span<const std::int64_t> patient_ids, std::int64_t now_ms) const;
 
   struct Summary {
     std::int64_t patients = 0;

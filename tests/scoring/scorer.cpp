@@ -1,0 +1,126 @@
+#include <catch2/catch.hpp>
+
+#include <boost/asio/thread_pool.hpp>
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "careloop/core/time.hpp"
+#include "careloop/scoring/scorer.hpp"
+#include "fixture.hpp"
+
+using namespace careloop;
+using namespace careloop::store::testing;
+
+namespace {
+
+constexpr std::int64_t day_ms = 86'400'000;
+
+struct World {
+  TempDir dir;
+  std::unique_ptr<store::Store> st = open_store(dir.file("scoring.db"));
+  Place place = add_place(*st);
+  risk::ModelRegistry registry{CARELOOP_MODELS_DIR};
+  std::int64_t now = core::now_utc_ms();
+
+  World() { REQUIRE(registry.reload().refused.empty()); }
+
+  // Patient i of a varied panel: every third has hypertension, every fifth
+  // diabetes; ages 25–74; two in three send 30 days of home blood pressure.
+  std::int64_t add(int i) {
+    auto p = sample_patient(place.clinic_id, "Patient " + std::to_string(i));
+    p.diagnoses.clear();
+    p.medications.clear();
+    p.comorbidities.clear();
+    if (i % 3 == 0) p.diagnoses.push_back({std::string(core::dx_hypertension), core::days_from_civil(2020, 1, 1)});
+    if (i % 5 == 0) p.diagnoses.push_back({std::string(core::dx_diabetes_t2), core::days_from_civil(2021, 1, 1)});
+    p.sex = i % 2 == 0 ? core::Sex::female : core::Sex::male;
+    p.birth_date = core::days_from_civil(2026 - 25 - (i * 7) % 50, 5, 1);
+    p.smoking = i % 4 == 0 ? core::Smoking::current : core::Smoking::never;
+    p.height_cm = 150 + i % 30;
+    const auto id = must(store::wait_for<std::int64_t>([&](auto done) { st->add_patient(p, done); }));
+    if (i % 3 != 1) {
+      std::vector<core::Reading> rs;
+      for (int d = 0; d < 30; ++d)
+        rs.push_back(bp("p" + std::to_string(i) + "-" + std::to_string(d), now - d * day_ms - 3'600'000,
+                        112 + (i * 3) % 40 + d % 4, 70 + (i * 2) % 20 + d % 3));
+      insert(*st, id, rs);
+    }
+    return id;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("scoring everyone in batches stores what scoring each patient alone gives") {
+  World w;
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 37; ++i) ids.push_back(w.add(i));
+  const scoring::Scorer scorer(*w.st, w.registry);
+
+  // Alone first (no writes), then everyone in pages of 8 (a last page of 5).
+  std::map<std::int64_t, scoring::PatientScores> alone;
+  for (auto id : ids) alone[id] = must(scorer.score_patient(id, w.now));
+
+  std::vector<std::pair<std::int64_t, std::int64_t>> progress;
+  const auto sum = must(scorer.score_all(w.now, 8, [&](std::int64_t done, std::int64_t total) {
+    progress.emplace_back(done, total);
+  }));
+  CHECK(sum.patients == 37);
+  REQUIRE(progress.size() == 5);
+  CHECK(progress.back() == std::pair<std::int64_t, std::int64_t>{37, 37});
+
+  std::int64_t scores = 0, skipped = 0;
+  for (auto id : ids) {
+    const auto& expected = alone[id];
+    scores += static_cast<std::int64_t>(expected.scores.size());
+    skipped += static_cast<std::int64_t>(expected.skipped.size());
+    auto stored = w.st->latest_risk_scores(id);
+    REQUIRE(stored.size() == expected.scores.size());
+    for (const auto& e : expected.scores) {
+      auto s = std::find_if(stored.begin(), stored.end(), [&](const auto& x) { return x.model_id == e.model_id; });
+      REQUIRE(s != stored.end());
+      CHECK(s->probability == e.probability);
+      CHECK(s->band == e.band);
+      CHECK(s->factors_json == e.factors_json);
+      CHECK(s->computed_at_ms == w.now);
+      CHECK(nlohmann::json::parse(s->factors_json).size() == scoring::top_factors);
+    }
+  }
+  CHECK(sum.scores == scores);
+  CHECK(sum.skipped == skipped);
+  CHECK(scores > 0);
+
+  // A model never scores a patient it was not built for.
+  for (auto id : ids) {
+    const auto patient = must(w.st->patient(id));
+    for (const auto& s : w.st->latest_risk_scores(id)) {
+      const auto model = w.registry.find(s.model_id);
+      REQUIRE(model);
+      for (const auto& dx : model->spec().excludes_diagnoses) CHECK_FALSE(patient.has_diagnosis(dx));
+    }
+    if (patient.has_diagnosis(core::dx_hypertension)) {
+      const auto& skips = alone[id].skipped;
+      CHECK(std::any_of(skips.begin(), skips.end(), [](const auto& k) {
+        return k.model_id == "hypertension-4y" && k.reason == "has hypertension";
+      }));
+    }
+  }
+}
+
+TEST_CASE("the rescorer scores a patient once for a burst of readings") {
+  World w;
+  const auto id = w.add(2);
+  const scoring::Scorer scorer(*w.st, w.registry);
+  boost::asio::thread_pool pool(1);
+  scoring::Rescorer rescorer(scorer, pool, std::chrono::milliseconds(150));
+  for (int i = 0; i < 10; ++i) rescorer.schedule(id);
+  for (int i = 0; i < 100 && rescorer.scored() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // a second scoring would have run by now
+  CHECK(rescorer.scored() == 1);
+  CHECK_FALSE(w.st->latest_risk_scores(id).empty());
+  rescorer.stop();
+  pool.join();
+}
