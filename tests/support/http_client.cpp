@@ -1,29 +1,32 @@
 #include "http_client.hpp"
 
-#include <boost/asio/connect.hpp>
-
 namespace careloop::testing {
 
-HttpClient::HttpClient(std::string host, unsigned short port) : host_(std::move(host)), port_(port) {}
+HttpClient::HttpClient(std::string host, unsigned short port, std::chrono::milliseconds timeout)
+    : host_(std::move(host)), port_(port), timeout_(timeout) {}
 HttpClient::~HttpClient() { close(); }
 
 void HttpClient::close() {
-  if (socket_) {
+  if (stream_) {
     boost::system::error_code ec;
-    socket_->shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
-    socket_->close(ec);
-    socket_.reset();
+    stream_->socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+    stream_->socket().close(ec);
+    stream_.reset();
   }
   buffer_.clear();
 }
 
 bool HttpClient::connect() {
   close();
-  boost::system::error_code ec;
-  socket_.emplace(ioc_);
-  socket_->connect({boost::asio::ip::make_address(host_), port_}, ec);
+  stream_.emplace(ioc_);
+  boost::system::error_code ec = boost::asio::error::timed_out;
+  stream_->expires_after(timeout_);
+  stream_->async_connect({boost::asio::ip::make_address(host_), port_},
+                         [&](const boost::system::error_code& e) { ec = e; });
+  ioc_.restart();
+  ioc_.run();
   if (ec) {
-    socket_.reset();
+    stream_.reset();
     return false;
   }
   return true;
@@ -39,25 +42,36 @@ std::optional<HttpResult> HttpClient::request(http::verb method, const std::stri
     req.body() = body;
   }
   req.prepare_payload();
-  // A kept-alive connection may have been closed by the server: retry once on a fresh one.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (!socket_ && !connect()) return std::nullopt;
-    boost::system::error_code ec;
-    http::write(*socket_, req, ec);
-    if (ec) {
-      close();
-      continue;
-    }
-    http::response<http::string_body> res;
+    const bool reused = stream_.has_value();
+    if (!reused && !connect()) return std::nullopt;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
-    http::read(*socket_, buffer_, parser, ec);
+    boost::system::error_code write_ec = boost::asio::error::timed_out, read_ec = boost::asio::error::timed_out;
+    std::size_t read_bytes = 0;
+    stream_->expires_after(timeout_);  // for the write and the read together
+    http::async_write(*stream_, req, [&](const boost::system::error_code& e, std::size_t) {
+      write_ec = e;
+      if (e) return;
+      http::async_read(*stream_, buffer_, parser, [&](const boost::system::error_code& r, std::size_t n) {
+        read_ec = r;
+        read_bytes = n;
+      });
+    });
+    ioc_.restart();
+    ioc_.run();
+    const auto ec = write_ec ? write_ec : read_ec;
     if (ec) {
       close();
-      if (attempt == 0 && (ec == http::error::end_of_stream || ec == boost::asio::error::connection_reset)) continue;
+      // The server closed a kept-alive connection while it sat idle: nothing
+      // of this request was read, so sending it again cannot store it twice.
+      const bool stale = reused && read_bytes == 0 &&
+                         (ec == http::error::end_of_stream || ec == boost::asio::error::connection_reset ||
+                          ec == boost::asio::error::broken_pipe || ec == boost::asio::error::eof);
+      if (attempt == 0 && stale) continue;
       return std::nullopt;
     }
-    res = parser.release();
+    auto res = parser.release();
     HttpResult out;
     out.status = res.result_int();
     out.body = res.body();

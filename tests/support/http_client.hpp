@@ -3,7 +3,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+
+#include <chrono>
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -22,11 +25,18 @@ struct HttpResult {
 
 class HttpClient {
  public:
-  HttpClient(std::string host, unsigned short port);
+  // Each request (connect, write, read) must finish within `timeout`, or it
+  // fails (nullopt) and the connection is closed: a hung server fails the
+  // test instead of hanging it.
+  HttpClient(std::string host, unsigned short port, std::chrono::milliseconds timeout = std::chrono::seconds(30));
   ~HttpClient();
 
-  // One request on a keep-alive connection (reconnects when needed).
-  // Returns nullopt when the connection failed or the answer never came.
+  // One request on a keep-alive connection (reconnects when needed). A
+  // request is sent again, once, only when a reused idle connection turns out
+  // to have been closed by the server before it read anything; a request on a
+  // fresh connection is never repeated (a POST must not be stored twice by
+  // the client's doing). Returns nullopt when the connection failed, the
+  // answer never came, or the time ran out.
   std::optional<HttpResult> request(http::verb method, const std::string& target, const std::string& body = "",
                                     const std::string& bearer = "", const std::string& content_type = "application/json");
   std::optional<HttpResult> get(const std::string& target, const std::string& bearer = "") {
@@ -41,8 +51,9 @@ class HttpClient {
   bool connect();
   std::string host_;
   unsigned short port_;
+  std::chrono::milliseconds timeout_;
   boost::asio::io_context ioc_;
-  std::optional<boost::asio::ip::tcp::socket> socket_;
+  std::optional<boost::beast::tcp_stream> stream_;
   boost::beast::flat_buffer buffer_;
 };
 
