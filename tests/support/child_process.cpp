@@ -21,6 +21,22 @@ std::vector<char*> c_args(const std::vector<std::string>& argv) {
   return out;
 }
 
+// The environment of the child: ours plus `extra` ("NAME=value", replacing
+// ours). Built before fork(): between fork and exec a child of a threaded
+// parent may only make async-signal-safe calls, so it must not allocate.
+std::vector<std::string> child_environment(const std::vector<std::string>& extra) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry(*e);
+    const auto name = entry.substr(0, entry.find('=') + 1);
+    bool replaced = false;
+    for (const auto& x : extra) replaced = replaced || x.compare(0, name.size(), name) == 0;
+    if (!replaced) out.push_back(entry);
+  }
+  out.insert(out.end(), extra.begin(), extra.end());
+  return out;
+}
+
 std::string slurp(int fd) {
   std::string s;
   char buf[4096];
@@ -44,6 +60,9 @@ RunResult run_command(const std::vector<std::string>& argv, const std::string& i
                       const std::vector<std::string>& extra_env) {
   int in[2], out[2], err[2];
   if (::pipe(in) || ::pipe(out) || ::pipe(err)) throw std::runtime_error("pipe failed");
+  auto args = c_args(argv);
+  const auto environment = child_environment(extra_env);
+  auto envp = c_args(environment);
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
@@ -51,9 +70,7 @@ RunResult run_command(const std::vector<std::string>& argv, const std::string& i
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
     for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) ::close(fd);
-    for (const auto& e : extra_env) ::putenv(const_cast<char*>(e.c_str()));
-    auto args = c_args(argv);
-    ::execv(args[0], args.data());
+    ::execve(args[0], args.data(), envp.data());
     ::_exit(127);
   }
   ::close(in[0]);
@@ -75,6 +92,7 @@ RunResult run_command(const std::vector<std::string>& argv, const std::string& i
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& stderr_file)
     : stderr_file_(stderr_file) {
+  auto args = c_args(argv);  // before fork(): the child must not allocate
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
@@ -83,7 +101,6 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
     ::dup2(devnull, 0);
     ::dup2(devnull, 1);
     ::dup2(fd, 2);
-    auto args = c_args(argv);
     ::execv(args[0], args.data());
     ::_exit(127);
   }
