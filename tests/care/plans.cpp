@@ -4,6 +4,9 @@
 // approved versions.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "careloop/care/plans.hpp"
@@ -365,7 +368,7 @@ TEST_CASE("plans: the replanner runs once after a burst of schedules") {
   boost::asio::thread_pool pool(1);
   Replanner replanner(planner, pool, std::chrono::milliseconds(50));
   for (int i = 0; i < 5; ++i) replanner.schedule(w.patient);
-  for (int i = 0; i < 100 && replanner.planned() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 0; i < 500 && replanner.planned() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   CHECK(replanner.planned() == 1);
   CHECK(w.st->care_plans(w.patient).size() == 1);
