@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <mutex>
 #include <unordered_map>
 
@@ -235,7 +236,12 @@ core::Result<Planner::Summary> Planner::propose_all(std::int64_t now_ms, int bat
       auto it = sets.find(patient->clinic_id);
       if (it == sets.end()) {
         auto set = protocols_for_clinic(patient->clinic_id);
-        if (!set) return core::Error::invalid("clinic " + std::to_string(patient->clinic_id) + ": " + set.error().message);
+        if (!set) {
+          // A choice naming a protocol no longer loaded: that clinic waits, the others are planned.
+          std::fprintf(stderr, "careloop care: clinic %lld: %s; its patients are not planned\n",
+                       static_cast<long long>(patient->clinic_id), set.error().message.c_str());
+          set = protocols::ProtocolSet();
+        }
         it = sets.emplace(patient->clinic_id, std::move(*set)).first;
       }
       auto c = evaluate(*patient, it->second, now_ms);

@@ -54,7 +54,7 @@ class Planner {
     std::int64_t patients = 0;
     std::int64_t proposed = 0;   // new versions stored
     std::int64_t unchanged = 0;  // evaluated, same content as before
-    std::int64_t skipped = 0;    // no protocol of the clinic applies to the patient
+    std::int64_t skipped = 0;    // no protocol of the clinic applies (or its choice names one not loaded)
   };
   // Every patient, `batch` at a time, each batch's versions in one write job;
   // progress(done, total) after each batch.
