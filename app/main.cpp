@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "careloop/auth/password.hpp"
+#include "careloop/care/plans.hpp"
 #include "careloop/core/time.hpp"
 #include "careloop/demo/county.hpp"
 #include "careloop/protocols/protocol.hpp"
@@ -131,6 +132,9 @@ int main(int argc, char** argv) {
       ->envname("CARELOOP_PROTOCOLS_DIR");
   serve->add_option("--protocols", s.protocols, "Protocol ids in use, one per programme (default: cn-hypertension-primary-2020 cn-diabetes-primary-2022)")
       ->envname("CARELOOP_PROTOCOLS")->delimiter(',');
+  serve->add_option("--plans-every-hours", s.plans_every_hours,
+                    "Re-evaluate every patient's care plan this often (0: only after new readings)")
+      ->envname("CARELOOP_PLANS_EVERY_HOURS")->capture_default_str()->check(CLI::Range(0.0, 24.0 * 365));
   serve->add_option("--tls-cert", s.tls_cert, "PEM certificate chain for HTTPS")->envname("CARELOOP_TLS_CERT");
   serve->add_option("--tls-key", s.tls_key, "PEM private key for HTTPS")->envname("CARELOOP_TLS_KEY");
   serve->add_option("--shutdown-deadline", s.shutdown_deadline_s, "Seconds to finish in-flight requests on SIGTERM")
@@ -185,6 +189,18 @@ int main(int argc, char** argv) {
   clinic_add->add_option("--region", c_new.region_id, "Region id the clinic serves")->required();
   clinic_add->add_option("--timezone", c_new.timezone, "IANA time zone")->capture_default_str();
   auto* clinic_list = clinic->add_subcommand("list", "List the clinics");
+  std::int64_t cp_clinic = 0;
+  std::string cp_set;
+  bool cp_set_given = false;
+  auto* clinic_protocols = clinic->add_subcommand(
+      "protocols", "Show a clinic's protocols, or choose them with --set (an empty --set '' returns to the deployment's set)");
+  clinic_protocols->add_option("--clinic", cp_clinic, "Clinic id")->required();
+  clinic_protocols->add_option("--set", cp_set, "Comma-separated protocol ids, one per programme")
+      ->each([&cp_set_given](const std::string&) { cp_set_given = true; });
+  clinic_protocols->add_option("--protocols-dir", s.protocols_dir, "Folder of protocol files (default: the one serve uses)")
+      ->envname("CARELOOP_PROTOCOLS_DIR");
+  clinic_protocols->add_option("--protocols", s.protocols, "The deployment's protocol ids (default: as serve)")
+      ->envname("CARELOOP_PROTOCOLS")->delimiter(',');
 
   auto* user = cli.add_subcommand("user", "Manage users");
   user->require_subcommand(1);
@@ -220,6 +236,22 @@ int main(int argc, char** argv) {
   score->add_option("--patient", score_patient, "One patient (prints its scores and why a model did not apply)");
   score->add_option("--models", s.models_dir, "Risk models folder (default data/models)")->envname("CARELOOP_MODELS");
   score->add_option("--batch", score_batch, "Patients per write with --all")->capture_default_str()->check(CLI::Range(1, 100000));
+
+  auto* plans = cli.add_subcommand("plans", "Care plans");
+  plans->require_subcommand(1);
+  bool plans_all = false;
+  std::int64_t plans_patient = 0;
+  int plans_batch = 500;
+  auto* plans_propose = plans->add_subcommand(
+      "propose", "Evaluate care plans now; store a new proposed version where the plan changed");
+  plans_propose->add_flag("--all", plans_all, "Every patient, in batches");
+  plans_propose->add_option("--patient", plans_patient, "One patient (prints its proposed version)");
+  plans_propose->add_option("--batch", plans_batch, "Patients per write with --all")->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  plans_propose->add_option("--protocols-dir", s.protocols_dir, "Folder of protocol files (default: the one serve uses)")
+      ->envname("CARELOOP_PROTOCOLS_DIR");
+  plans_propose->add_option("--protocols", s.protocols, "The deployment's protocol ids (default: as serve)")
+      ->envname("CARELOOP_PROTOCOLS")->delimiter(',');
 
   app::add_risk_commands(cli);
   CLI11_PARSE(cli, argc, argv);
@@ -296,6 +328,65 @@ int main(int argc, char** argv) {
     for (const auto& c : st.clinics())
       std::printf("%lld\t%lld\t%s\t%s\n", static_cast<long long>(c.id), static_cast<long long>(c.region_id),
                   c.timezone.c_str(), c.name.c_str());
+  } else if (clinic_protocols->parsed() || plans_propose->parsed()) {
+    const std::string dir = app::protocols_dir(s);
+    auto library = care::ProtocolLibrary::load(dir, s.protocols.empty() ? care::ProtocolLibrary::default_ids() : s.protocols);
+    if (!library) return fail(library.error());
+    if (clinic_protocols->parsed()) {
+      if (cp_set_given) {
+        std::vector<std::string> ids;
+        for (std::size_t at = 0; at <= cp_set.size();) {
+          const auto comma = std::min(cp_set.find(',', at), cp_set.size());
+          if (comma > at) ids.push_back(cp_set.substr(at, comma - at));
+          at = comma + 1;
+        }
+        if (auto set = care::set_clinic_protocols(st, **library, cp_clinic, ids); !set) return fail(set.error());
+      } else if (auto clinic_row = st.clinic(cp_clinic); !clinic_row) {
+        return fail(clinic_row.error());
+      }
+      const auto chosen = st.clinic_protocols(cp_clinic);
+      auto set = (*library)->choose(chosen);
+      if (!set) return fail("clinic " + std::to_string(cp_clinic) + ": " + set.error().message);
+      std::printf("clinic %lld: %s\n", static_cast<long long>(cp_clinic),
+                  chosen.empty() ? "no choice, the deployment's set" : "its own choice");
+      for (const auto* p : set->protocols())
+        std::printf("%s\t%s\t%s\t%s\n", p->id.c_str(), p->version.c_str(), p->programme.c_str(), p->title.c_str());
+    } else {
+      if (plans_all == (plans_patient != 0)) return fail("say --all or --patient ID");
+      care::Planner planner(st, *library);
+      const auto now = core::now_utc_ms();
+      if (plans_patient) {
+        auto p = planner.propose(plans_patient, now);
+        if (!p) return fail(p.error());
+        if (!p->proposed) {
+          std::printf("patient %lld: no protocol applies; no proposal\n", static_cast<long long>(plans_patient));
+        } else {
+          std::printf("patient %lld: version %d %s (%s)\n%s\n", static_cast<long long>(plans_patient), p->proposed->version,
+                      p->proposed->status.c_str(), p->changed ? "new" : "unchanged", p->proposed->plan_json.c_str());
+        }
+      } else {
+        const bool tty = isatty(STDERR_FILENO);
+        const auto started = std::chrono::steady_clock::now();
+        auto summary = planner.propose_all(now, plans_batch, [tty, started](std::int64_t done, std::int64_t total) {
+          if (!tty) return;
+          const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+          const int width = 30;
+          const int filled = total ? static_cast<int>(width * done / total) : width;
+          std::fprintf(stderr, "\rplans: [%s%s] %lld/%lld patients, %.0f/s",
+                       std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                       std::string(static_cast<std::size_t>(width - filled), '.').c_str(), static_cast<long long>(done),
+                       static_cast<long long>(total), secs > 0 ? static_cast<double>(done) / secs : 0.0);
+          if (done == total) std::fprintf(stderr, "\n");
+        });
+        if (!summary) return fail(summary.error());
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        std::printf("planned %lld patients: %lld new proposals, %lld unchanged, %lld without an applicable protocol, "
+                    "in %.1f s (%.0f patients/s)\n",
+                    static_cast<long long>(summary->patients), static_cast<long long>(summary->proposed),
+                    static_cast<long long>(summary->unchanged), static_cast<long long>(summary->skipped), secs,
+                    secs > 0 ? static_cast<double>(summary->patients) / secs : 0.0);
+      }
+    }
   } else if (user_add->parsed()) {
     core::User u;
     u.username = u_username;

@@ -1,5 +1,8 @@
 // careloop serve: opens the store, wires the routes and runs the server
 // until SIGINT/SIGTERM, then drains the writer and closes the database.
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -10,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "careloop/care/care.hpp"
+#include "careloop/care/plans.hpp"
+#include "careloop/core/time.hpp"
 #include "careloop/mobile_api/api.hpp"
 #include "careloop/risk/registry.hpp"
 #include "careloop/scoring/scorer.hpp"
@@ -98,6 +103,43 @@ class Models {
 struct Scoring {
   Models* models = nullptr;
   scoring::Rescorer* rescorer = nullptr;
+  std::shared_ptr<const care::Planner> planner;
+  care::Replanner* replanner = nullptr;
+};
+
+// Every patient's plan once per interval, on the compute pool (a run holds
+// one compute thread while it walks the patients).
+class DailyPlans {
+ public:
+  DailyPlans(std::shared_ptr<const care::Planner> planner, boost::asio::thread_pool& pool, std::chrono::milliseconds every)
+      : planner_(std::move(planner)), timer_(pool.get_executor()), every_(every) {}
+  void start() { arm(); }
+  void stop() {
+    stopped_ = true;
+    timer_.cancel();
+  }
+
+ private:
+  void arm() {
+    timer_.expires_after(every_);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopped_) return;
+      const auto started = std::chrono::steady_clock::now();
+      auto sum = planner_->propose_all(core::now_utc_ms(), 500, nullptr);
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      if (sum)
+        std::fprintf(stderr, "careloop: daily care plans: %lld patients, %lld new proposals, in %.1f s\n",
+                     static_cast<long long>(sum->patients), static_cast<long long>(sum->proposed), secs);
+      else
+        std::fprintf(stderr, "careloop: daily care plans failed: %s\n", sum.error().message.c_str());
+      if (!stopped_) arm();
+    });
+  }
+
+  std::shared_ptr<const care::Planner> planner_;
+  boost::asio::steady_timer timer_;
+  std::chrono::milliseconds every_;
+  std::atomic<bool> stopped_{false};
 };
 
 void add_all_routes(server::Router& router, store::Store& st, boost::asio::thread_pool& compute, const Settings& s,
@@ -113,8 +155,14 @@ void add_all_routes(server::Router& router, store::Store& st, boost::asio::threa
   auto services = std::make_shared<mobile_api::Services>(st, compute, api);
   services->events = std::move(hub);
   if (auto* models = scoring.models) services->model_cards = [models] { return models->cards(); };
-  if (auto* rescorer = scoring.rescorer)
-    services->readings_stored = [rescorer](std::int64_t patient_id) { rescorer->schedule(patient_id); };
+  services->planner = scoring.planner;
+  auto* rescorer = scoring.rescorer;
+  auto* replanner = scoring.replanner;
+  if (rescorer || replanner)
+    services->readings_stored = [rescorer, replanner](std::int64_t patient_id) {
+      if (rescorer) rescorer->schedule(patient_id);
+      if (replanner) replanner->schedule(patient_id);
+    };
   mobile_api::add_routes(router, services);
 }
 
@@ -147,7 +195,8 @@ int run_routes(const Settings& s) {
   }
   boost::asio::thread_pool pool(1);
   server::Router router;
-  add_all_routes(router, **opened, pool, s, std::make_shared<care::ClinicEventHub>());
+  add_all_routes(router, **opened, pool, s, std::make_shared<care::ClinicEventHub>(),
+                 {nullptr, nullptr, std::make_shared<care::Planner>(**opened, care::ProtocolLibrary::empty()), nullptr});
   auto all = server::builtin_routes();
   for (auto& r : router.routes()) all.push_back(std::move(r));
   std::string out = "[\n";
@@ -226,7 +275,18 @@ int run_serve(const Settings& s) {
   scoring::Rescorer rescorer(scorer, srv.compute(), std::chrono::seconds(2));
   srv.on_reload([&models] { models.reload(); });
   srv.on_stop([&rescorer] { rescorer.stop(); });
-  add_all_routes(*router, *st, srv.compute(), s, hub, {&models, &rescorer});
+  // Care plans: re-proposed 2 s after a patient's last upload and for every
+  // patient once per --plans-every-hours, on the compute pool.
+  auto planner = std::make_shared<const care::Planner>(*st, *library);
+  care::Replanner replanner(*planner, srv.compute(), std::chrono::seconds(2));
+  srv.on_stop([&replanner] { replanner.stop(); });
+  std::unique_ptr<DailyPlans> daily;
+  if (s.plans_every_hours > 0) {
+    daily = std::make_unique<DailyPlans>(planner, srv.compute(), ms(s.plans_every_hours * 3600));
+    daily->start();
+    srv.on_stop([d = daily.get()] { d->stop(); });
+  }
+  add_all_routes(*router, *st, srv.compute(), s, hub, {&models, &rescorer, planner, &replanner});
 
   if (auto started = srv.start(); !started) {
     std::fprintf(stderr, "careloop: %s\n", started.error().message.c_str());

@@ -18,6 +18,7 @@ struct Settings {
   std::string web_root;     // built dashboard assets; empty = web/dist beside the binary's source tree
   std::string protocols_dir;  // empty = protocols/library of the source tree this binary was built from
   std::vector<std::string> protocols;  // ids of the protocols in use, one per programme; empty = the defaults
+  double plans_every_hours = 24;  // every patient's care plan re-evaluated this often; 0 = only after readings
   std::string models_dir;   // risk models; empty = data/models here, else in the source tree
   std::string tls_cert, tls_key;
   double shutdown_deadline_s = 10;

@@ -30,6 +30,29 @@ core::Result<std::shared_ptr<const ProtocolLibrary>> ProtocolLibrary::load(const
   return std::shared_ptr<const ProtocolLibrary>(std::move(lib));
 }
 
+const protocols::Protocol* ProtocolLibrary::find(std::string_view id, std::string_view version) const noexcept {
+  const protocols::Protocol* found = nullptr;
+  for (const auto& p : all_)
+    if (p.id == id && (version.empty() || p.version == version)) found = &p;
+  return found;
+}
+
+core::Result<protocols::ProtocolSet> ProtocolLibrary::choose(const std::vector<std::string>& ids) const {
+  if (ids.empty()) return set_;
+  std::vector<const protocols::Protocol*> chosen;
+  for (const auto& id : ids) {
+    const auto* p = find(id);
+    if (!p) {
+      std::string known;
+      for (const auto& q : all_)
+        if (known.find(q.id) == std::string::npos) known += (known.empty() ? "" : ", ") + q.id;
+      return core::Error::invalid("protocol " + id + " is not loaded (known: " + known + ")");
+    }
+    chosen.push_back(p);
+  }
+  return protocols::ProtocolSet::make(std::move(chosen));
+}
+
 std::shared_ptr<const ProtocolLibrary> ProtocolLibrary::empty() { return std::make_shared<ProtocolLibrary>(); }
 
 const protocols::AlertRule* ProtocolLibrary::rule(std::string_view protocol_id, std::string_view rule_id) const noexcept {

@@ -294,8 +294,6 @@ json step_json(const LadderStep* s) {
   return {{"id", s->id}, {"number", s->number}, {"text", text_json(&s->text)}};
 }
 
-const std::string& pick(const Text& t, Language l) { return l == Language::zh_cn ? t.zh : t.en; }
-
 std::string number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", v);
@@ -527,14 +525,26 @@ json to_json(const AlertSignal& a) {
           {"message", text_json(a.message)}, {"facts", std::move(facts)}};
 }
 
-std::string render_for_patient(const CarePlan& plan, Language lang) {
+std::string render_for_patient(const CarePlan& plan, Language lang) { return render_for_patient(to_json(plan), lang); }
+
+// From the stored JSON, so a plan the doctor edited reads the same way.
+std::string render_for_patient(const json& plan, Language lang) {
   const bool zh = lang == Language::zh_cn;
+  const char* key = zh ? "zh-CN" : "en";
   std::string out;
   auto line = [&](const std::string& s) { out += s + "\n"; };
+  auto text_of = [&](const json& t) -> std::string {
+    return t.is_object() && t.contains(key) && t[key].is_string() ? t[key].get<std::string>() : std::string();
+  };
   auto value_of = [&](TargetKey k) -> std::optional<double> {
-    for (const auto& t : plan.targets)
-      if (t.key == k) return t.value;
+    if (!plan.contains("targets") || !plan["targets"].is_array()) return std::nullopt;
+    for (const auto& t : plan["targets"])
+      if (t.is_object() && t.value("target", std::string()) == to_string(k) && t.contains("value") && t["value"].is_number())
+        return t["value"].get<double>();
     return std::nullopt;
+  };
+  auto items = [&](const char* name) {
+    return plan.contains(name) && plan[name].is_array() ? plan[name] : json::array();
   };
   line(zh ? "您的健康管理计划" : "Your care plan");
   const auto hs = value_of(TargetKey::bp_home_systolic_lt), hd = value_of(TargetKey::bp_home_diastolic_lt);
@@ -551,18 +561,27 @@ std::string render_for_patient(const CarePlan& plan, Language lang) {
     line(zh ? "糖化血红蛋白目标：低于 " + number(*a1c) + "%" : "HbA1c target: below " + number(*a1c) + " %");
   if (auto bmi = value_of(TargetKey::bmi_lt))
     line(zh ? "体重指数目标：低于 " + number(*bmi) + " kg/m²" : "Body-mass index target: below " + number(*bmi) + " kg/m²");
-  for (const auto& m : plan.monitoring) line((zh ? "自测：" : "Measure: ") + pick(m.rule->text, lang));
-  if (plan.follow_up)
-    line(zh ? "下次随访：" + core::format_date(plan.follow_up->due_day) + " 之前（" + pick(*plan.follow_up->reason, lang) + "）"
-            : "Next visit: by " + core::format_date(plan.follow_up->due_day) + " (" + pick(*plan.follow_up->reason, lang) + ")");
-  for (const auto& m : plan.medication)
-    if (m.suggested && m.action != MedicationAction::off_ladder)
-      line((zh ? "用药：" : "Medicines: ") + pick(m.suggested->text, lang));
-  if (plan.referral.urgency == Urgency::urgent)
+  for (const auto& m : items("monitoring"))
+    if (m.is_object()) line((zh ? "自测：" : "Measure: ") + text_of(m.value("text", json())));
+  if (plan.contains("follow_up") && plan["follow_up"].is_object()) {
+    const auto& f = plan["follow_up"];
+    const std::string due = f.value("due", std::string());
+    const std::string why = text_of(f.value("reason", json()));
+    line(zh ? "下次随访：" + due + " 之前（" + why + "）" : "Next visit: by " + due + " (" + why + ")");
+  }
+  for (const auto& m : items("medication")) {
+    if (!m.is_object() || m.value("action", std::string()) == to_string(MedicationAction::off_ladder)) continue;
+    const json step = m.value("suggested_step", json());
+    if (step.is_object()) line((zh ? "用药：" : "Medicines: ") + text_of(step.value("text", json())));
+  }
+  const std::string urgency =
+      plan.contains("referral") && plan["referral"].is_object() ? plan["referral"].value("urgency", std::string()) : "";
+  if (urgency == to_string(Urgency::urgent))
     line(zh ? "请尽快到上级医院就诊。" : "Please go to the hospital your doctor names as soon as possible.");
-  else if (plan.referral.urgency == Urgency::routine)
+  else if (urgency == to_string(Urgency::routine))
     line(zh ? "医生将为您安排转诊至专科。" : "Your doctor will refer you to a specialist.");
-  for (const auto& l : plan.lifestyle) line((zh ? "生活方式：" : "Lifestyle: ") + pick(l.goal->text, lang));
+  for (const auto& l : items("lifestyle"))
+    if (l.is_object()) line((zh ? "生活方式：" : "Lifestyle: ") + text_of(l.value("text", json())));
   return out;
 }
 

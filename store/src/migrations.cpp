@@ -369,6 +369,24 @@ const std::string& migration_7() {
   return sql;
 }
 
+// Care plan versions (care/README.md): the protocols that made a version,
+// the doctor's edit as an RFC 6902 patch from the proposal it came from, and
+// at most one proposed and one approved version per patient. A clinic's
+// choice of protocols: no rows = the deployment's whole set.
+constexpr std::string_view migration_care_plans = R"sql(
+ALTER TABLE care_plans ADD COLUMN protocols_json TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE care_plans ADD COLUMN diff_json TEXT;
+ALTER TABLE care_plans ADD COLUMN edited_from INTEGER;
+CREATE UNIQUE INDEX care_plans_one_proposed ON care_plans(patient_id) WHERE status = 'proposed';
+CREATE UNIQUE INDEX care_plans_one_approved ON care_plans(patient_id) WHERE status = 'approved';
+
+CREATE TABLE clinic_protocols (
+  clinic_id   INTEGER NOT NULL REFERENCES clinics(id),
+  protocol_id TEXT NOT NULL CHECK (protocol_id <> ''),
+  PRIMARY KEY (clinic_id, protocol_id)
+) STRICT;
+)sql";
+
 const std::string& migration_2() {
   static const std::string sql = std::string(migration_2_readings) + std::string(migration_2_rest);
   return sql;
@@ -377,8 +395,8 @@ const std::string& migration_2() {
 }  // namespace
 
 std::span<const std::string_view> migrations() {
-  static const std::array<std::string_view, 7> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
-                                                    migration_6, migration_7()};
+  static const std::array<std::string_view, 8> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
+                                                    migration_6, migration_7(), migration_care_plans};
   return all;
 }
 

@@ -357,6 +357,41 @@ PatientStateRow state_from(const Statement& s) {
                          has_state ? s.int64(5) : 0};
 }
 
+constexpr std::string_view care_plan_columns =
+    "SELECT c.id, c.patient_id, c.clinic_id, c.version, c.status, c.protocol_id, c.protocol_version, c.protocols_json, c.plan_json, c.rationale_json, "
+    "c.created_at_ms, c.decided_by, coalesce(u.display_name, ''), c.decided_at_ms, c.decision_note, c.diff_json, "
+    "c.edited_from FROM care_plans c LEFT JOIN users u ON u.id = c.decided_by ";
+
+CarePlanRow care_plan_from(const Statement& s) {
+  CarePlanRow r;
+  r.id = s.int64(0);
+  r.patient_id = s.int64(1);
+  r.clinic_id = s.int64(2);
+  r.version = static_cast<int>(s.int64(3));
+  r.status = s.text(4);
+  r.protocol_ids = s.text(5);
+  r.protocol_versions = s.text(6);
+  r.protocols_json = s.text(7);
+  r.plan_json = s.text(8);
+  r.rationale_json = s.text(9);
+  r.created_at_ms = s.int64(10);
+  r.decided_by = s.opt_int64(11);
+  r.decided_by_name = s.text(12);
+  r.decided_at_ms = s.opt_int64(13);
+  if (!s.is_null(14)) r.decision_note = s.text(14);
+  if (!s.is_null(15)) r.diff_json = s.text(15);
+  if (auto v = s.opt_int64(16)) r.edited_from = static_cast<int>(*v);
+  return r;
+}
+
+std::vector<CarePlanRow> care_plans_of(Connection& db, std::int64_t patient_id) {
+  std::vector<CarePlanRow> out;
+  Statement s = db.prepare(std::string(care_plan_columns) + "WHERE c.patient_id = ? ORDER BY c.version DESC");
+  s.bind(1, patient_id);
+  while (s.step()) out.push_back(care_plan_from(s));
+  return out;
+}
+
 // The hook's view of the writer's open transaction.
 class SqliteWriteTxn final : public WriteTxn {
  public:
@@ -477,10 +512,43 @@ class SqliteWriteTxn final : public WriteTxn {
                              std::int64_t entity_id, std::int64_t at_ms) override {
     const std::int64_t seq = store::record_change(db_, patient_id, clinic_id, entity, entity_id, at_ms);
     if (entity == "alert") db_.prepare("UPDATE alerts SET change_seq = ? WHERE id = ?").bind_all(seq, entity_id).run();
+    if (entity == "care_plan")
+      db_.prepare("UPDATE care_plans SET change_seq = ? WHERE id = ?").bind_all(seq, entity_id).run();
     return seq;
   }
 
   void append_audit(const AuditEntry& e) override { insert_audit(db_, e); }
+
+  std::vector<CarePlanRow> care_plans(std::int64_t patient_id) override { return care_plans_of(db_, patient_id); }
+
+  std::int64_t save_care_plan(const CarePlanRow& r) override {
+    if (r.id == 0) {
+      db_.prepare(
+            "INSERT INTO care_plans (patient_id, clinic_id, version, status, protocol_id, protocol_version, "
+            "protocols_json, plan_json, rationale_json, created_at_ms, decided_by, decided_at_ms, decision_note, "
+            "diff_json, edited_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+          .bind_all(r.patient_id, r.clinic_id, r.version, r.status, r.protocol_ids, r.protocol_versions, r.protocols_json, r.plan_json,
+                    r.rationale_json, r.created_at_ms, r.decided_by, r.decided_at_ms, r.decision_note, r.diff_json,
+                    r.edited_from)
+          .run();
+      return db_.last_insert_rowid();
+    }
+    db_.prepare("UPDATE care_plans SET status = ?, decided_by = ?, decided_at_ms = ?, decision_note = ? WHERE id = ?")
+        .bind_all(r.status, r.decided_by, r.decided_at_ms, r.decision_note, r.id)
+        .run();
+    if (db_.changes() == 0) throw StoreError(core::Errc::not_found, "care plan " + std::to_string(r.id) + " not found");
+    return r.id;
+  }
+
+  void set_clinic_protocols(std::int64_t clinic_id, const std::vector<std::string>& protocol_ids) override {
+    if (!exists(db_, "SELECT 1 FROM clinics WHERE id = ?", clinic_id))
+      throw StoreError(core::Errc::not_found, "clinic " + std::to_string(clinic_id) + " not found");
+    db_.prepare("DELETE FROM clinic_protocols WHERE clinic_id = ?").bind_all(clinic_id).run();
+    for (const auto& id : protocol_ids)
+      db_.prepare("INSERT OR IGNORE INTO clinic_protocols (clinic_id, protocol_id) VALUES (?, ?)")
+          .bind_all(clinic_id, id)
+          .run();
+  }
 
   void after_commit(std::function<void()> f) override { after_.after_commit.push_back(std::move(f)); }
   void on_rollback(std::function<void()> f) override { after_.on_rollback.push_back(std::move(f)); }
@@ -1152,6 +1220,20 @@ class SqliteStore final : public Store {
       s.bind(1, patient_id);
       if (!s.step()) return std::nullopt;
       return CarePlanRecord{s.int64(0), static_cast<int>(s.int64(1)), s.text(2), s.text(3), s.opt_int64(4)};
+    });
+  }
+
+  std::vector<CarePlanRow> care_plans(std::int64_t patient_id) override {
+    return read([&](Connection& db) { return care_plans_of(db, patient_id); });
+  }
+
+  std::vector<std::string> clinic_protocols(std::int64_t clinic_id) override {
+    return read([&](Connection& db) {
+      std::vector<std::string> out;
+      Statement s = db.prepare("SELECT protocol_id FROM clinic_protocols WHERE clinic_id = ? ORDER BY protocol_id");
+      s.bind(1, clinic_id);
+      while (s.step()) out.push_back(s.text(0));
+      return out;
     });
   }
 

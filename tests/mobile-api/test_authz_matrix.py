@@ -172,6 +172,26 @@ def rows(ctx):
     add("GET", "/api/v1/clinic/events", staff_of_a(200),
         lambda c, p: (f"/api/v1/clinic/events?clinic_id={c.clinic_a}", None, []))
 
+    # Care plans: every patient got a proposal (`plans propose --all`) before the matrix; each
+    # allowed principal decides its own patient's proposal (patients nobody sends readings for).
+    add("GET", "/api/v1/clinic/patients/{id}/care-plans", staff_of_a(200),
+        lambda c, p: (f"/api/v1/clinic/patients/{A}/care-plans", None, []))
+    add("POST", "/api/v1/clinic/patients/{id}/care-plans/evaluate", staff_of_a(200),
+        lambda c, p: (f"/api/v1/clinic/patients/{A}/care-plans/evaluate", None, []))
+
+    def decision(kind, body):
+        def build(c, p):
+            patient, version = c.plan_targets[kind][1 if p == "admin" else 0]
+            return (f"/api/v1/clinic/patients/{patient}/care-plans/{version}/{kind}", body, [])
+        return build
+    add("POST", "/api/v1/clinic/patients/{id}/care-plans/{version}/approve", staff_of_a(200),
+        decision("approve", {"note": "同意"}))
+    add("POST", "/api/v1/clinic/patients/{id}/care-plans/{version}/edit", staff_of_a(200),
+        decision("edit", {"plan": {"follow_up": {"within_days": 11}}}))
+    add("POST", "/api/v1/clinic/patients/{id}/care-plans/{version}/reject", staff_of_a(200),
+        decision("reject", {"reason": "患者下周复诊时再定"}))
+    add("GET", "/api/v1/me/care-plan", own_record(200))
+
     def fhir_post(c, p):
         cid = str(uuid.uuid4())
         return ("/fhir/Observation", bp_observation(c, cid), [cid])
@@ -220,6 +240,14 @@ def setup(binary, workdir):
     other_region, = db.execute("SELECT c.region_id FROM clinics c WHERE c.id <> ? ORDER BY id LIMIT 1",
                                (ctx.clinic_a,)).fetchone()
     authority_region, = db.execute("SELECT region_id FROM users WHERE username = 'authority'").fetchone()
+    # Six proposals of clinic A's patients without accounts (no readings arrive for them during the matrix).
+    run([binary, "--db", ctx.db, "plans", "propose", "--all"])
+    proposals = db.execute(
+        "SELECT patient_id, version FROM care_plans WHERE clinic_id = ? AND status = 'proposed' AND patient_id NOT IN "
+        "(?, ?, ?) AND patient_id NOT IN (SELECT patient_id FROM users WHERE patient_id IS NOT NULL) "
+        "ORDER BY patient_id LIMIT 6", (ctx.clinic_a, ctx.patient_a, *others)).fetchall()
+    assert len(proposals) == 6, proposals
+    ctx.plan_targets = {"approve": proposals[0:2], "edit": proposals[2:4], "reject": proposals[4:6]}
     ctx.reading_a, = db.execute("SELECT id FROM readings WHERE patient_id = ? AND kind = 'blood_pressure' "
                                 "ORDER BY id LIMIT 1", (ctx.patient_a,)).fetchone()
     db.close()

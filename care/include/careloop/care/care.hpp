@@ -44,7 +44,15 @@ class ProtocolLibrary {
   // No protocols: nothing fires (tests, `careloop routes`).
   static std::shared_ptr<const ProtocolLibrary> empty();
 
+  // The deployment's set: what a clinic that chose none uses.
   const protocols::ProtocolSet& set() const noexcept { return set_; }
+  // Every protocol loaded from the folder (a clinic chooses among them).
+  const std::vector<protocols::Protocol>& all() const noexcept { return all_; }
+  // A loaded protocol by id (the last version in the folder) or by id and version; nullptr when absent.
+  const protocols::Protocol* find(std::string_view id, std::string_view version = {}) const noexcept;
+  // The set for a clinic's choice of ids: empty = set(). Errors name the
+  // unknown id, or two protocols of one programme.
+  core::Result<protocols::ProtocolSet> choose(const std::vector<std::string>& ids) const;
   const protocols::AlertSettings& settings() const noexcept { return settings_; }
   // The rule an alert came from, for its words; nullptr when unknown.
   const protocols::AlertRule* rule(std::string_view protocol_id, std::string_view rule_id) const noexcept;

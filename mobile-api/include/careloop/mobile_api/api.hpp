@@ -13,6 +13,7 @@
 
 #include "careloop/auth/login_throttle.hpp"
 #include "careloop/care/care.hpp"
+#include "careloop/care/plans.hpp"
 #include "careloop/server/router.hpp"
 #include "careloop/store/store.hpp"
 
@@ -40,6 +41,9 @@ struct Services {
   std::function<void(std::int64_t patient_id)> readings_stored;
   // Wakes the clinics' live event streams after a commit; null: streams look every 15 s.
   std::shared_ptr<care::ClinicEventHub> events;
+  // Proposes care plans and checks the doctor's edits against the protocols;
+  // null: the care plan routes that need it answer 503.
+  std::shared_ptr<const care::Planner> planner;
 };
 
 // The OpenAPI 3.1 document of these routes (mobile-api/openapi.json).

@@ -154,5 +154,7 @@ enum class Language : std::uint8_t { en, zh_cn };
 // Plain language for the patient: targets, schedule, next visit, lifestyle,
 // and (after the doctor approved it) the medication plan and referral.
 std::string render_for_patient(const CarePlan& plan, Language lang);
+// The same from a plan as stored (to_json, or a doctor's edit of it).
+std::string render_for_patient(const nlohmann::json& plan, Language lang);
 
 }  // namespace careloop::protocols

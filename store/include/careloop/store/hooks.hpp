@@ -79,6 +79,28 @@ struct ClinicEvent {
   std::int64_t at_ms = 0;
 };
 
+// One version of a patient's care plan (table care_plans). At most one
+// version is proposed and one approved at a time (partial unique indexes).
+struct CarePlanRow {
+  std::int64_t id = 0;  // 0: a new version
+  std::int64_t patient_id = 0;
+  std::int64_t clinic_id = 0;
+  int version = 0;
+  std::string status;          // proposed, approved, rejected, superseded
+  std::string protocol_ids;       // comma-separated (the columns of migration 3)
+  std::string protocol_versions;  // comma-separated, in the same order
+  std::string protocols_json;     // [{"id", "version"}] of the protocols that made it
+  std::string plan_json;       // protocols::to_json(CarePlan), or the doctor's edit
+  std::string rationale_json = "[]";
+  std::int64_t created_at_ms = 0;
+  std::optional<std::int64_t> decided_by;
+  std::string decided_by_name;  // filled by reads
+  std::optional<std::int64_t> decided_at_ms;
+  std::optional<std::string> decision_note;
+  std::optional<std::string> diff_json;  // RFC 6902 patch from the proposal (an edit)
+  std::optional<int> edited_from;        // the proposal's version (an edit)
+};
+
 // The writes a hook (or a Store::transact job) may make, all inside the
 // writer's open transaction. Reads see the transaction's own writes.
 // Failures throw StoreError; let them propagate (the job rolls back).
@@ -115,6 +137,13 @@ class WriteTxn {
   virtual std::int64_t record_change(std::int64_t patient_id, std::int64_t clinic_id, std::string_view entity,
                                      std::int64_t entity_id, std::int64_t at_ms) = 0;
   virtual void append_audit(const AuditEntry& e) = 0;
+
+  // A patient's care plan versions, newest first.
+  virtual std::vector<CarePlanRow> care_plans(std::int64_t patient_id) = 0;
+  // Inserts (id 0) or updates the status and decision columns of a version; returns its id.
+  virtual std::int64_t save_care_plan(const CarePlanRow& row) = 0;
+  // Replaces a clinic's protocol choice (empty: the deployment's set).
+  virtual void set_clinic_protocols(std::int64_t clinic_id, const std::vector<std::string>& protocol_ids) = 0;
 
   // Runs `f` on the writer thread once the transaction has committed (never
   // if it rolls back), before the job's completion. Keep it quick: notify.

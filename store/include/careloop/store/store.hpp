@@ -261,6 +261,10 @@ class Store {
   virtual std::vector<std::int64_t> patient_ids(std::int64_t after_id, int limit) = 0;
   // The newest approved care plan of a patient.
   virtual std::optional<CarePlanRecord> approved_care_plan(std::int64_t patient_id) = 0;
+  // Every care plan version of a patient, newest first (staff only: proposals included).
+  virtual std::vector<CarePlanRow> care_plans(std::int64_t patient_id) = 0;
+  // The protocol ids a clinic chose, sorted; empty: it chose none (the deployment's set applies).
+  virtual std::vector<std::string> clinic_protocols(std::int64_t clinic_id) = 0;
   virtual std::int64_t count_readings(std::optional<std::int64_t> patient_id = std::nullopt) = 0;
   // Newest first.
   virtual std::vector<AuditEntry> audit_log(std::optional<std::int64_t> patient_id, int limit) = 0;
