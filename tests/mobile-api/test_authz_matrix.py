@@ -172,6 +172,16 @@ def rows(ctx):
     add("GET", "/api/v1/clinic/events", staff_of_a(200),
         lambda c, p: (f"/api/v1/clinic/events?clinic_id={c.clinic_a}", None, []))
 
+    # Reports: aggregates of a region (authorities covering it, the administrator) or of a clinic
+    # (also its own doctors); never a patient.
+    region_report = {"anonymous": 401, "patient_a": 403, "patient_b": 403, "doctor_a": 403, "doctor_other": 403,
+                     "authority_a": 200, "authority_other": 403, "admin": 200}
+    add("GET", "/api/v1/reports/regions/{id}", region_report,
+        lambda c, p: (f"/api/v1/reports/regions/{c.region_a}?month=2026-10", None, []))
+    clinic_report = dict(region_report, doctor_a=200)
+    add("GET", "/api/v1/reports/clinics/{id}", clinic_report,
+        lambda c, p: (f"/api/v1/reports/clinics/{c.clinic_a}?month=2026-10&format=csv", None, []))
+
     def fhir_post(c, p):
         cid = str(uuid.uuid4())
         return ("/fhir/Observation", bp_observation(c, cid), [cid])

@@ -13,6 +13,7 @@
 
 #include "careloop/auth/login_throttle.hpp"
 #include "careloop/care/care.hpp"
+#include "careloop/reports/calendar.hpp"
 #include "careloop/server/router.hpp"
 #include "careloop/store/store.hpp"
 
@@ -40,6 +41,8 @@ struct Services {
   std::function<void(std::int64_t patient_id)> readings_stored;
   // Wakes the clinics' live event streams after a commit; null: streams look every 15 s.
   std::shared_ptr<care::ClinicEventHub> events;
+  // The reporting time zone's months (reports/); never null once routes are added.
+  std::shared_ptr<const reports::Calendar> report_calendar;
 };
 
 // The OpenAPI 3.1 document of these routes (mobile-api/openapi.json).
