@@ -169,7 +169,8 @@ NodeTable tabulate(const Tree& tree, const std::vector<store::RollupCount>& coun
       else add[cc(k, "visit_no_measure")] += c.patients;
     }
     add[rc("patients_registered")] += c.patients;
-    add[rc(c.risk_band.empty() ? "risk_unscored" : "risk_" + c.risk_band)] += c.patients;
+    const auto band = rc(c.risk_band.empty() ? "risk_unscored" : "risk_" + c.risk_band);
+    add[band < n_counts ? band : rc("risk_unscored")] += c.patients;
     for (const auto g : {std::size_t{0}, sex_group(c.sex), age_group(c.age_decade)})
       for (std::size_t i = 0; i < n_counts; ++i) raw[it->second][g][i] += add[i];
   }
@@ -284,7 +285,7 @@ std::vector<std::string> cohort_columns() {
   return out;
 }
 
-std::vector<Cell> select(const std::vector<Cell>& cells, const std::vector<std::string>& from,
+std::vector<Cell> pick_columns(const std::vector<Cell>& cells, const std::vector<std::string>& from,
                          const std::vector<std::string>& wanted) {
   std::vector<Cell> out;
   for (const auto& w : wanted) {
@@ -376,7 +377,7 @@ core::Result<Report> build_report(store::Store& st, const Calendar& cal, UnitTyp
     const int q_first = last_outcome_quarter_end - 5 - 3 * k;
     const NodeTable t = tabulate(tree, st.rollup_counts(cohort_query(tree, cal, q_first)));
     rep.cohorts.rows.push_back(
-        {rep.unit, "quarter", format_quarter(q_first), select(published(t, self, 0), cols, rep.cohorts.columns)});
+        {rep.unit, "quarter", format_quarter(q_first), pick_columns(published(t, self, 0), cols, rep.cohorts.columns)});
   }
 
   // Alerts opened in the month, per type, for every node, suppressed together.
