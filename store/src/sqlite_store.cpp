@@ -1340,6 +1340,60 @@ class SqliteStore final : public Store {
     });
   }
 
+  std::vector<RollupCount> rollup_counts_months(const std::vector<std::int64_t>& clinic_ids,
+                                                const std::vector<RollupMonth>& months) override {
+    return read([&](Connection& db) {
+      std::vector<RollupCount> out;
+      std::string spec = "[";
+      for (std::size_t i = 0; i < months.size(); ++i) {
+        const auto& m = months[i];
+        spec += (i ? "," : "") + std::string("[") + std::to_string(m.month) + ",\"" + m.as_of_date + "\"," +
+                std::to_string(m.end_ms) + "," + std::to_string(m.cohort_before_ms) + "," +
+                std::to_string(m.month_start_ms) + "]";
+      }
+      spec += "]";
+      // The patients and their diagnoses once (materialized), then each month's row and buckets.
+      Statement s = db.prepare(
+          "WITH mo AS MATERIALIZED (SELECT json_extract(value, '$[0]') AS m, json_extract(value, '$[1]') AS d, "
+          "  json_extract(value, '$[2]') AS e, json_extract(value, '$[3]') AS c, json_extract(value, '$[4]') AS s "
+          "  FROM json_each(?1)), "
+          "p AS MATERIALIZED (SELECT id, clinic_id, sex, birth_date, registered_at_ms AS reg, "
+          "  EXISTS (SELECT 1 FROM patient_diagnoses d WHERE d.patient_id = patients.id AND d.code = 'hypertension') AS htn, "
+          "  EXISTS (SELECT 1 FROM patient_diagnoses d WHERE d.patient_id = patients.id AND d.code = 'diabetes_t2') AS dm "
+          "  FROM patients WHERE clinic_id IN (SELECT value FROM json_each(?2))) "
+          "SELECT mo.m, p.clinic_id, p.sex, "
+          "((CAST(substr(mo.d, 1, 4) AS INTEGER) - CAST(substr(p.birth_date, 1, 4) AS INTEGER)) - "
+          "  (substr(mo.d, 6, 5) < substr(p.birth_date, 6, 5))) / 10, p.htn, p.dm, "
+          "CASE WHEN p.reg < mo.c THEN 0 WHEN p.reg < mo.s THEN 1 ELSE 2 END, "
+          "coalesce(pm.bp_status, ''), coalesce(pm.glycemic_status, ''), "
+          "coalesce((SELECT CASE max(CASE r.band WHEN 'high' THEN 3 WHEN 'moderate' THEN 2 WHEN 'low' THEN 1 ELSE 0 END) "
+          "    WHEN 3 THEN 'high' WHEN 2 THEN 'moderate' WHEN 1 THEN 'low' END FROM risk_scores r "
+          "  WHERE r.patient_id = p.id AND r.computed_at_ms < mo.e AND NOT EXISTS (SELECT 1 FROM risk_scores x "
+          "    WHERE x.patient_id = p.id AND x.model_id = r.model_id AND x.computed_at_ms < mo.e AND "
+          "    (x.computed_at_ms > r.computed_at_ms OR (x.computed_at_ms = r.computed_at_ms AND x.id > r.id)))), ''), "
+          "count(*) "
+          "FROM mo JOIN p ON p.reg < mo.e LEFT JOIN patient_months pm ON pm.patient_id = p.id AND pm.month = mo.m "
+          "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10");
+      s.bind_all(spec, json_ids(clinic_ids));
+      while (s.step()) {
+        RollupCount c;
+        c.month = static_cast<int>(s.int64(0));
+        c.clinic_id = s.int64(1);
+        c.sex = s.text(2);
+        c.age_decade = static_cast<int>(s.int64(3));
+        c.hypertension = s.int64(4) != 0;
+        c.diabetes = s.int64(5) != 0;
+        c.registration = static_cast<int>(s.int64(6));
+        c.bp_status = s.text(7);
+        c.glycemic_status = s.text(8);
+        c.risk_band = s.text(9);
+        c.patients = s.int64(10);
+        out.push_back(std::move(c));
+      }
+      return out;
+    });
+  }
+
   std::vector<AlertActionCount> alert_action_counts(const std::vector<std::int64_t>& clinic_ids, std::int64_t from_ms,
                                                     std::int64_t to_ms) override {
     return read([&](Connection& db) {

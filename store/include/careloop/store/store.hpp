@@ -206,7 +206,18 @@ struct RollupQuery {
   std::int64_t risk_before_ms = 0;     // risk scores computed before this count
 };
 
+// Several months in one pass over the patients (a trend): per month, patients
+// registered before its end, cut as RollupQuery's buckets.
+struct RollupMonth {
+  int month = 0;
+  std::string as_of_date;
+  std::int64_t end_ms = 0;           // registered before this; risk scores computed before this
+  std::int64_t cohort_before_ms = 0;
+  std::int64_t month_start_ms = 0;
+};
+
 struct RollupCount {
+  int month = 0;  // rollup_counts_months only
   std::int64_t clinic_id = 0;
   std::string sex;
   int age_decade = 0;  // completed years / 10 on as_of_date
@@ -310,6 +321,9 @@ class Store {
 
   // Patients of the clinics counted per RollupCount key (reports/).
   virtual std::vector<RollupCount> rollup_counts(const RollupQuery& q) = 0;
+  // The same for several months at once, each count tagged with its month.
+  virtual std::vector<RollupCount> rollup_counts_months(const std::vector<std::int64_t>& clinic_ids,
+                                                        const std::vector<RollupMonth>& months) = 0;
   // Alerts of the clinics opened in [from_ms, to_ms), per clinic and signal.
   virtual std::vector<AlertActionCount> alert_action_counts(const std::vector<std::int64_t>& clinic_ids,
                                                             std::int64_t from_ms, std::int64_t to_ms) = 0;
