@@ -14,6 +14,8 @@
 #include "careloop/core/time.hpp"
 #include "careloop/demo/county.hpp"
 #include "careloop/protocols/protocol.hpp"
+#include "careloop/reports/report.hpp"
+#include "careloop/reports/rollup.hpp"
 #include "careloop/risk/registry.hpp"
 #include "careloop/scoring/scorer.hpp"
 #include "careloop/store/store.hpp"
@@ -114,6 +116,8 @@ int main(int argc, char** argv) {
   cli.add_option("--config", config_file, "Read settings from this file (INI/TOML: key = value, [serve] section)")
       ->envname("CARELOOP_CONFIG")->check(CLI::ExistingFile);
   cli.add_option("--db", s.db_path, "SQLite database file")->envname("CARELOOP_DB")->capture_default_str();
+  cli.add_option("--report-timezone", s.report_time_zone, "IANA time zone whose calendar months reports count in")
+      ->envname("CARELOOP_REPORT_TIMEZONE")->capture_default_str();
   cli.require_subcommand(1);
   cli.footer("Settings: a flag beats a CARELOOP_* environment variable, which beats the config file.\n"
              "Example: careloop --db var/careloop.db serve --port 8080");
@@ -253,6 +257,17 @@ int main(int argc, char** argv) {
   plans_propose->add_option("--protocols", s.protocols, "The deployment's protocol ids (default: as serve)")
       ->envname("CARELOOP_PROTOCOLS")->delimiter(',');
 
+  std::int64_t rep_region = 0, rep_clinic = 0;
+  std::string rep_month, rep_format = "json", rep_table = "indicators";
+  auto* report_cmd = cli.add_subcommand("report", "Population indicators of a region or clinic for a month (CLINICAL §4)");
+  report_cmd->add_option("--region", rep_region, "Region id");
+  report_cmd->add_option("--clinic", rep_clinic, "Clinic id");
+  report_cmd->add_option("--month", rep_month, "Month, YYYY-MM (default: the current month)");
+  report_cmd->add_option("--format", rep_format, "json, csv or fhir")->capture_default_str()
+      ->check(CLI::IsMember({"json", "csv", "fhir"}));
+  report_cmd->add_option("--table", rep_table, "With --format csv: indicators, trend, cohorts or alerts")
+      ->capture_default_str()->check(CLI::IsMember({"indicators", "trend", "cohorts", "alerts"}));
+  auto* report_rebuild = report_cmd->add_subcommand("rebuild", "Recompute every patient's month rows from its readings");
   app::add_risk_commands(cli);
   CLI11_PARSE(cli, argc, argv);
   if (!config_file.empty()) {
@@ -274,6 +289,8 @@ int main(int argc, char** argv) {
   const bool creates = init->parsed() || demo_cmd->parsed();
   if (demo_cmd->parsed() && std::filesystem::exists(s.db_path))
     return fail(s.db_path + " already exists; the demo county goes into a new database");
+  auto calendar = reports::Calendar::in_zone(s.report_time_zone);
+  if (!calendar) return fail(calendar.error());
   auto opened = open_store(s, creates);
   if (!opened) return fail(opened.error());
   auto& st = **opened;
@@ -296,6 +313,9 @@ int main(int argc, char** argv) {
     const auto started = std::chrono::steady_clock::now();
     auto summary = demo::generate_county(st, demo_opts, [](const std::string& pw) { return auth::hash_password(pw); });
     if (!summary) return fail(summary.error());
+    // The generator writes without the server's hooks: build the month rows reports read.
+    auto rolled = reports::rebuild(st, *calendar);
+    if (!rolled) return fail(rolled.error());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     std::printf("demo county: %d regions, %d clinics, %d users, %d patients, %lld readings in %.1f s (seed %llu, ending %s)\n",
                 summary->regions, summary->clinics, summary->users, summary->patients,
@@ -450,6 +470,29 @@ int main(int argc, char** argv) {
       std::printf("%lld\t%s\t%s\t%s\t%s\n", static_cast<long long>(u.id), std::string(core::to_string(u.role)).c_str(),
                   u.username.c_str(), scope.c_str(), u.display_name.c_str());
     }
+  } else if (report_rebuild->parsed()) {
+    const auto started = std::chrono::steady_clock::now();
+    auto rolled = reports::rebuild(st, *calendar);
+    if (!rolled) return fail(rolled.error());
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::printf("report rebuild: %lld patients, %lld month rows (%s) in %.1f s\n", static_cast<long long>(rolled->patients),
+                static_cast<long long>(rolled->rows), calendar->zone_name().c_str(), secs);
+  } else if (report_cmd->parsed()) {
+    if ((rep_region != 0) == (rep_clinic != 0)) return fail("say --region ID or --clinic ID");
+    int month = calendar->current_month(core::now_utc_ms());
+    if (!rep_month.empty()) {
+      auto m = reports::parse_month(rep_month);
+      if (!m) return fail("--month must be YYYY-MM");
+      month = *m;
+    }
+    const auto type = rep_region ? reports::UnitType::region : reports::UnitType::clinic;
+    auto built = reports::build_report(st, *calendar, type, rep_region ? rep_region : rep_clinic, month, core::now_utc_ms());
+    if (!built) return fail(built.error());
+    const std::string out = rep_format == "csv"    ? reports::to_csv(*built, rep_table)
+                            : rep_format == "fhir" ? reports::to_fhir(*built)
+                                                   : reports::to_json_text(*built);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    if (rep_format != "csv") std::fputc('\n', stdout);
   } else if (backup->parsed()) {
     if (auto ok = st.backup_to(backup_file); !ok) return fail(ok.error());
     std::printf("backed up %s to %s\n", s.db_path.c_str(), backup_file.c_str());

@@ -16,6 +16,7 @@
 #include "careloop/care/plans.hpp"
 #include "careloop/core/time.hpp"
 #include "careloop/mobile_api/api.hpp"
+#include "careloop/reports/rollup.hpp"
 #include "careloop/risk/registry.hpp"
 #include "careloop/scoring/scorer.hpp"
 #include "careloop/server/server.hpp"
@@ -154,6 +155,8 @@ void add_all_routes(server::Router& router, store::Store& st, boost::asio::threa
   api.throttle.lock_ms = static_cast<std::int64_t>(s.login_lock_minutes * 60'000);
   auto services = std::make_shared<mobile_api::Services>(st, compute, api);
   services->events = std::move(hub);
+  if (auto cal = reports::Calendar::in_zone(s.report_time_zone))
+    services->report_calendar = std::make_shared<const reports::Calendar>(std::move(*cal));
   if (auto* models = scoring.models) services->model_cards = [models] { return models->cards(); };
   services->planner = scoring.planner;
   auto* rescorer = scoring.rescorer;
@@ -237,7 +240,15 @@ int run_serve(const Settings& s) {
     return 1;
   }
   auto hub = std::make_shared<care::ClinicEventHub>();
-  st->set_readings_hook(care::make_critical_alert_hook(*library, hub));
+  auto calendar = reports::Calendar::in_zone(s.report_time_zone);
+  if (!calendar) {
+    std::fprintf(stderr, "careloop: %s\n", calendar.error().message.c_str());
+    st->close();
+    return 1;
+  }
+  // Alerts first, then the month rows reports read: both in the readings' transaction.
+  st->set_readings_hook(std::make_shared<store::ReadingsHooks>(std::vector<std::shared_ptr<store::ReadingsHook>>{
+      care::make_critical_alert_hook(*library, hub), reports::make_rollup_hook(*calendar)}));
 
   server::ServerConfig config;
   config.address = s.bind;

@@ -9,6 +9,8 @@ namespace careloop::app {
 
 struct Settings {
   std::string db_path = "var/careloop.db";
+  // Months of reports are calendar months in this IANA zone (rollups, reports, CLI).
+  std::string report_time_zone = "Asia/Shanghai";
   // serve
   std::string bind = "127.0.0.1";
   std::uint16_t port = 8080;

@@ -20,5 +20,6 @@ void add_alert_routes(server::Router& router, const std::shared_ptr<Services>& s
 void add_fhir_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 void add_risk_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 void add_care_plan_routes(server::Router& router, const std::shared_ptr<Services>& svc);
+void add_report_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 
 }  // namespace careloop::mobile_api::detail

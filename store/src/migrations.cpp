@@ -387,6 +387,34 @@ CREATE TABLE clinic_protocols (
 ) STRICT;
 )sql";
 
+// Per-patient month rows that reports read instead of the readings (DESIGN
+// §7); reports/ computes them in the writer's transaction. A missing row is
+// a month without any reading in the 12 months up to it.
+constexpr std::string_view migration_patient_months = R"sql(
+CREATE TABLE patient_months (
+  patient_id          INTEGER NOT NULL,
+  clinic_id           INTEGER NOT NULL,
+  month               INTEGER NOT NULL,
+  last_contact_ms     INTEGER NOT NULL,
+  bp_reading_id       INTEGER,
+  bp_taken_ms         INTEGER NOT NULL DEFAULT 0,
+  systolic_mmhg       REAL,
+  diastolic_mmhg      REAL,
+  glycemic_reading_id INTEGER,
+  glycemic_taken_ms   INTEGER NOT NULL DEFAULT 0,
+  glycemic_kind       TEXT NOT NULL DEFAULT '' CHECK (glycemic_kind = '' OR glycemic_kind = 'fasting_glucose' OR
+                                                      glycemic_kind = 'hba1c'),
+  glycemic_value      REAL,
+  bp_status           TEXT NOT NULL CHECK (bp_status = 'controlled' OR bp_status = 'uncontrolled' OR
+                                           bp_status = 'no_bp' OR bp_status = 'missed_visit'),
+  glycemic_status     TEXT NOT NULL CHECK (glycemic_status = 'controlled' OR glycemic_status = 'uncontrolled' OR
+                                           glycemic_status = 'no_glycemic' OR glycemic_status = 'missed_visit'),
+  PRIMARY KEY (patient_id, month),
+  FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
+) STRICT;
+CREATE INDEX patient_months_clinic ON patient_months(clinic_id, month);
+)sql";
+
 const std::string& migration_2() {
   static const std::string sql = std::string(migration_2_readings) + std::string(migration_2_rest);
   return sql;
@@ -395,8 +423,9 @@ const std::string& migration_2() {
 }  // namespace
 
 std::span<const std::string_view> migrations() {
-  static const std::array<std::string_view, 8> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
-                                                    migration_6, migration_7(), migration_care_plans};
+  static const std::array<std::string_view, 9> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
+                                                    migration_6, migration_7(), migration_care_plans,
+                                                    migration_patient_months};
   return all;
 }
 

@@ -392,6 +392,37 @@ std::vector<CarePlanRow> care_plans_of(Connection& db, std::int64_t patient_id) 
   return out;
 }
 
+constexpr std::string_view month_columns =
+    "SELECT patient_id, clinic_id, month, last_contact_ms, bp_reading_id, bp_taken_ms, systolic_mmhg, diastolic_mmhg, "
+    "glycemic_reading_id, glycemic_taken_ms, glycemic_kind, glycemic_value, bp_status, glycemic_status "
+    "FROM patient_months ";
+
+PatientMonthRow month_from(const Statement& s) {
+  PatientMonthRow r;
+  r.patient_id = s.int64(0);
+  r.clinic_id = s.int64(1);
+  r.month = static_cast<int>(s.int64(2));
+  r.last_contact_ms = s.int64(3);
+  r.bp_reading_id = s.opt_int64(4);
+  r.bp_taken_ms = s.int64(5);
+  r.systolic_mmhg = s.opt_real(6).value_or(0);
+  r.diastolic_mmhg = s.opt_real(7).value_or(0);
+  r.glycemic_reading_id = s.opt_int64(8);
+  r.glycemic_taken_ms = s.int64(9);
+  r.glycemic_kind = s.text(10);
+  r.glycemic_value = s.opt_real(11).value_or(0);
+  r.bp_status = s.text(12);
+  r.glycemic_status = s.text(13);
+  return r;
+}
+
+// A list of ids bound as one parameter: `x IN (SELECT value FROM json_each(?))`.
+std::string json_ids(const std::vector<std::int64_t>& ids) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+  return out + "]";
+}
+
 // The hook's view of the writer's open transaction.
 class SqliteWriteTxn final : public WriteTxn {
  public:
@@ -548,6 +579,33 @@ class SqliteWriteTxn final : public WriteTxn {
       db_.prepare("INSERT OR IGNORE INTO clinic_protocols (clinic_id, protocol_id) VALUES (?, ?)")
           .bind_all(clinic_id, id)
           .run();
+  }
+
+  std::vector<PatientMonthRow> patient_months(std::int64_t patient_id, int from_month, int to_month) override {
+    std::vector<PatientMonthRow> out;
+    Statement s = db_.prepare(std::string(month_columns) + "WHERE patient_id = ? AND month BETWEEN ? AND ? ORDER BY month");
+    s.bind_all(patient_id, from_month, to_month);
+    while (s.step()) out.push_back(month_from(s));
+    return out;
+  }
+
+  void save_patient_month(const PatientMonthRow& r) override {
+    const bool bp = r.bp_reading_id.has_value();
+    const bool gl = r.glycemic_reading_id.has_value();
+    db_.prepare(
+          "INSERT OR REPLACE INTO patient_months (patient_id, clinic_id, month, last_contact_ms, bp_reading_id, "
+          "bp_taken_ms, systolic_mmhg, diastolic_mmhg, glycemic_reading_id, glycemic_taken_ms, glycemic_kind, "
+          "glycemic_value, bp_status, glycemic_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind_all(r.patient_id, r.clinic_id, r.month, r.last_contact_ms, r.bp_reading_id, r.bp_taken_ms,
+                  bp ? std::optional<double>(r.systolic_mmhg) : std::nullopt,
+                  bp ? std::optional<double>(r.diastolic_mmhg) : std::nullopt, r.glycemic_reading_id,
+                  r.glycemic_taken_ms, r.glycemic_kind, gl ? std::optional<double>(r.glycemic_value) : std::nullopt,
+                  r.bp_status, r.glycemic_status)
+        .run();
+  }
+
+  void clear_patient_months(std::int64_t patient_id) override {
+    db_.prepare("DELETE FROM patient_months WHERE patient_id = ?").bind(1, patient_id).run();
   }
 
   void after_commit(std::function<void()> f) override { after_.after_commit.push_back(std::move(f)); }
@@ -1318,6 +1376,128 @@ class SqliteStore final : public Store {
       Statement s = db.prepare("SELECT max(seq) FROM clinic_events WHERE clinic_id = ?");
       s.bind(1, clinic_id);
       return s.step() ? s.opt_int64(0).value_or(0) : 0;
+    });
+  }
+
+  std::vector<RollupCount> rollup_counts(const RollupQuery& q) override {
+    return read([&](Connection& db) {
+      std::vector<RollupCount> out;
+      // Age in completed years on as_of_date, from the YYYY-MM-DD texts.
+      // The risk band: the highest band among each model's newest score before risk_before_ms.
+      Statement s = db.prepare(
+          "SELECT p.clinic_id, p.sex, "
+          "((CAST(substr(?2, 1, 4) AS INTEGER) - CAST(substr(p.birth_date, 1, 4) AS INTEGER)) - "
+          "  (substr(?2, 6, 5) < substr(p.birth_date, 6, 5))) / 10, "
+          "EXISTS (SELECT 1 FROM patient_diagnoses d WHERE d.patient_id = p.id AND d.code = 'hypertension'), "
+          "EXISTS (SELECT 1 FROM patient_diagnoses d WHERE d.patient_id = p.id AND d.code = 'diabetes_t2'), "
+          "CASE WHEN p.registered_at_ms < ?5 THEN 0 WHEN p.registered_at_ms < ?6 THEN 1 ELSE 2 END, "
+          "coalesce(m.bp_status, ''), coalesce(m.glycemic_status, ''), "
+          "coalesce((SELECT CASE max(CASE r.band WHEN 'high' THEN 3 WHEN 'moderate' THEN 2 WHEN 'low' THEN 1 ELSE 0 END) "
+          "    WHEN 3 THEN 'high' WHEN 2 THEN 'moderate' WHEN 1 THEN 'low' END FROM risk_scores r "
+          "  WHERE r.patient_id = p.id AND r.computed_at_ms < ?8 AND NOT EXISTS (SELECT 1 FROM risk_scores x "
+          "    WHERE x.patient_id = p.id AND x.model_id = r.model_id AND x.computed_at_ms < ?8 AND "
+          "    (x.computed_at_ms > r.computed_at_ms OR (x.computed_at_ms = r.computed_at_ms AND x.id > r.id)))), ''), "
+          "count(*) "
+          "FROM patients p LEFT JOIN patient_months m ON m.patient_id = p.id AND m.month = ?1 "
+          "WHERE p.clinic_id IN (SELECT value FROM json_each(?7)) AND p.registered_at_ms < ?3 "
+          "AND p.registered_at_ms >= ?4 "
+          "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9");
+      s.bind_all(q.month, q.as_of_date, q.registered_before_ms, q.registered_from_ms, q.cohort_before_ms,
+                 q.month_start_ms, json_ids(q.clinic_ids), q.risk_before_ms);
+      while (s.step()) {
+        RollupCount c;
+        c.clinic_id = s.int64(0);
+        c.sex = s.text(1);
+        c.age_decade = static_cast<int>(s.int64(2));
+        c.hypertension = s.int64(3) != 0;
+        c.diabetes = s.int64(4) != 0;
+        c.registration = static_cast<int>(s.int64(5));
+        c.bp_status = s.text(6);
+        c.glycemic_status = s.text(7);
+        c.risk_band = s.text(8);
+        c.patients = s.int64(9);
+        out.push_back(std::move(c));
+      }
+      return out;
+    });
+  }
+
+  std::vector<RollupCount> rollup_counts_months(const std::vector<std::int64_t>& clinic_ids,
+                                                const std::vector<RollupMonth>& months) override {
+    return read([&](Connection& db) {
+      std::vector<RollupCount> out;
+      std::string spec = "[";
+      for (std::size_t i = 0; i < months.size(); ++i) {
+        const auto& m = months[i];
+        spec += (i ? "," : "") + std::string("[") + std::to_string(m.month) + ",\"" + m.as_of_date + "\"," +
+                std::to_string(m.end_ms) + "," + std::to_string(m.cohort_before_ms) + "," +
+                std::to_string(m.month_start_ms) + "]";
+      }
+      spec += "]";
+      // The patients and their diagnoses once (materialized), then each month's row and buckets.
+      Statement s = db.prepare(
+          "WITH mo AS MATERIALIZED (SELECT json_extract(value, '$[0]') AS m, json_extract(value, '$[1]') AS d, "
+          "  json_extract(value, '$[2]') AS e, json_extract(value, '$[3]') AS c, json_extract(value, '$[4]') AS s "
+          "  FROM json_each(?1)), "
+          "p AS MATERIALIZED (SELECT id, clinic_id, sex, birth_date, registered_at_ms AS reg, "
+          "  EXISTS (SELECT 1 FROM patient_diagnoses d WHERE d.patient_id = patients.id AND d.code = 'hypertension') AS htn, "
+          "  EXISTS (SELECT 1 FROM patient_diagnoses d WHERE d.patient_id = patients.id AND d.code = 'diabetes_t2') AS dm "
+          "  FROM patients WHERE clinic_id IN (SELECT value FROM json_each(?2))) "
+          "SELECT mo.m, p.clinic_id, p.sex, "
+          "((CAST(substr(mo.d, 1, 4) AS INTEGER) - CAST(substr(p.birth_date, 1, 4) AS INTEGER)) - "
+          "  (substr(mo.d, 6, 5) < substr(p.birth_date, 6, 5))) / 10, p.htn, p.dm, "
+          "CASE WHEN p.reg < mo.c THEN 0 WHEN p.reg < mo.s THEN 1 ELSE 2 END, "
+          "coalesce(pm.bp_status, ''), coalesce(pm.glycemic_status, ''), "
+          "coalesce((SELECT CASE max(CASE r.band WHEN 'high' THEN 3 WHEN 'moderate' THEN 2 WHEN 'low' THEN 1 ELSE 0 END) "
+          "    WHEN 3 THEN 'high' WHEN 2 THEN 'moderate' WHEN 1 THEN 'low' END FROM risk_scores r "
+          "  WHERE r.patient_id = p.id AND r.computed_at_ms < mo.e AND NOT EXISTS (SELECT 1 FROM risk_scores x "
+          "    WHERE x.patient_id = p.id AND x.model_id = r.model_id AND x.computed_at_ms < mo.e AND "
+          "    (x.computed_at_ms > r.computed_at_ms OR (x.computed_at_ms = r.computed_at_ms AND x.id > r.id)))), ''), "
+          "count(*) "
+          "FROM mo JOIN p ON p.reg < mo.e LEFT JOIN patient_months pm ON pm.patient_id = p.id AND pm.month = mo.m "
+          "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10");
+      s.bind_all(spec, json_ids(clinic_ids));
+      while (s.step()) {
+        RollupCount c;
+        c.month = static_cast<int>(s.int64(0));
+        c.clinic_id = s.int64(1);
+        c.sex = s.text(2);
+        c.age_decade = static_cast<int>(s.int64(3));
+        c.hypertension = s.int64(4) != 0;
+        c.diabetes = s.int64(5) != 0;
+        c.registration = static_cast<int>(s.int64(6));
+        c.bp_status = s.text(7);
+        c.glycemic_status = s.text(8);
+        c.risk_band = s.text(9);
+        c.patients = s.int64(10);
+        out.push_back(std::move(c));
+      }
+      return out;
+    });
+  }
+
+  std::vector<AlertActionCount> alert_action_counts(const std::vector<std::int64_t>& clinic_ids, std::int64_t from_ms,
+                                                    std::int64_t to_ms) override {
+    return read([&](Connection& db) {
+      std::vector<AlertActionCount> out;
+      Statement s = db.prepare(
+          "SELECT clinic_id, signal, count(*), "
+          "sum(acknowledged_at_ms IS NOT NULL AND action IS NOT NULL AND action <> 'no_action') "
+          "FROM alerts WHERE clinic_id IN (SELECT value FROM json_each(?1)) AND opened_at_ms >= ?2 "
+          "AND opened_at_ms < ?3 GROUP BY clinic_id, signal ORDER BY clinic_id, signal");
+      s.bind_all(json_ids(clinic_ids), from_ms, to_ms);
+      while (s.step()) out.push_back({s.int64(0), s.text(1), s.int64(2), s.int64(3)});
+      return out;
+    });
+  }
+
+  std::vector<PatientMonthRow> patient_months(std::int64_t patient_id) override {
+    return read([&](Connection& db) {
+      std::vector<PatientMonthRow> out;
+      Statement s = db.prepare(std::string(month_columns) + "WHERE patient_id = ? ORDER BY month");
+      s.bind(1, patient_id);
+      while (s.step()) out.push_back(month_from(s));
+      return out;
     });
   }
 

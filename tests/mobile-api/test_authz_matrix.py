@@ -191,6 +191,15 @@ def rows(ctx):
     add("POST", "/api/v1/clinic/patients/{id}/care-plans/{version}/reject", staff_of_a(200),
         decision("reject", {"reason": "患者下周复诊时再定"}))
     add("GET", "/api/v1/me/care-plan", own_record(200))
+    # Reports: aggregates of a region (authorities covering it, the administrator) or of a clinic
+    # (also its own doctors); never a patient.
+    region_report = {"anonymous": 401, "patient_a": 403, "patient_b": 403, "doctor_a": 403, "doctor_other": 403,
+                     "authority_a": 200, "authority_other": 403, "admin": 200}
+    add("GET", "/api/v1/reports/regions/{id}", region_report,
+        lambda c, p: (f"/api/v1/reports/regions/{c.region_a}?month=2026-10", None, []))
+    clinic_report = dict(region_report, doctor_a=200)
+    add("GET", "/api/v1/reports/clinics/{id}", clinic_report,
+        lambda c, p: (f"/api/v1/reports/clinics/{c.clinic_a}?month=2026-10&format=csv", None, []))
 
     def fhir_post(c, p):
         cid = str(uuid.uuid4())

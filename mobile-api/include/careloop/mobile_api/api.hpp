@@ -14,6 +14,7 @@
 #include "careloop/auth/login_throttle.hpp"
 #include "careloop/care/care.hpp"
 #include "careloop/care/plans.hpp"
+#include "careloop/reports/calendar.hpp"
 #include "careloop/server/router.hpp"
 #include "careloop/store/store.hpp"
 
@@ -44,6 +45,8 @@ struct Services {
   // Proposes care plans and checks the doctor's edits against the protocols;
   // null: the care plan routes that need it answer 503.
   std::shared_ptr<const care::Planner> planner;
+  // The reporting time zone's months (reports/); never null once routes are added.
+  std::shared_ptr<const reports::Calendar> report_calendar;
 };
 
 // The OpenAPI 3.1 document of these routes (mobile-api/openapi.json).

@@ -11,6 +11,7 @@
 // the upload (the phone retries with the same client ids) is the safe side.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -37,6 +38,31 @@ struct PatientStateRow {
   std::string alerts_json;
   std::int64_t updated_at_ms = 0;
   std::int64_t state_seq = 0;
+};
+
+// One patient's state at the end of one calendar month of the reporting
+// time zone (table patient_months), as reports/ computes it from the
+// readings taken in that month and the 11 before it. A patient without a row
+// for a month had no reading in those 12 months (lost to follow-up there).
+// Months are counted as year * 12 + (month - 1).
+struct PatientMonthRow {
+  std::int64_t patient_id = 0;
+  std::int64_t clinic_id = 0;
+  int month = 0;
+  std::int64_t last_contact_ms = 0;  // the newest reading taken in the 12 months
+  // The newest blood pressure taken in the month and the 2 before it.
+  std::optional<std::int64_t> bp_reading_id;
+  std::int64_t bp_taken_ms = 0;
+  double systolic_mmhg = 0;
+  double diastolic_mmhg = 0;
+  // The newest fasting glucose or HbA1c taken in the month and the 2 before it.
+  std::optional<std::int64_t> glycemic_reading_id;
+  std::int64_t glycemic_taken_ms = 0;
+  std::string glycemic_kind;  // "fasting_glucose", "hba1c"; empty when none
+  double glycemic_value = 0;  // mmol/L or %
+  std::string bp_status;        // controlled, uncontrolled, no_bp, missed_visit
+  std::string glycemic_status;  // controlled, uncontrolled, no_glycemic, missed_visit
+  friend bool operator==(const PatientMonthRow&, const PatientMonthRow&) = default;
 };
 
 // One row of the alerts table (one per patient per signal while unresolved).
@@ -144,6 +170,12 @@ class WriteTxn {
   virtual std::int64_t save_care_plan(const CarePlanRow& row) = 0;
   // Replaces a clinic's protocol choice (empty: the deployment's set).
   virtual void set_clinic_protocols(std::int64_t clinic_id, const std::vector<std::string>& protocol_ids) = 0;
+  // The patient's month rows with from_month <= month <= to_month, ascending.
+  virtual std::vector<PatientMonthRow> patient_months(std::int64_t patient_id, int from_month, int to_month) = 0;
+  // Inserts or replaces the row of (patient, month).
+  virtual void save_patient_month(const PatientMonthRow& row) = 0;
+  // Deletes every month row of the patient (a rebuild starts from nothing).
+  virtual void clear_patient_months(std::int64_t patient_id) = 0;
 
   // Runs `f` on the writer thread once the transaction has committed (never
   // if it rolls back), before the job's completion. Keep it quick: notify.
@@ -163,6 +195,21 @@ class ReadingsHook {
   // transaction. Throw to refuse the whole job.
   virtual void on_readings_created(WriteTxn& txn, std::int64_t patient_id, std::int64_t clinic_id,
                                    std::span<const core::Reading> created) = 0;
+};
+
+// Several hooks run as one, in the order given (care's alerts, reports'
+// rollups, ...): each sees the writes of those before it; the first to throw
+// rolls the whole job back.
+class ReadingsHooks final : public ReadingsHook {
+ public:
+  explicit ReadingsHooks(std::vector<std::shared_ptr<ReadingsHook>> hooks) : hooks_(std::move(hooks)) {}
+  void on_readings_created(WriteTxn& txn, std::int64_t patient_id, std::int64_t clinic_id,
+                           std::span<const core::Reading> created) override {
+    for (const auto& h : hooks_) h->on_readings_created(txn, patient_id, clinic_id, created);
+  }
+
+ private:
+  std::vector<std::shared_ptr<ReadingsHook>> hooks_;
 };
 
 }  // namespace careloop::store

@@ -1,0 +1,172 @@
+#include "careloop/reports/rollup.hpp"
+
+#include <algorithm>
+#include <string>
+
+namespace careloop::reports {
+namespace {
+
+bool newer(std::int64_t taken_ms, std::int64_t id, std::int64_t than_ms, const std::optional<std::int64_t>& than_id) {
+  if (!than_id) return true;
+  return taken_ms > than_ms || (taken_ms == than_ms && id > *than_id);
+}
+
+// A fasting glucose or an HbA1c: the readings diabetes control is judged on.
+std::optional<std::pair<std::string, double>> glycemic_value(const core::Reading& r) {
+  if (r.kind == core::ReadingKind::glucose && r.glucose_context == core::GlucoseContext::fasting && r.glucose_mmol_l)
+    return std::pair<std::string, double>{"fasting_glucose", *r.glucose_mmol_l};
+  if (r.kind == core::ReadingKind::hba1c && r.hba1c_percent) return std::pair<std::string, double>{"hba1c", *r.hba1c_percent};
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string bp_status(const store::PatientMonthRow& r, std::int64_t window_start_ms) {
+  if (r.last_contact_ms < window_start_ms) return "missed_visit";
+  if (!r.bp_reading_id) return "no_bp";
+  return r.systolic_mmhg < controlled_systolic_below_mmhg && r.diastolic_mmhg < controlled_diastolic_below_mmhg
+             ? "controlled"
+             : "uncontrolled";
+}
+
+std::string glycemic_status(const store::PatientMonthRow& r, std::int64_t window_start_ms) {
+  if (r.last_contact_ms < window_start_ms) return "missed_visit";
+  if (!r.glycemic_reading_id) return "no_glycemic";
+  const double below = r.glycemic_kind == "hba1c" ? controlled_hba1c_below_percent : controlled_fasting_glucose_below_mmol_l;
+  return r.glycemic_value < below ? "controlled" : "uncontrolled";
+}
+
+void MonthFold::load(std::vector<store::PatientMonthRow> rows) {
+  for (auto& r : rows) {
+    loaded_[r.month] = r;
+    rows_[r.month] = std::move(r);
+  }
+}
+
+store::PatientMonthRow& MonthFold::row(int month) {
+  auto [it, inserted] = rows_.try_emplace(month);
+  if (inserted) {
+    it->second.patient_id = patient_id_;
+    it->second.clinic_id = clinic_id_;
+    it->second.month = month;
+  }
+  return it->second;
+}
+
+void MonthFold::apply(const core::Reading& r) {
+  const int m = calendar_.month_of(r.taken_at.utc_ms);
+  const std::int64_t t = r.taken_at.utc_ms;
+  const bool is_bp = r.kind == core::ReadingKind::blood_pressure && r.systolic_mmhg && r.diastolic_mmhg;
+  const auto gly = glycemic_value(r);
+  for (int month = m; month < m + under_care_months; ++month) {
+    auto& row = this->row(month);
+    row.last_contact_ms = std::max(row.last_contact_ms, t);
+    if (month >= m + recent_months) continue;
+    if (is_bp && newer(t, r.id, row.bp_taken_ms, row.bp_reading_id)) {
+      row.bp_reading_id = r.id;
+      row.bp_taken_ms = t;
+      row.systolic_mmhg = *r.systolic_mmhg;
+      row.diastolic_mmhg = *r.diastolic_mmhg;
+    }
+    if (gly && newer(t, r.id, row.glycemic_taken_ms, row.glycemic_reading_id)) {
+      row.glycemic_reading_id = r.id;
+      row.glycemic_taken_ms = t;
+      row.glycemic_kind = gly->first;
+      row.glycemic_value = gly->second;
+    }
+  }
+}
+
+store::PatientMonthRow MonthFold::with_status(store::PatientMonthRow r) const {
+  const std::int64_t window_start = calendar_.month_start_ms(r.month - (recent_months - 1));
+  r.bp_status = bp_status(r, window_start);
+  r.glycemic_status = glycemic_status(r, window_start);
+  return r;
+}
+
+std::vector<store::PatientMonthRow> MonthFold::changed() const {
+  std::vector<store::PatientMonthRow> out;
+  for (const auto& [month, r] : rows_) {
+    auto next = with_status(r);
+    auto it = loaded_.find(month);
+    if (it == loaded_.end() || !(it->second == next)) out.push_back(std::move(next));
+  }
+  return out;
+}
+
+std::vector<store::PatientMonthRow> MonthFold::rows() const {
+  std::vector<store::PatientMonthRow> out;
+  out.reserve(rows_.size());
+  for (const auto& [month, r] : rows_) out.push_back(with_status(r));
+  return out;
+}
+
+namespace {
+
+class RollupHook final : public store::ReadingsHook {
+ public:
+  explicit RollupHook(Calendar calendar) : calendar_(std::move(calendar)) {}
+
+  void on_readings_created(store::WriteTxn& txn, std::int64_t patient_id, std::int64_t clinic_id,
+                           std::span<const core::Reading> created) override {
+    if (created.empty()) return;
+    int lo = calendar_.month_of(created.front().taken_at.utc_ms);
+    int hi = lo;
+    for (const auto& r : created) {
+      const int m = calendar_.month_of(r.taken_at.utc_ms);
+      lo = std::min(lo, m);
+      hi = std::max(hi, m);
+    }
+    MonthFold fold(calendar_, patient_id, clinic_id);
+    fold.load(txn.patient_months(patient_id, lo, hi + under_care_months - 1));
+    for (const auto& r : created) fold.apply(r);
+    for (const auto& row : fold.changed()) txn.save_patient_month(row);
+  }
+
+ private:
+  Calendar calendar_;
+};
+
+}  // namespace
+
+std::shared_ptr<store::ReadingsHook> make_rollup_hook(Calendar calendar) {
+  return std::make_shared<RollupHook>(std::move(calendar));
+}
+
+core::Result<RebuildSummary> rebuild(store::Store& st, const Calendar& calendar,
+                                     const std::function<void(std::int64_t)>& progress) {
+  RebuildSummary summary;
+  std::int64_t after = 0;
+  constexpr int page = 200;
+  for (;;) {
+    const auto ids = st.patient_ids(after, page);
+    if (ids.empty()) break;
+    std::int64_t rows = 0;
+    auto done = store::wait_for<core::Unit>([&](auto complete) {
+      st.transact(
+          [&ids, &calendar, &rows](store::WriteTxn& txn) -> core::Status {
+            for (const auto id : ids) {
+              auto patient = txn.patient(id);
+              if (!patient) return patient.error();
+              txn.clear_patient_months(id);
+              MonthFold fold(calendar, id, patient->clinic_id);
+              for (const auto& r : txn.readings_of(id)) fold.apply(r);
+              for (const auto& row : fold.rows()) {
+                txn.save_patient_month(row);
+                ++rows;
+              }
+            }
+            return core::ok_status();
+          },
+          std::move(complete));
+    });
+    if (!done) return done.error();
+    summary.patients += static_cast<std::int64_t>(ids.size());
+    summary.rows += rows;
+    after = ids.back();
+    if (progress) progress(summary.patients);
+  }
+  return summary;
+}
+
+}  // namespace careloop::reports
