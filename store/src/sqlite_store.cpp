@@ -1253,11 +1253,15 @@ class SqliteStore final : public Store {
   }
 
   std::vector<std::int64_t> patients_with_alert_timers_due(std::int64_t now_ms, std::int64_t critical_opened_by_ms) override {
-    // Each half reads its partial index (migration 8).
-    return ids_of("SELECT patient_id FROM alerts WHERE status = 'snoozed' AND snoozed_until_ms <= ? UNION "
-                  "SELECT patient_id FROM alerts WHERE status = 'open' AND tier = 'critical' AND escalated_at_ms IS NULL "
-                  "AND opened_at_ms <= ? ORDER BY 1",
-                  now_ms, critical_opened_by_ms);
+    // Each half reads its partial index (migration 8); an ORDER BY or UNION
+    // here would make SQLite scan alerts_patient instead, so sort in C++.
+    auto ids = ids_of("SELECT patient_id FROM alerts WHERE status = 'snoozed' AND snoozed_until_ms <= ? UNION ALL "
+                      "SELECT patient_id FROM alerts WHERE status = 'open' AND tier = 'critical' AND escalated_at_ms IS NULL "
+                      "AND opened_at_ms <= ?",
+                      now_ms, critical_opened_by_ms);
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    return ids;
   }
 
   std::vector<std::int64_t> patients_last_reading_between(const std::vector<core::ReadingKind>& kinds, std::int64_t from_ms,
