@@ -416,7 +416,9 @@ AlertSchedule::AlertSchedule(store::Store& st, std::shared_ptr<const ProtocolLib
 
 AlertSchedule::~AlertSchedule() { stop(); }
 
-void AlertSchedule::start(boost::asio::thread_pool& pool) { state_->arm(pool, std::chrono::milliseconds(0)); }
+// The first sweep (a full one) one interval after the start: not in the
+// middle of a start-up, and a short-lived server writes nothing it was not asked to.
+void AlertSchedule::start(boost::asio::thread_pool& pool) { state_->arm(pool, state_->settings.interval); }
 
 void AlertSchedule::stop() {
   std::unique_lock lock(state_->m);

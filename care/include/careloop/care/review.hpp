@@ -128,7 +128,7 @@ class AlertSchedule {
   AlertSchedule(const AlertSchedule&) = delete;
   AlertSchedule& operator=(const AlertSchedule&) = delete;
 
-  // Sweeps at once, then every interval, on `pool`.
+  // Sweeps one interval from now (the first sweep is a full one), then every interval, on `pool`.
   void start(boost::asio::thread_pool& pool);
   // No new sweep starts; waits for a running one to finish.
   void stop();
