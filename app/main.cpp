@@ -1,6 +1,7 @@
 // careloop: the one program of CareLoop (DESIGN §2).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +12,8 @@
 
 #include "careloop/auth/password.hpp"
 #include "careloop/care/plans.hpp"
+#include "careloop/care/care.hpp"
+#include "careloop/care/review.hpp"
 #include "careloop/core/time.hpp"
 #include "careloop/demo/county.hpp"
 #include "careloop/protocols/protocol.hpp"
@@ -157,6 +160,16 @@ int main(int argc, char** argv) {
       ->envname("CARELOOP_LOGIN_LOCK_AFTER")->capture_default_str();
   serve->add_option("--login-lock-minutes", s.login_lock_minutes, "How long a refused account or address waits")
       ->envname("CARELOOP_LOGIN_LOCK_MINUTES")->capture_default_str();
+  serve->add_option("--review-delay", s.review_delay_s, "Seconds after a patient's last upload before its warning-tier review")
+      ->envname("CARELOOP_REVIEW_DELAY")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
+  serve->add_option("--alert-sweep", s.alert_sweep_s, "Seconds between runs of the alert timers (escalation, snooze ends)")
+      ->envname("CARELOOP_ALERT_SWEEP")->capture_default_str()->check(CLI::Range(0.1, 86400.0));
+  serve->add_option("--alert-full-sweep", s.alert_full_sweep_min,
+                    "Minutes between full reviews of patients with open alerts, stale data or an overdue follow-up")
+      ->envname("CARELOOP_ALERT_FULL_SWEEP")->capture_default_str()->check(CLI::Range(0.01, 10080.0));
+  serve->add_option("--escalate-after", s.escalate_after_min,
+                    "Minutes before an unacknowledged critical alert escalates (0 = the protocols' setting, 120)")
+      ->envname("CARELOOP_ESCALATE_AFTER")->capture_default_str()->check(CLI::Range(0.0, 10080.0));
 
   auto* init = cli.add_subcommand("init", "Create an empty database (or bring an existing one to the current schema)");
 
@@ -268,6 +281,22 @@ int main(int argc, char** argv) {
   report_cmd->add_option("--table", rep_table, "With --format csv: indicators, trend, cohorts or alerts")
       ->capture_default_str()->check(CLI::IsMember({"indicators", "trend", "cohorts", "alerts"}));
   auto* report_rebuild = report_cmd->add_subcommand("rebuild", "Recompute every patient's month rows from its readings");
+  auto* alerts_cmd = cli.add_subcommand("alerts", "Alerts of the protocols");
+  alerts_cmd->require_subcommand(1);
+  bool review_all = false;
+  std::int64_t review_patient = 0;
+  int review_batch = 200;
+  auto* alerts_review = alerts_cmd->add_subcommand(
+      "review", "Run the full evaluation (every tier, stale data, follow-up, risk) and store the alerts");
+  alerts_review->add_flag("--all", review_all, "Every patient");
+  alerts_review->add_option("--patient", review_patient, "One patient");
+  alerts_review->add_option("--batch", review_batch, "Patients per write")->capture_default_str()->check(CLI::Range(1, 10000));
+  for (auto* c : {alerts_review, score}) {
+    c->add_option("--protocols-dir", s.protocols_dir, "Folder of protocol files (default: the source tree's protocols/library)")
+        ->envname("CARELOOP_PROTOCOLS_DIR");
+    c->add_option("--protocols", s.protocols, "Protocol ids in use, one per programme")->envname("CARELOOP_PROTOCOLS")->delimiter(',');
+  }
+
   app::add_risk_commands(cli);
   CLI11_PARSE(cli, argc, argv);
   if (!config_file.empty()) {
@@ -435,7 +464,12 @@ int main(int argc, char** argv) {
     const auto load = registry.reload();
     for (const auto& r : load.refused) std::fprintf(stderr, "careloop: model in %s refused: %s\n", r.folder.c_str(), r.error.message.c_str());
     if (load.loaded.empty()) return fail("no risk model could be loaded from " + dir);
-    scoring::Scorer scorer(st, registry);
+    // Risk alerts are written with the scores, as the server does.
+    auto library = care::ProtocolLibrary::load(app::protocols_dir(s), s.protocols.empty() ? care::ProtocolLibrary::default_ids() : s.protocols);
+    if (!library) return fail(library.error());
+    scoring::Scorer scorer(st, registry, [lib = *library](store::WriteTxn& txn, const std::vector<store::StoredRiskScore>& scores) {
+      return care::apply_risk_alerts(txn, *lib, nullptr, scores, core::now_utc_ms());
+    });
     const auto now = core::now_utc_ms();
     if (score_patient) {
       auto scored = scorer.rescore(score_patient, now);
@@ -463,6 +497,47 @@ int main(int argc, char** argv) {
                   static_cast<long long>(summary->patients), static_cast<long long>(summary->scores),
                   static_cast<long long>(summary->skipped), secs, secs > 0 ? static_cast<double>(summary->patients) / secs : 0.0);
     }
+  } else if (alerts_review->parsed()) {
+    if (review_all == (review_patient != 0)) return fail("say --all or --patient ID");
+    auto library = care::ProtocolLibrary::load(app::protocols_dir(s), s.protocols.empty() ? care::ProtocolLibrary::default_ids() : s.protocols);
+    if (!library) return fail(library.error());
+    const auto now = core::now_utc_ms();
+    std::vector<std::int64_t> ids;
+    if (review_patient) {
+      ids.push_back(review_patient);
+    } else {
+      for (std::int64_t after = 0;;) {
+        auto page = st.patient_ids(after, 100'000);
+        if (page.empty()) break;
+        after = page.back();
+        ids.insert(ids.end(), page.begin(), page.end());
+      }
+    }
+    const bool tty = isatty(STDERR_FILENO);
+    const auto started = std::chrono::steady_clock::now();
+    care::ReviewOutcome total;
+    const std::size_t step = static_cast<std::size_t>(review_batch);
+    for (std::size_t i = 0; i < ids.size(); i += step) {
+      const std::vector<std::int64_t> chunk(ids.begin() + static_cast<std::ptrdiff_t>(i),
+                                            ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), i + step)));
+      auto r = care::review_patients(st, *library, nullptr, chunk, now, review_batch);
+      if (!r) return fail(r.error());
+      total.patients += r->patients;
+      total.events += r->events;
+      if (!tty) continue;
+      const std::size_t done = std::min(ids.size(), i + step);
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const int width = 30;
+      const int filled = static_cast<int>(width * done / ids.size());
+      std::fprintf(stderr, "\ralerts: [%s%s] %zu/%zu patients, %.0f/s", std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                   std::string(static_cast<std::size_t>(width - filled), '.').c_str(), done, ids.size(),
+                   secs > 0 ? static_cast<double>(done) / secs : 0.0);
+      if (done == ids.size()) std::fprintf(stderr, "\n");
+    }
+    if (review_patient && total.patients == 0) return fail("patient " + std::to_string(review_patient) + " not found");
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::printf("reviewed %lld patients: %lld alert events in %.1f s (%.0f patients/s)\n", static_cast<long long>(total.patients),
+                static_cast<long long>(total.events), secs, secs > 0 ? static_cast<double>(total.patients) / secs : 0.0);
   } else if (user_list->parsed()) {
     for (const auto& u : st.users()) {
       std::string scope = u.clinic_id ? "clinic " + std::to_string(*u.clinic_id)

@@ -14,6 +14,7 @@
 
 #include "careloop/care/care.hpp"
 #include "careloop/care/plans.hpp"
+#include "careloop/care/review.hpp"
 #include "careloop/core/time.hpp"
 #include "careloop/mobile_api/api.hpp"
 #include "careloop/reports/rollup.hpp"
@@ -233,7 +234,10 @@ int run_serve(const Settings& s) {
 
   // An invalid protocol stops the start: alerts must never silently not fire.
   const std::string dir = protocols_dir(s);
-  auto library = care::ProtocolLibrary::load(dir, s.protocols.empty() ? care::ProtocolLibrary::default_ids() : s.protocols);
+  std::optional<std::int64_t> escalate_ms;
+  if (s.escalate_after_min > 0) escalate_ms = static_cast<std::int64_t>(s.escalate_after_min * 60'000);
+  auto library = care::ProtocolLibrary::load(dir, s.protocols.empty() ? care::ProtocolLibrary::default_ids() : s.protocols,
+                                             escalate_ms);
   if (!library) {
     std::fprintf(stderr, "careloop: %s\n", library.error().message.c_str());
     st->close();
@@ -246,9 +250,6 @@ int run_serve(const Settings& s) {
     st->close();
     return 1;
   }
-  // Alerts first, then the month rows reports read: both in the readings' transaction.
-  st->set_readings_hook(std::make_shared<store::ReadingsHooks>(std::vector<std::shared_ptr<store::ReadingsHook>>{
-      care::make_critical_alert_hook(*library, hub), reports::make_rollup_hook(*calendar)}));
 
   server::ServerConfig config;
   config.address = s.bind;
@@ -282,10 +283,30 @@ int run_serve(const Settings& s) {
   // last upload, on the compute pool.
   Models models(models_directory(s));
   models.reload();
-  scoring::Scorer scorer(*st, models.registry());
+  // Risk alerts commit with the scores that open or clear them.
+  scoring::Scorer scorer(*st, models.registry(),
+                         [lib = *library, hub](store::WriteTxn& txn, const std::vector<store::StoredRiskScore>& scores) {
+                           return care::apply_risk_alerts(txn, *lib, hub, scores, core::now_utc_ms());
+                         });
   scoring::Rescorer rescorer(scorer, srv.compute(), std::chrono::seconds(2));
+  // Critical rules in the writer's transaction; the warning tier over the
+  // windows after the commit, debounced per patient, on the compute pool.
+  care::Reviewer reviewer(*st, *library, hub, srv.compute(), ms(s.review_delay_s));
+  // Critical alerts first (their hook hands the patient to the reviewer), then
+  // the month rows reports read: both in the readings' transaction.
+  st->set_readings_hook(std::make_shared<store::ReadingsHooks>(std::vector<std::shared_ptr<store::ReadingsHook>>{
+      care::make_critical_alert_hook(*library, hub, [&reviewer](std::int64_t patient_id) { reviewer.schedule(patient_id); }),
+      reports::make_rollup_hook(*calendar)}));
+  // Timers and full reviews on a schedule, on the compute pool.
+  care::ScheduleSettings schedule_settings;
+  schedule_settings.interval = ms(s.alert_sweep_s);
+  schedule_settings.full_every = ms(s.alert_full_sweep_min * 60);
+  care::AlertSchedule schedule(*st, *library, hub, schedule_settings);
   srv.on_reload([&models] { models.reload(); });
-  srv.on_stop([&rescorer] { rescorer.stop(); });
+  srv.on_stop([&rescorer, &reviewer] {
+    rescorer.stop();
+    reviewer.stop();
+  });
   // Care plans: re-proposed 2 s after a patient's last upload and for every
   // patient once per --plans-every-hours, on the compute pool.
   auto planner = std::make_shared<const care::Planner>(*st, *library);
@@ -304,11 +325,13 @@ int run_serve(const Settings& s) {
     return 1;
   }
   srv.on_stop([st] { st->close(); });
+  schedule.start(srv.compute());
   srv.set_ready(true);
   std::fprintf(stderr, "careloop: protocols from %s\n", dir.c_str());
   std::fprintf(stderr, "careloop: serving %s on http://%s:%u\n", s.db_path.c_str(), s.bind.c_str(),
                static_cast<unsigned>(srv.port()));
   srv.run();
+  schedule.stop();
   st->close();
   return 0;
 }

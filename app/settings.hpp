@@ -32,6 +32,11 @@ struct Settings {
   int login_slow_after = 3;
   int login_lock_after = 10;
   double login_lock_minutes = 15;
+  // Alerts after the commit and on a schedule (care/review.hpp).
+  double review_delay_s = 2;           // a patient's review waits this long after its last upload
+  double alert_sweep_s = 60;           // timers: escalation, snooze ends
+  double alert_full_sweep_min = 60;    // full reviews: cleared conditions, stale data, follow-up overdue
+  double escalate_after_min = 0;       // critical alert unacknowledged this long escalates; 0 = the protocols' (120)
 };
 
 int run_serve(const Settings& s);

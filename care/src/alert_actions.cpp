@@ -52,7 +52,9 @@ core::Status apply(store::WriteTxn& txn, const AlertAction& a, store::AlertRow& 
   const std::string kind = detail::event_kind(event->kind);
   const std::string event_note = a.kind == ActionKind::acknowledge ? std::string() : a.note;
   txn.append_clinic_event(
-      {0, row->clinic_id, row->patient_id, kind, row->id, detail::event_payload(kind, now, *row, event_note), now});
+      {0, row->clinic_id, row->patient_id, kind, row->id, detail::event_payload(kind, now, *row, event_note,
+                                 a.kind == ActionKind::resolve ? std::optional<bool>(false) : std::nullopt),
+       now});
 
   json detail{{"alert_id", row->id}, {"signal", row->signal}};
   if (a.kind == ActionKind::acknowledge) detail["action"] = row->action;

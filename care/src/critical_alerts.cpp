@@ -56,13 +56,71 @@ store::AlertRow to_row(const protocols::Alert& a, store::AlertRow row, const Pro
   return row;
 }
 
-std::string event_kind(protocols::EventKind k) { return "alert." + std::string(protocols::to_string(k)); }
+std::string event_kind(protocols::EventKind k) {
+  switch (k) {
+    case protocols::EventKind::snooze_ended: return "alert.unsnoozed";
+    case protocols::EventKind::resolved_auto:
+    case protocols::EventKind::resolved_by_hand: return "alert.resolved";
+    default: return "alert." + std::string(protocols::to_string(k));
+  }
+}
 
 std::string event_payload(const std::string& kind, std::int64_t at_ms, const store::AlertRow& row,
-                          const std::string& note) {
+                          const std::string& note, std::optional<bool> automatic) {
   json j{{"event", kind}, {"at", core::format_iso8601_utc(at_ms)}, {"alert", alert_json(row)}};
+  if (automatic) j["auto"] = *automatic;
   if (!note.empty()) j["note"] = note;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+protocols::AlertBook load_book(const std::optional<store::PatientStateRow>& kept, std::int64_t patient_id) {
+  if (!kept || kept->alerts_json.empty()) return {};
+  auto parsed = protocols::AlertBook::from_json(kept->alerts_json);
+  if (parsed) return std::move(*parsed);
+  // Refusing would block every later reading of the patient; the rows keep the alerts.
+  std::fprintf(stderr, "careloop care: patient %lld: unreadable alert book (%s); starting a new one\n",
+               static_cast<long long>(patient_id), parsed.error().message.c_str());
+  return {};
+}
+
+int write_alert_events(store::WriteTxn& txn, const ProtocolLibrary* library, const std::shared_ptr<ClinicEventHub>& hub,
+                       std::int64_t patient_id, std::int64_t clinic_id, const std::vector<protocols::AlertEvent>& events,
+                       std::int64_t now, const std::vector<protocols::AlertSignal>* signals) {
+  std::vector<std::int64_t> tell_patient;
+  int written = 0;
+  for (const auto& e : events) {
+    if (e.kind == protocols::EventKind::held) continue;
+    store::AlertRow row;
+    if (auto open = txn.open_alert(patient_id, e.alert.signal)) {
+      row = std::move(*open);
+    } else {
+      row.patient_id = patient_id;
+      row.clinic_id = clinic_id;
+    }
+    row = to_row(e.alert, std::move(row), library);
+    if (signals)
+      for (const auto& s : *signals)
+        if (s.signal == e.alert.signal && s.message && (!library || !library->rule(s.protocol_id, s.rule_id))) {
+          row.reason = s.message->zh;
+          row.reason_en = s.message->en;
+        }
+    row.id = txn.save_alert(row);
+    const std::string kind = event_kind(e.kind);
+    std::optional<bool> automatic;
+    if (e.kind == protocols::EventKind::resolved_auto) automatic = true;
+    if (e.kind == protocols::EventKind::resolved_by_hand) automatic = false;
+    txn.append_clinic_event({0, clinic_id, patient_id, kind, row.id, event_payload(kind, now, row, {}, automatic), now});
+    ++written;
+    const bool new_evidence = e.kind == protocols::EventKind::opened || e.kind == protocols::EventKind::updated ||
+                              e.kind == protocols::EventKind::tier_raised;
+    if (new_evidence && e.alert.tier == protocols::Tier::critical && !row.advice_zh.empty() &&
+        std::find(tell_patient.begin(), tell_patient.end(), row.id) == tell_patient.end())
+      tell_patient.push_back(row.id);
+  }
+  // One sync entry per alert per batch: what to do now, and that the doctor knows.
+  for (std::int64_t id : tell_patient) txn.record_change(patient_id, clinic_id, "alert", id, now);
+  if (written > 0 && hub) txn.after_commit([hub, clinic_id] { hub->publish(clinic_id); });
+  return written;
 }
 
 }  // namespace detail
@@ -121,8 +179,9 @@ constexpr std::int64_t save_every_readings = 32;
 
 class CriticalAlertHook final : public store::ReadingsHook {
  public:
-  CriticalAlertHook(std::shared_ptr<const ProtocolLibrary> library, std::shared_ptr<ClinicEventHub> hub)
-      : library_(std::move(library)), hub_(std::move(hub)) {}
+  CriticalAlertHook(std::shared_ptr<const ProtocolLibrary> library, std::shared_ptr<ClinicEventHub> hub,
+                    std::function<void(std::int64_t)> committed)
+      : library_(std::move(library)), hub_(std::move(hub)), committed_(std::move(committed)) {}
 
   void on_readings_created(store::WriteTxn& txn, std::int64_t patient_id, std::int64_t clinic_id,
                            std::span<const core::Reading> created) override {
@@ -133,16 +192,7 @@ class CriticalAlertHook final : public store::ReadingsHook {
     StateCache::Entry entry = load_entry(txn, patient_id, kept ? kept->state_seq : 0, created);
     const core::PatientState& state = entry.state;
 
-    protocols::AlertBook book;
-    if (kept && !kept->alerts_json.empty()) {
-      if (auto parsed = protocols::AlertBook::from_json(kept->alerts_json)) {
-        book = std::move(*parsed);
-      } else {
-        // Refusing would block every later reading of the patient; the rows keep the alerts.
-        std::fprintf(stderr, "careloop care: patient %lld: unreadable alert book (%s); starting a new one\n",
-                     static_cast<long long>(patient_id), parsed.error().message.c_str());
-      }
-    }
+    protocols::AlertBook book = detail::load_book(kept, patient_id);
 
     std::vector<protocols::AlertEvent> events;
     if (!library_->set().protocols().empty()) {
@@ -170,8 +220,10 @@ class CriticalAlertHook final : public store::ReadingsHook {
     } else if (!events.empty()) {
       txn.save_alert_book(patient_id, clinic_id, book.to_json(), now);
     }
-    if (!events.empty()) write_events(txn, patient_id, clinic_id, events, now);
+    if (!events.empty()) detail::write_alert_events(txn, library_.get(), hub_, patient_id, clinic_id, events, now);
     cache_.put(patient_id, std::move(entry));
+    // The warning tier and the windows are judged after the commit, off the writer (review.hpp).
+    if (committed_) txn.after_commit([f = committed_, patient_id] { f(patient_id); });
   }
 
  private:
@@ -210,37 +262,9 @@ class CriticalAlertHook final : public store::ReadingsHook {
     return fresh;
   }
 
-  void write_events(store::WriteTxn& txn, std::int64_t patient_id, std::int64_t clinic_id,
-                    const std::vector<protocols::AlertEvent>& events, std::int64_t now) {
-    std::vector<std::int64_t> tell_patient;
-    bool any = false;
-    for (const auto& e : events) {
-      if (e.kind == protocols::EventKind::held) continue;
-      store::AlertRow row;
-      if (auto open = txn.open_alert(patient_id, e.alert.signal)) {
-        row = std::move(*open);
-      } else {
-        row.patient_id = patient_id;
-        row.clinic_id = clinic_id;
-      }
-      row = detail::to_row(e.alert, std::move(row), library_.get());
-      row.id = txn.save_alert(row);
-      const std::string kind = detail::event_kind(e.kind);
-      txn.append_clinic_event({0, clinic_id, patient_id, kind, row.id, detail::event_payload(kind, now, row), now});
-      any = true;
-      const bool new_evidence = e.kind == protocols::EventKind::opened || e.kind == protocols::EventKind::updated ||
-                                e.kind == protocols::EventKind::tier_raised;
-      if (new_evidence && e.alert.tier == protocols::Tier::critical && !row.advice_zh.empty() &&
-          std::find(tell_patient.begin(), tell_patient.end(), row.id) == tell_patient.end())
-        tell_patient.push_back(row.id);
-    }
-    // One sync entry per alert per batch: what to do now, and that the doctor knows.
-    for (std::int64_t id : tell_patient) txn.record_change(patient_id, clinic_id, "alert", id, now);
-    if (any && hub_) txn.after_commit([hub = hub_, clinic_id] { hub->publish(clinic_id); });
-  }
-
   std::shared_ptr<const ProtocolLibrary> library_;
   std::shared_ptr<ClinicEventHub> hub_;
+  std::function<void(std::int64_t)> committed_;
   StateCache cache_;
 };
 
@@ -278,8 +302,10 @@ nlohmann::json alert_json(const store::AlertRow& a) {
 }
 
 std::shared_ptr<store::ReadingsHook> make_critical_alert_hook(std::shared_ptr<const ProtocolLibrary> library,
-                                                              std::shared_ptr<ClinicEventHub> hub) {
-  return std::make_shared<CriticalAlertHook>(library ? std::move(library) : ProtocolLibrary::empty(), std::move(hub));
+                                                              std::shared_ptr<ClinicEventHub> hub,
+                                                              std::function<void(std::int64_t)> committed) {
+  return std::make_shared<CriticalAlertHook>(library ? std::move(library) : ProtocolLibrary::empty(), std::move(hub),
+                                             std::move(committed));
 }
 
 }  // namespace careloop::care

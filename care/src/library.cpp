@@ -5,7 +5,8 @@
 namespace careloop::care {
 
 core::Result<std::shared_ptr<const ProtocolLibrary>> ProtocolLibrary::load(const std::filesystem::path& dir,
-                                                                           const std::vector<std::string>& ids) {
+                                                                           const std::vector<std::string>& ids,
+                                                                           std::optional<std::int64_t> escalate_after_ms) {
   auto loaded = protocols::load_directory(dir);
   if (!loaded.ok()) {
     std::string msg = "invalid protocols in " + dir.string() + ":";
@@ -27,6 +28,7 @@ core::Result<std::shared_ptr<const ProtocolLibrary>> ProtocolLibrary::load(const
   if (!set) return set.error();
   lib->set_ = std::move(*set);
   lib->settings_ = protocols::merged_alert_settings(lib->set_);
+  if (escalate_after_ms) lib->settings_.escalate_critical_after_ms = *escalate_after_ms;
   return std::shared_ptr<const ProtocolLibrary>(std::move(lib));
 }
 

@@ -39,6 +39,7 @@ constexpr core::NameTable<EventKind, 10> event_kinds{{
 }};
 
 std::string facts_text(const AlertSignal& s) {
+  if (!s.latest_json.empty()) return std::string(s.latest_json);
   json facts = to_json(s)["facts"];
   return facts.dump();
 }
@@ -174,6 +175,50 @@ std::vector<AlertEvent> AlertBook::tick(std::int64_t now, const AlertSettings& s
     ++it;
   }
   return events;
+}
+
+std::vector<AlertEvent> AlertBook::clear(std::string_view signal, std::int64_t now, const AlertSettings& settings) {
+  if (Alert* a = find_mut(signal); a && !a->cleared_since_ms) a->cleared_since_ms = now;
+  if (auto r = resolved_evidence_.find(signal); r != resolved_evidence_.end()) resolved_evidence_.erase(r);
+  return tick(now, settings);
+}
+
+void ExtraSignals::risk_high(std::string_view model_id, std::string_view model_version, std::string latest_json,
+                             Text reason) {
+  const std::string& name = text_.emplace_back("risk_high:" + std::string(model_id));
+  const std::string& id = text_.emplace_back(model_id);
+  const std::string& version = text_.emplace_back(model_version);
+  const std::string& latest = text_.emplace_back(std::move(latest_json));
+  AlertSignal s;
+  s.signal = name;
+  s.tier = Tier::warning;
+  s.rule_id = "risk_high_band";
+  s.protocol_id = id;
+  s.protocol_version = version;
+  // One alert per stay in the high band: rescoring while high is not new evidence.
+  s.evidence_key = 1;
+  s.message = &reasons_.emplace_back(std::move(reason));
+  s.latest_json = latest;
+  signals_.push_back(std::move(s));
+}
+
+void ExtraSignals::follow_up_overdue(std::int64_t due_day, std::string_view protocol_id, std::string_view protocol_version,
+                                     std::string_view rule_id, std::string latest_json, Text reason) {
+  const std::string& pid = text_.emplace_back(protocol_id);
+  const std::string& pv = text_.emplace_back(protocol_version);
+  const std::string& rid = text_.emplace_back(rule_id);
+  const std::string& latest = text_.emplace_back(std::move(latest_json));
+  AlertSignal s;
+  s.signal = "follow_up_overdue";
+  s.tier = Tier::warning;
+  s.rule_id = rid;
+  s.protocol_id = pid;
+  s.protocol_version = pv;
+  // A later plan with a later due date that passes too is new evidence.
+  s.evidence_key = due_day;
+  s.message = &reasons_.emplace_back(std::move(reason));
+  s.latest_json = latest;
+  signals_.push_back(std::move(s));
 }
 
 core::Result<AlertEvent> AlertBook::acknowledge(std::string_view signal, std::int64_t by, std::int64_t at, AckAction action,

@@ -16,8 +16,11 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::string_view, 8> signals{"bp_high", "bp_low", "glucose_low", "glucose_high",
-                                                  "heart_rate", "weight_gain", "no_data", "risk"};
+// Signals a rule may raise, and those auto_resolve_after.by_signal may name:
+// also the ones raised outside the rules (schedules, risk models; care/).
+constexpr std::array<std::string_view, 9> signals{"bp_high",    "bp_low",     "glucose_low",       "glucose_high", "heart_rate",
+                                                  "weight_gain", "stale_data", "follow_up_overdue", "risk"};
+constexpr std::array<std::string_view, 1> outside_signals{"risk_high"};
 
 // Reads the members of one file into a Protocol, after the schema has passed.
 class Builder {
@@ -364,7 +367,8 @@ class Builder {
     a.auto_resolve_default_ms = duration_ms(at(ar, "default"));
     if (has(ar, "by_signal"))
       for (const auto& [k, v] : at(ar, "by_signal").items()) {
-        if (std::find(signals.begin(), signals.end(), k) == signals.end())
+        if (std::find(signals.begin(), signals.end(), k) == signals.end() &&
+            std::find(outside_signals.begin(), outside_signals.end(), k) == outside_signals.end())
           error(ptr + "/auto_resolve_after/by_signal/" + k, "unknown signal '" + k + "'");
         a.auto_resolve_by_signal_ms[k] = duration_ms(v);
       }
@@ -436,6 +440,8 @@ const LadderStep* Ladder::find(std::string_view step_id) const noexcept {
 }
 
 std::int64_t AlertSettings::auto_resolve_ms(std::string_view signal) const {
+  // "risk_high:<model id>" takes the period of "risk_high".
+  if (auto colon = signal.find(':'); colon != std::string_view::npos) signal = signal.substr(0, colon);
   auto it = auto_resolve_by_signal_ms.find(signal);
   return it == auto_resolve_by_signal_ms.end() ? auto_resolve_default_ms : it->second;
 }

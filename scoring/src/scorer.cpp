@@ -111,11 +111,6 @@ PatientScores score_ids(store::Store& st, const std::vector<std::shared_ptr<cons
   return score_subjects(models, subjects, now_ms);
 }
 
-core::Status write_scores(store::Store& st, std::vector<store::StoredRiskScore> scores) {
-  if (scores.empty()) return core::ok_status();
-  return store::wait_for<core::Unit>([&](auto done) { st.add_risk_scores(std::move(scores), std::move(done)); });
-}
-
 }  // namespace
 
 std::string factors_json(const risk::RiskScore& score) {
@@ -127,6 +122,21 @@ std::string factors_json(const risk::RiskScore& score) {
     out.push_back(std::move(j));
   }
   return out.dump();
+}
+
+core::Status Scorer::write(std::vector<store::StoredRiskScore> scores) const {
+  if (scores.empty()) return core::ok_status();
+  if (!with_scores_)
+    return store::wait_for<core::Unit>([&](auto done) { store_.add_risk_scores(std::move(scores), std::move(done)); });
+  return store::wait_for<core::Unit>([&](auto done) {
+    store_.transact(
+        [&scores, &with = with_scores_](store::WriteTxn& txn) -> core::Status {
+          for (const auto& s : scores)
+            if (auto st = txn.insert_risk_score(s); !st) return st;
+          return with(txn, scores);
+        },
+        std::move(done));
+  });
 }
 
 core::Result<PatientScores> Scorer::score_patient(std::int64_t patient_id, std::int64_t now_ms) const {
@@ -146,7 +156,7 @@ core::Result<PatientScores> Scorer::score_patients(std::span<const std::int64_t>
 core::Result<PatientScores> Scorer::rescore(std::int64_t patient_id, std::int64_t now_ms) const {
   auto scored = score_patient(patient_id, now_ms);
   if (!scored) return scored;
-  if (auto written = write_scores(store_, scored->scores); !written) return written.error();
+  if (auto written = write(scored->scores); !written) return written.error();
   return scored;
 }
 
@@ -171,7 +181,7 @@ core::Result<Scorer::Summary> Scorer::score_all(std::int64_t now_ms, int batch,
     auto& scores = s.scores;
     sum.patients += static_cast<std::int64_t>(ids.size());
     sum.scores += static_cast<std::int64_t>(scores.size());
-    if (auto written = write_scores(store_, std::move(scores)); !written) return written.error();
+    if (auto written = write(std::move(scores)); !written) return written.error();
     if (progress) progress(sum.patients, total);
   }
   return sum;

@@ -415,6 +415,14 @@ CREATE TABLE patient_months (
 CREATE INDEX patient_months_clinic ON patient_months(clinic_id, month);
 )sql";
 
+// The alert schedule (care/) finds the alerts whose timers may have run out
+// without scanning resolved ones: open critical alerts not yet escalated, by
+// when they opened, and snoozes by when they end.
+constexpr std::string_view migration_alert_timers = R"sql(
+CREATE INDEX alerts_escalation_due ON alerts(opened_at_ms) WHERE status = 'open' AND tier = 'critical' AND escalated_at_ms IS NULL;
+CREATE INDEX alerts_snooze_due ON alerts(snoozed_until_ms) WHERE status = 'snoozed';
+)sql";
+
 const std::string& migration_2() {
   static const std::string sql = std::string(migration_2_readings) + std::string(migration_2_rest);
   return sql;
@@ -423,9 +431,9 @@ const std::string& migration_2() {
 }  // namespace
 
 std::span<const std::string_view> migrations() {
-  static const std::array<std::string_view, 9> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
-                                                    migration_6, migration_7(), migration_care_plans,
-                                                    migration_patient_months};
+  static const std::array<std::string_view, 10> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
+                                                     migration_6, migration_7(), migration_care_plans,
+                                                     migration_patient_months, migration_alert_timers};
   return all;
 }
 

@@ -1,5 +1,6 @@
 // The SQLite implementation of Store: the writer for every change, the read
 // pool for every query, and the SQL of each operation in one place.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -423,6 +424,20 @@ std::string json_ids(const std::vector<std::int64_t>& ids) {
   return out + "]";
 }
 
+// One risk score; the clinic comes from the patient, so the row cannot disagree with it.
+core::Status insert_risk_score(Connection& db, const StoredRiskScore& r, std::size_t index) {
+  if (r.model_id.empty() || r.model_version.empty() || !(r.probability >= 0 && r.probability <= 1))
+    return Error::invalid("a risk score needs a model, a version and a probability in [0, 1]",
+                          {{"/" + std::to_string(index), "incomplete score"}});
+  db.prepare(
+        "INSERT INTO risk_scores (patient_id, clinic_id, model_id, model_version, probability, band, "
+        "factors_json, computed_at_ms) SELECT id, clinic_id, ?, ?, ?, ?, ?, ? FROM patients WHERE id = ?")
+      .bind_all(r.model_id, r.model_version, r.probability, r.band, r.factors_json, r.computed_at_ms, r.patient_id)
+      .run();
+  if (db.changes() == 0) return Error::not_found("patient " + std::to_string(r.patient_id) + " not found");
+  return core::Unit{};
+}
+
 // The hook's view of the writer's open transaction.
 class SqliteWriteTxn final : public WriteTxn {
  public:
@@ -607,6 +622,8 @@ class SqliteWriteTxn final : public WriteTxn {
   void clear_patient_months(std::int64_t patient_id) override {
     db_.prepare("DELETE FROM patient_months WHERE patient_id = ?").bind(1, patient_id).run();
   }
+
+  core::Status insert_risk_score(const StoredRiskScore& r) override { return store::insert_risk_score(db_, r, 0); }
 
   void after_commit(std::function<void()> f) override { after_.after_commit.push_back(std::move(f)); }
   void on_rollback(std::function<void()> f) override { after_.on_rollback.push_back(std::move(f)); }
@@ -824,6 +841,17 @@ class SqliteStore final : public Store {
 
   void set_readings_hook(std::shared_ptr<ReadingsHook> hook) override { hook_ = std::move(hook); }
 
+  template <class... Args>
+  std::vector<std::int64_t> ids_of(const char* sql, const Args&... args) {
+    return read([&](Connection& db) {
+      std::vector<std::int64_t> out;
+      Statement s = db.prepare(sql);
+      s.bind_all(args...);
+      while (s.step()) out.push_back(s.int64(0));
+      return out;
+    });
+  }
+
   void append_audit(AuditEntry e, Completion<core::Unit> done) override {
     write<core::Unit>(
         [e = std::move(e)](Connection& db) -> Result<core::Unit> {
@@ -992,20 +1020,8 @@ class SqliteStore final : public Store {
   void add_risk_scores(std::vector<StoredRiskScore> scores, Completion<core::Unit> done) override {
     write<core::Unit>(
         [scores = std::move(scores)](Connection& db) -> Result<core::Unit> {
-          for (std::size_t i = 0; i < scores.size(); ++i) {
-            const auto& r = scores[i];
-            if (r.model_id.empty() || r.model_version.empty() || !(r.probability >= 0 && r.probability <= 1))
-              return Error::invalid("a risk score needs a model, a version and a probability in [0, 1]",
-                                    {{"/" + std::to_string(i), "incomplete score"}});
-            // The clinic comes from the patient, so the row cannot disagree with it.
-            db.prepare(
-                  "INSERT INTO risk_scores (patient_id, clinic_id, model_id, model_version, probability, band, "
-                  "factors_json, computed_at_ms) SELECT id, clinic_id, ?, ?, ?, ?, ?, ? FROM patients WHERE id = ?")
-                .bind_all(r.model_id, r.model_version, r.probability, r.band, r.factors_json, r.computed_at_ms,
-                          r.patient_id)
-                .run();
-            if (db.changes() == 0) return Error::not_found("patient " + std::to_string(r.patient_id) + " not found");
-          }
+          for (std::size_t i = 0; i < scores.size(); ++i)
+            if (auto st = insert_risk_score(db, scores[i], i); !st) return st.error();
           return core::Unit{};
         },
         std::move(done));
@@ -1358,6 +1374,60 @@ class SqliteStore final : public Store {
       while (s.step()) out.push_back(alert_from(s));
       return out;
     });
+  }
+
+  std::vector<core::Reading> readings_after(std::int64_t patient_id, std::int64_t after_seq) override {
+    return read([&](Connection& db) {
+      std::vector<core::Reading> out;
+      Statement s = db.prepare(std::string(reading_columns) + "WHERE patient_id = ? AND change_seq > ? ORDER BY change_seq");
+      s.bind(1, patient_id).bind(2, after_seq);
+      while (s.step()) out.push_back(reading_from(s));
+      return out;
+    });
+  }
+
+  std::vector<std::int64_t> patients_with_unresolved_alerts(std::int64_t after_id, int limit) override {
+    return ids_of("SELECT DISTINCT patient_id FROM alerts WHERE status <> 'resolved' AND patient_id > ? "
+                  "ORDER BY patient_id LIMIT ?",
+                  after_id, limit);
+  }
+
+  std::vector<std::int64_t> patients_with_alert_timers_due(std::int64_t now_ms, std::int64_t critical_opened_by_ms) override {
+    // Each half reads its partial index (migration 8); an ORDER BY or UNION
+    // here would make SQLite scan alerts_patient instead, so sort in C++.
+    auto ids = ids_of("SELECT patient_id FROM alerts WHERE status = 'snoozed' AND snoozed_until_ms <= ? UNION ALL "
+                      "SELECT patient_id FROM alerts WHERE status = 'open' AND tier = 'critical' AND escalated_at_ms IS NULL "
+                      "AND opened_at_ms <= ?",
+                      now_ms, critical_opened_by_ms);
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    return ids;
+  }
+
+  std::vector<std::int64_t> patients_last_reading_between(const std::vector<core::ReadingKind>& kinds, std::int64_t from_ms,
+                                                           std::int64_t to_ms, const std::string& signal) override {
+    std::vector<std::int64_t> out;
+    for (auto kind : kinds) {
+      // One index probe per patient (readings_content: patient, kind, taken_at), no scan of the readings.
+      auto ids = ids_of(
+          "SELECT p.id FROM patients p WHERE (SELECT max(r.taken_at_ms) FROM readings r WHERE r.patient_id = p.id AND "
+          "r.kind = ?1) >= ?2 AND (SELECT max(r.taken_at_ms) FROM readings r WHERE r.patient_id = p.id AND r.kind = ?1) < ?3 "
+          "AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.patient_id = p.id AND a.signal = ?4 AND a.status <> 'resolved') "
+          "ORDER BY p.id",
+          std::string(core::to_string(kind)), from_ms, to_ms, signal);
+      out.insert(out.end(), ids.begin(), ids.end());
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
+  std::vector<std::int64_t> patients_follow_up_due_before(const std::string& date, const std::string& signal) override {
+    return ids_of(
+        "SELECT DISTINCT c.patient_id FROM care_plans c WHERE c.status = 'approved' AND "
+        "json_valid(c.plan_json) AND json_extract(c.plan_json, '$.follow_up.due') < ? AND NOT EXISTS (SELECT 1 FROM alerts a "
+        "WHERE a.patient_id = c.patient_id AND a.signal = ? AND a.status <> 'resolved') ORDER BY c.patient_id",
+        date, signal);
   }
 
   std::vector<ClinicEvent> clinic_events(std::int64_t clinic_id, std::int64_t after_seq, int limit) override {

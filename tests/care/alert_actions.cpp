@@ -63,7 +63,7 @@ TEST_CASE("acknowledge then resolve: the row, the events and the audit log agree
 
   std::vector<std::string> kinds;
   for (const auto& e : w.st->clinic_events(w.place.clinic_id, 0, 20)) kinds.push_back(e.kind);
-  CHECK(kinds == std::vector<std::string>{"alert.opened", "alert.acknowledged", "alert.updated", "alert.resolved_by_hand"});
+  CHECK(kinds == std::vector<std::string>{"alert.opened", "alert.acknowledged", "alert.updated", "alert.resolved"});
   const auto log = w.st->audit_log(w.patient, 10);
   REQUIRE(log.size() == 2);
   CHECK(log[1].action == "alert.acknowledge");

@@ -7,6 +7,15 @@ connected SSE stream gets it within 1 s, a repeat folds into the same alert
 (count 2), a reconnect with Last-Event-ID misses nothing and repeats nothing,
 the patient's sync feed tells what to do now, a normal reading raises
 nothing, and acknowledging works, is scoped to the clinic and is audited.
+(That server runs the warning-tier review an hour after an upload, so only
+the critical tier is in play.)
+
+Then, with the review 0.3 s after an upload, the timers every 0.2 s and
+escalation after 1.8 s: the first sweep opens a stale-data warning for a
+patient whose readings stopped 30 days ago; three high readings reach the
+stream as a warning alert (alert.opened) and auto-resolve the stale-data
+alert (alert.resolved, auto); a critical reading raises the warning's tier
+and, unacknowledged, escalates (alert.escalated) on the stream.
 
 usage: test_alerts.py CARELOOP_BINARY
 """
@@ -105,6 +114,93 @@ class Stream:
         self.conn.close()
 
 
+def wait_for_event(stream, want, timeout):
+    """The first event for which want(kind, payload) holds, within timeout seconds; None if none."""
+    end = time.monotonic() + timeout
+    while (left := end - time.monotonic()) > 0:
+        e = stream.next(timeout=left)
+        if e is None:
+            return None
+        payload = json.loads(e["data"])
+        if want(e.get("event"), payload):
+            return payload
+    return None
+
+
+def warning_and_escalation(binary, workdir):
+    ended = (dt.datetime.now(CST) - dt.timedelta(days=30)).date().isoformat()
+    db_path = demo_db(binary, workdir, patients=12, clinics=2, days=10, end_date=ended, name="stale.db")
+    db = sqlite3.connect(db_path)
+    patient_id, = db.execute("SELECT p.id FROM users u JOIN patients p ON p.id = u.patient_id "
+                             "WHERE u.username = 'patient01'").fetchone()
+    db.close()
+    args = ("--review-delay", "0.3", "--alert-sweep", "0.2", "--escalate-after", "0.03")
+    with Server(binary, db_path, extra_args=args) as srv:
+        patient = srv.login("patient01", "demo-patient")
+        doctor = srv.login("doctor01", "demo-doctor")
+
+        def mine(signal):
+            listed = srv.call("GET", "/api/v1/clinic/alerts", token=doctor).json()["alerts"]
+            return [a for a in listed if a["patient_id"] == patient_id and a["signal"] == signal]
+
+        stale = []
+        for _ in range(50):
+            if (stale := mine("stale_data")):
+                break
+            time.sleep(0.1)
+        check(len(stale) == 1 and stale[0]["tier"] == "warning",
+              f"the first sweep opens a stale-data warning for a patient silent for 30 days: {stale}")
+
+        stream = Stream(srv.port, doctor)
+        check(stream.status == 200, "the doctor's stream opens")
+        time.sleep(0.3)
+        now = dt.datetime.now(CST)
+
+        def at(days_ago):
+            return (now - dt.timedelta(days=days_ago)).replace(microsecond=0).isoformat()
+
+        week = [{"client_id": str(uuid.uuid4()), "kind": "blood_pressure", "taken_at": at(d),
+                 "systolic": s, "diastolic": 96, "unit": "mmHg"} for d, s in ((3, 150), (2, 156), (1, 162))]
+        # A glucose reading too: with diabetes, no glucose for 14 days is stale data as well.
+        week.append({"client_id": str(uuid.uuid4()), "kind": "glucose", "taken_at": at(1), "value": 6.1,
+                     "unit": "mmol/L", "context": "fasting"})
+        up = srv.call("POST", "/api/v1/me/readings", token=patient, body={"readings": week})
+        check(up.status == 200 and all(r["status"] == "created" for r in up.json()["results"]),
+              f"three high readings are stored: {up}")
+        check(mine("bp_high") == [], "no alert in the upload's own transaction (150-162 is not critical)")
+        opened = wait_for_event(stream, lambda k, p: k == "alert.opened" and p["alert"]["patient_id"] == patient_id
+                                and p["alert"]["signal"] == "bp_high", 5)
+        check(opened is not None and opened["alert"]["tier"] == "warning",
+              f"the review after the commit puts a warning on the stream: {opened}")
+        listed = mine("bp_high")
+        check(len(listed) == 1 and listed[0]["tier"] == "warning" and listed[0]["status"] == "open",
+              f"... and in the list: {listed}")
+        for _ in range(20):  # the review that opened the warning resolved it in the same job
+            if not mine("stale_data"):
+                break
+            time.sleep(0.1)
+        check(mine("stale_data") == [], f"the new readings cleared the stale-data alert: {mine('stale_data')}")
+
+        crit = srv.call("POST", "/api/v1/me/readings", token=patient, body={"readings": [bp(186, 124, 0)]})
+        check(crit.status == 200, f"a critical reading is stored: {crit}")
+        raised = wait_for_event(stream, lambda k, p: k == "alert.tier_raised" and p["alert"]["patient_id"] == patient_id, 3)
+        check(raised is not None and raised["alert"]["tier"] == "critical",
+              f"the warning becomes critical on the stream: {raised}")
+        escalated = wait_for_event(stream, lambda k, p: k == "alert.escalated" and p["alert"]["patient_id"] == patient_id, 8)
+        check(escalated is not None and escalated["alert"]["escalated_at"] is not None
+              and escalated["alert"]["status"] == "open",
+              f"unacknowledged, it escalates and is delivered again: {escalated}")
+        stream.close()
+
+        # The stale-data alert's resolution is on a resumed stream (it may have come before the first one opened).
+        replay = Stream(srv.port, doctor, last_event_id=0)
+        resolved = wait_for_event(replay, lambda k, p: k == "alert.resolved" and p["alert"]["patient_id"] == patient_id
+                                  and p["alert"]["signal"] == "stale_data", 3)
+        check(resolved is not None and resolved.get("auto") is True,
+              f"the stale-data alert resolved itself (auto) on the stream: {resolved}")
+        replay.close()
+
+
 def main(argv):
     binary = argv[1]
     with tempfile.TemporaryDirectory(prefix="careloop-alerts-") as workdir:
@@ -119,7 +215,7 @@ def main(argv):
         check(doctor_clinic == clinic_id, "doctor01 works in patient01's clinic")
         check("hypertension" in dx, f"patient01 has hypertension (diagnoses {sorted(dx)})")
 
-        with Server(binary, db_path) as srv:
+        with Server(binary, db_path, extra_args=("--review-delay", "3600")) as srv:
             patient = srv.login("patient01", "demo-patient")
             doctor = srv.login("doctor01", "demo-doctor")
             other_doctor = srv.login("doctor03", "demo-doctor")
@@ -230,6 +326,8 @@ def main(argv):
                            (patient_id,)).fetchone()
         check(state is not None and state[0] == 1, "the writer keeps the patient's state")
         db.close()
+
+        warning_and_escalation(binary, workdir)
 
     if failures:
         print(f"\n{len(failures)} failure(s):")

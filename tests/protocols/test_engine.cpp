@@ -139,7 +139,9 @@ TEST_CASE("engine: alert settings of a set, and a missing programme's targets fa
   const auto s = merged_alert_settings(*set);
   CHECK(s.escalate_critical_after_ms == 2 * hour_ms);
   CHECK(s.auto_resolve_ms("bp_low") == 72 * hour_ms);
-  CHECK(s.auto_resolve_ms("no_data") == 0);
+  CHECK(s.auto_resolve_ms("stale_data") == 0);
+  CHECK(s.auto_resolve_ms("follow_up_overdue") == 0);
+  CHECK(s.auto_resolve_ms("risk_high:framingham_hypertension_4y") == 0);
   // Diabetes without hypertension: the BP target comes from the diabetes protocol.
   const auto p = patient(50, core::Sex::male, {"diabetes_t2"}, core::days_from_civil(2026, 3, 8));
   const CarePlan plan = evaluate(week_of(128, 78, p), *set);

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -98,10 +99,18 @@ struct Run {
   AlertBook book;
   std::vector<AlertEvent> events;  // since the previous checkpoint
   std::vector<std::string> held;   // signals held in the latest full run
+  std::optional<std::int64_t> follow_up_due_day;  // of the approved plan, as care/ reads it
 
   void full_run(std::int64_t now) {
     const auto s = make_snapshot(state, patient, ctx, now);
-    const auto signals = evaluate_alerts(s, set, TierFilter::all);
+    auto signals = evaluate_alerts(s, set, TierFilter::all);
+    // The signals care/ raises from stored data join the rules' (care/src/review.cpp).
+    ExtraSignals extra;
+    for (const auto& r : ctx.risk)
+      if (r.high) extra.risk_high(r.model_id, "1", json{{"probability", r.probability}}.dump(), {"high risk", "高风险"});
+    if (follow_up_due_day && s.today > *follow_up_due_day)
+      extra.follow_up_overdue(*follow_up_due_day, "plan", "1", "follow_up", "{}", {"overdue", "逾期"});
+    signals.insert(signals.end(), extra.signals().begin(), extra.signals().end());
     held.clear();
     for (const auto& a : signals)
       if (a.held) held.emplace_back(a.signal);
@@ -317,6 +326,8 @@ void run_scenario(const std::filesystem::path& file) {
         run.events.push_back(*ev);
       } else if (t.contains("risk_high")) {
         run.ctx.risk = {{"framingham_hypertension_4y", t["risk_high"].get<bool>() ? 0.4 : 0.1, t["risk_high"].get<bool>()}};
+      } else if (t.contains("follow_up_due")) {
+        run.follow_up_due_day = core::parse_date_days(t["follow_up_due"].get<std::string>()).value();
       } else if (t.contains("visits_uncontrolled")) {
         run.ctx.consecutive_uncontrolled_visits = t["visits_uncontrolled"].get<int>();
       } else {

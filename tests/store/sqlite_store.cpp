@@ -497,3 +497,57 @@ TEST_CASE("backup copies a consistent database to a new file, never over one") {
   CHECK(copy->count_readings(patient) == 2);
   CHECK(must(copy->patient(patient)).name == "Wang Fang");
 }
+
+TEST_CASE("the alert schedule's reads: unresolved, due timers, newest reading's age, follow-up dates") {
+  TempDir dir;
+  auto st = open_store(dir.file("sweep.db"));
+  const auto place = add_place(*st);
+  const auto a = add_patient(*st, place.clinic_id, "A");
+  const auto b = add_patient(*st, place.clinic_id, "B");
+  const auto c = add_patient(*st, place.clinic_id, "C");
+  constexpr std::int64_t day = 86'400'000;
+  const std::int64_t now = core::now_utc_ms();
+  insert(*st, a, {bp("a1", now - 20 * day, 120, 80)});
+  insert(*st, b, {bp("b1", now - 20 * day, 120, 80), bp("b2", now - 2 * day, 120, 80)});
+  auto alert = [&](std::int64_t patient, std::string signal, std::string tier, std::string status, std::int64_t opened,
+                   std::optional<std::int64_t> snoozed_until = std::nullopt) {
+    AlertRow r;
+    r.patient_id = patient;
+    r.clinic_id = place.clinic_id;
+    r.signal = std::move(signal);
+    r.tier = std::move(tier);
+    r.status = std::move(status);
+    r.rule_id = "r";
+    r.opened_at_ms = r.updated_at_ms = opened;
+    r.snoozed_until_ms = snoozed_until;
+    if (r.status == "resolved") r.resolved_at_ms = opened;
+    REQUIRE(wait_for<core::Unit>([&](auto done) {
+      st->transact(
+          [&](WriteTxn& txn) -> core::Status {
+            txn.save_alert(r);
+            return core::Unit{};
+          },
+          done);
+    }));
+  };
+  alert(a, "bp_high", "critical", "open", now - 3 * 3'600'000);   // due: opened 3 h ago
+  alert(b, "bp_high", "critical", "open", now - 60'000);          // not yet
+  alert(c, "bp_low", "warning", "snoozed", now - day, now - 1);   // snooze ended
+  alert(b, "stale_data", "warning", "resolved", now - day);       // resolved: not unresolved
+  alert(a, "stale_data", "warning", "open", now - day);
+
+  CHECK(st->patients_with_unresolved_alerts(0, 10) == std::vector<std::int64_t>{a, b, c});
+  CHECK(st->patients_with_unresolved_alerts(a, 1) == std::vector<std::int64_t>{b});
+  CHECK(st->patients_with_alert_timers_due(now, now - 2 * 3'600'000) == std::vector<std::int64_t>{a, c});
+  CHECK(st->patients_with_alert_timers_due(now - 2, now - 4 * 3'600'000).empty());
+
+  // Newest BP reading 14+ days old: b's newest is 2 days old; a has a stale_data alert already.
+  const std::vector<core::ReadingKind> kinds{core::ReadingKind::blood_pressure};
+  CHECK(st->patients_last_reading_between(kinds, 0, now - 14 * day, "stale_data").empty());
+  CHECK(st->patients_last_reading_between(kinds, 0, now - 14 * day, "other") == std::vector<std::int64_t>{a});
+  CHECK(st->patients_last_reading_between(kinds, now - 19 * day, now - 14 * day, "other").empty());
+
+  CHECK(st->readings_after(b, 0).size() == 2);
+  CHECK(st->readings_after(b, st->readings_after(b, 0).front().change_seq).size() == 1);
+  CHECK(st->patients_follow_up_due_before("2026-01-01", "follow_up_overdue").empty());
+}

@@ -38,9 +38,11 @@ class ProtocolLibrary {
   static std::vector<std::string> default_ids() { return {"cn-hypertension-primary-2020", "cn-diabetes-primary-2022"}; }
 
   // Loads every file of `dir` (all must be valid: the errors are the lines
-  // `careloop protocols check DIR` prints) and selects `ids`.
-  static core::Result<std::shared_ptr<const ProtocolLibrary>> load(const std::filesystem::path& dir,
-                                                                   const std::vector<std::string>& ids = default_ids());
+  // `careloop protocols check DIR` prints) and selects `ids`. A set
+  // `escalate_critical_after_ms` (the serve flag) overrides the protocols'.
+  static core::Result<std::shared_ptr<const ProtocolLibrary>> load(
+      const std::filesystem::path& dir, const std::vector<std::string>& ids = default_ids(),
+      std::optional<std::int64_t> escalate_critical_after_ms = std::nullopt);
   // No protocols: nothing fires (tests, `careloop routes`).
   static std::shared_ptr<const ProtocolLibrary> empty();
 
@@ -95,9 +97,12 @@ std::optional<Advice> patient_advice(std::string_view signal);
 // The hook: per batch, fold the new readings into the patient's kept state,
 // then per reading run the critical-tier rules and update the alert book,
 // writing alert rows, clinic events and the patient's sync entry.
-// `hub` may be null (no live stream).
+// `hub` may be null (no live stream). `committed`, if set, is called with
+// the patient once the batch has committed (on the writer thread: it must
+// only schedule, e.g. Reviewer::schedule).
 std::shared_ptr<store::ReadingsHook> make_critical_alert_hook(std::shared_ptr<const ProtocolLibrary> library,
-                                                              std::shared_ptr<ClinicEventHub> hub);
+                                                              std::shared_ptr<ClinicEventHub> hub,
+                                                              std::function<void(std::int64_t)> committed = {});
 
 // A doctor's action on one alert.
 enum class ActionKind { acknowledge, snooze, resolve };

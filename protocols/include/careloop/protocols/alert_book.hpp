@@ -15,6 +15,7 @@
 // still open (not acknowledged, not snoozed) after the escalation delay is
 // escalated once: flagged and delivered again.
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -84,6 +85,10 @@ class AlertBook {
                                  const AlertSettings& settings);
   // Timers only: escalation, the end of snoozes, auto-resolve of cleared alerts.
   std::vector<AlertEvent> tick(std::int64_t now_ms, const AlertSettings& settings);
+  // One signal's condition has cleared (the others are not judged): its
+  // alert starts its auto-resolve clock, and the same evidence may open it
+  // again later. Returns what tick() returns.
+  std::vector<AlertEvent> clear(std::string_view signal, std::int64_t now_ms, const AlertSettings& settings);
 
   core::Result<AlertEvent> acknowledge(std::string_view signal, std::int64_t by_user_id, std::int64_t at_ms, AckAction action,
                                        std::string note);
@@ -106,6 +111,30 @@ class AlertBook {
 };
 
 nlohmann::json to_json(const Alert& a);
+
+// Signals raised from stored data rather than by a protocol rule (care/
+// raises them): a risk model's score in its high band and an approved care
+// plan's follow-up date gone by. The signals point into this object: keep it
+// while they are used. Not copyable.
+class ExtraSignals {
+ public:
+  ExtraSignals() = default;
+  ExtraSignals(const ExtraSignals&) = delete;
+  ExtraSignals& operator=(const ExtraSignals&) = delete;
+
+  // "risk_high:<model id>", warning tier, one alert per stay in the band.
+  // `latest_json`: the probability and factors; `reason`: the words.
+  void risk_high(std::string_view model_id, std::string_view model_version, std::string latest_json, Text reason);
+  // "follow_up_overdue", warning tier; the due day (local) is its evidence.
+  void follow_up_overdue(std::int64_t due_day, std::string_view protocol_id, std::string_view protocol_version,
+                         std::string_view rule_id, std::string latest_json, Text reason);
+  const std::vector<AlertSignal>& signals() const noexcept { return signals_; }
+
+ private:
+  std::deque<std::string> text_;  // a deque: the signals' string_views stay valid as it grows
+  std::deque<Text> reasons_;
+  std::vector<AlertSignal> signals_;
+};
 
 // Per signal: how many alerts, how many acknowledged, how many with an action
 // other than no_action (the "action rate" reports show).

@@ -127,6 +127,9 @@ struct AlertSignal {
   std::int64_t evidence_key = 0;   // changes with each new reading the rule reads
   const Text* message = nullptr;
   std::vector<FactValue> facts;
+  // For a signal raised outside the rules (risk, follow-up): the latest
+  // values as JSON text, kept instead of the facts. Empty for a rule's signal.
+  std::string_view latest_json;
 };
 
 enum class TierFilter : std::uint8_t { critical, warning, all };

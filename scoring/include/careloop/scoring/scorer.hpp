@@ -40,9 +40,15 @@ struct PatientScores {
 // The factors of a score as stored in risk_scores.factors_json.
 std::string factors_json(const risk::RiskScore& score);
 
+// Work that must commit with a set of new scores, in their write job (the
+// risk alerts of care/, wired by app/: scoring does not know care/).
+// An error rolls the scores back too.
+using WithScores = std::function<core::Status(store::WriteTxn&, const std::vector<store::StoredRiskScore>&)>;
+
 class Scorer {
  public:
-  Scorer(store::Store& store, const risk::ModelRegistry& registry) : store_(store), registry_(registry) {}
+  Scorer(store::Store& store, const risk::ModelRegistry& registry, WithScores with_scores = {})
+      : store_(store), registry_(registry), with_scores_(std::move(with_scores)) {}
 
   // Scores with every model that applies to the patient (patient_scoring
   // models whose excluded diagnoses the patient does not have and whose
@@ -69,8 +75,11 @@ class Scorer {
                                   const std::function<void(std::int64_t, std::int64_t)>& progress) const;
 
  private:
+  core::Status write(std::vector<store::StoredRiskScore> scores) const;
+
   store::Store& store_;
   const risk::ModelRegistry& registry_;
+  WithScores with_scores_;
 };
 
 // Rescoring after new readings, debounced: a patient scheduled again before

@@ -24,6 +24,7 @@
 namespace careloop::store {
 
 struct AuditEntry;
+struct StoredRiskScore;
 
 // What the writer keeps per patient beside the readings (table patient_state).
 // The state is saved lazily: state_json covers exactly the patient's readings
@@ -163,6 +164,9 @@ class WriteTxn {
   virtual std::int64_t record_change(std::int64_t patient_id, std::int64_t clinic_id, std::string_view entity,
                                      std::int64_t entity_id, std::int64_t at_ms) = 0;
   virtual void append_audit(const AuditEntry& e) = 0;
+  // Stores one risk score (the clinic comes from the patient). Errors
+  // (returned, not thrown): invalid score, not_found patient.
+  virtual core::Status insert_risk_score(const StoredRiskScore& score) = 0;
 
   // A patient's care plan versions, newest first.
   virtual std::vector<CarePlanRow> care_plans(std::int64_t patient_id) = 0;

@@ -316,6 +316,27 @@ class Store {
   virtual core::Result<Session> session(const std::string& token_sha256) = 0;
   // The state the writer keeps per patient (patient_state), if any.
   virtual std::optional<PatientStateRow> patient_state(std::int64_t patient_id) = 0;
+  // The patient's readings with change_seq > after_seq, in change_seq order
+  // (to catch a saved state up, as the writer's hook does).
+  virtual std::vector<core::Reading> readings_after(std::int64_t patient_id, std::int64_t after_seq) = 0;
+
+  // ---- for the alert schedule (care/): patient ids, ascending, without repeats.
+  // Patients with an unresolved alert, after `after_id`, at most `limit`.
+  virtual std::vector<std::int64_t> patients_with_unresolved_alerts(std::int64_t after_id, int limit) = 0;
+  // Patients with an alert whose timer may have run out: snoozed until at
+  // most `now_ms`, or open, critical, not escalated and opened at or before
+  // `critical_opened_by_ms`.
+  virtual std::vector<std::int64_t> patients_with_alert_timers_due(std::int64_t now_ms,
+                                                                    std::int64_t critical_opened_by_ms) = 0;
+  // Patients whose newest reading of one of `kinds` was taken in
+  // [from_ms, to_ms) and who have no unresolved alert for `signal`.
+  virtual std::vector<std::int64_t> patients_last_reading_between(const std::vector<core::ReadingKind>& kinds,
+                                                                   std::int64_t from_ms, std::int64_t to_ms,
+                                                                   const std::string& signal) = 0;
+  // Patients whose approved care plan's follow-up date ($.follow_up.due of
+  // plan_json, YYYY-MM-DD) is before `date` and who have no unresolved alert
+  // for `signal`.
+  virtual std::vector<std::int64_t> patients_follow_up_due_before(const std::string& date, const std::string& signal) = 0;
   virtual core::Result<AlertRow> alert(std::int64_t id) = 0;
   // A clinic's alerts, newest first.
   virtual std::vector<AlertRow> alerts(const AlertQuery& q) = 0;
