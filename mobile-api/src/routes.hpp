@@ -19,5 +19,6 @@ void add_clinic_routes(server::Router& router, const std::shared_ptr<Services>& 
 void add_alert_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 void add_fhir_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 void add_risk_routes(server::Router& router, const std::shared_ptr<Services>& svc);
+void add_admin_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 
 }  // namespace careloop::mobile_api::detail

@@ -172,6 +172,15 @@ def rows(ctx):
     add("GET", "/api/v1/clinic/events", staff_of_a(200),
         lambda c, p: (f"/api/v1/clinic/events?clinic_id={c.clinic_a}", None, []))
 
+    # A clinic's webhook: the administrator only. Port 9: nothing listens; deliveries retry until it is removed.
+    admin_only = {p: 403 for p in PRINCIPALS}
+    admin_only["anonymous"] = 401
+    hook = "/api/v1/admin/clinics/{id}/webhook"
+    add("PUT", hook, {**admin_only, "admin": 200},
+        lambda c, p: (hook.format(id=c.clinic_a), {"url": "http://127.0.0.1:9/careloop", "secret": "matrix-secret-0123456"}, []))
+    add("GET", hook, {**admin_only, "admin": 200}, lambda c, p: (hook.format(id=c.clinic_a), None, []))
+    add("DELETE", hook, {**admin_only, "admin": 204}, lambda c, p: (hook.format(id=c.clinic_a), None, []))
+
     def fhir_post(c, p):
         cid = str(uuid.uuid4())
         return ("/fhir/Observation", bp_observation(c, cid), [cid])

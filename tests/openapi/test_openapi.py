@@ -774,6 +774,27 @@ def calls():
 
         Call("getCapabilityStatement", "no token needed", 200),
 
+        # --- admin: a clinic's webhook (port 9: nothing listens; deliveries just retry until it is removed)
+        Call("setClinicWebhook", "admin sets it", 200, who="admin", path={"id": c("patient_clinic")}, valid=True,
+             body={"url": "http://127.0.0.1:9/careloop", "secret": "openapi-test-secret-0123"},
+             check=lambda ctx, a: "the answer carries the secret" if "openapi-test-secret" in a.raw.decode() else None),
+        Call("setClinicWebhook", "ftp URL and a short secret", 422, who="admin", path={"id": c("patient_clinic")},
+             valid=False, body={"url": "ftp://127.0.0.1/x", "secret": "short"}),
+        Call("setClinicWebhook", "unknown clinic", 404, who="admin", path={"id": str(UNKNOWN)}, valid=True,
+             body={"url": "http://127.0.0.1:9/careloop", "secret": "openapi-test-secret-0123"}),
+        Call("setClinicWebhook", "a doctor may not", 403, who="doctor", path={"id": c("patient_clinic")},
+             body={"url": "http://127.0.0.1:9/careloop", "secret": "openapi-test-secret-0123"}),
+        Call("setClinicWebhook", "no token", 401, path={"id": c("patient_clinic")},
+             body={"url": "http://127.0.0.1:9/careloop", "secret": "openapi-test-secret-0123"}),
+        Call("getClinicWebhook", "admin reads it", 200, who="admin", path={"id": c("patient_clinic")}),
+        Call("getClinicWebhook", "a doctor may not", 403, who="doctor", path={"id": c("patient_clinic")}),
+        Call("getClinicWebhook", "no token", 401, path={"id": c("patient_clinic")}),
+        Call("deleteClinicWebhook", "a doctor may not", 403, who="doctor", path={"id": c("patient_clinic")}),
+        Call("deleteClinicWebhook", "no token", 401, path={"id": c("patient_clinic")}),
+        Call("deleteClinicWebhook", "admin removes it", 204, who="admin", path={"id": c("patient_clinic")}),
+        Call("deleteClinicWebhook", "already gone", 404, who="admin", path={"id": c("patient_clinic")}),
+        Call("getClinicWebhook", "none set", 404, who="admin", path={"id": c("patient_clinic")}),
+
         # --- operations
         Call("healthz", "alive", 200),
         Call("readyz", "ready", 200),

@@ -40,6 +40,9 @@ struct Services {
   std::function<void(std::int64_t patient_id)> readings_stored;
   // Wakes the clinics' live event streams after a commit; null: streams look every 15 s.
   std::shared_ptr<care::ClinicEventHub> events;
+  // Called on an I/O thread after a clinic's webhook was set or removed (the
+  // deliverer looks at it now rather than at its next poll): must not block.
+  std::function<void(std::int64_t clinic_id)> webhook_changed;
 };
 
 // The OpenAPI 3.1 document of these routes (mobile-api/openapi.json).
