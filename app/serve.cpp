@@ -15,6 +15,7 @@
 #include "careloop/scoring/scorer.hpp"
 #include "careloop/server/server.hpp"
 #include "careloop/store/store.hpp"
+#include "careloop/webhooks/webhooks.hpp"
 #include "settings.hpp"
 
 namespace careloop::app {
@@ -98,6 +99,7 @@ class Models {
 struct Scoring {
   Models* models = nullptr;
   scoring::Rescorer* rescorer = nullptr;
+  webhooks::Deliverer* webhooks = nullptr;
 };
 
 void add_all_routes(server::Router& router, store::Store& st, boost::asio::thread_pool& compute, const Settings& s,
@@ -115,6 +117,8 @@ void add_all_routes(server::Router& router, store::Store& st, boost::asio::threa
   if (auto* models = scoring.models) services->model_cards = [models] { return models->cards(); };
   if (auto* rescorer = scoring.rescorer)
     services->readings_stored = [rescorer](std::int64_t patient_id) { rescorer->schedule(patient_id); };
+  if (auto* deliverer = scoring.webhooks)
+    services->webhook_changed = [deliverer](std::int64_t clinic_id) { deliverer->wake(clinic_id); };
   mobile_api::add_routes(router, services);
 }
 
@@ -226,18 +230,31 @@ int run_serve(const Settings& s) {
   scoring::Rescorer rescorer(scorer, srv.compute(), std::chrono::seconds(2));
   srv.on_reload([&models] { models.reload(); });
   srv.on_stop([&rescorer] { rescorer.stop(); });
-  add_all_routes(*router, *st, srv.compute(), s, hub, {&models, &rescorer});
+
+  // Webhooks: each clinic's events POSTed to its URL from the durable outbox
+  // (clinic_events), woken by the hub after a commit; stopped before the store closes.
+  webhooks::Options wo;
+  wo.backoff.initial = ms(s.webhook_retry_first_s);
+  wo.backoff.max = ms(s.webhook_retry_max_s);
+  wo.timeouts.connect = ms(s.webhook_timeout_s);
+  wo.timeouts.io = ms(s.webhook_timeout_s);
+  wo.poll = ms(s.webhook_poll_s);
+  webhooks::Deliverer deliverer(*st, srv.compute(), hub, wo);
+  srv.on_stop([&deliverer] { deliverer.stop(); });
+  add_all_routes(*router, *st, srv.compute(), s, hub, {&models, &rescorer, &deliverer});
 
   if (auto started = srv.start(); !started) {
     std::fprintf(stderr, "careloop: %s\n", started.error().message.c_str());
     return 1;
   }
   srv.on_stop([st] { st->close(); });
+  deliverer.start();
   srv.set_ready(true);
   std::fprintf(stderr, "careloop: protocols from %s\n", dir.c_str());
   std::fprintf(stderr, "careloop: serving %s on http://%s:%u\n", s.db_path.c_str(), s.bind.c_str(),
                static_cast<unsigned>(srv.port()));
   srv.run();
+  deliverer.stop();
   st->close();
   return 0;
 }

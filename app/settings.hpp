@@ -29,6 +29,13 @@ struct Settings {
   int login_slow_after = 3;
   int login_lock_after = 10;
   double login_lock_minutes = 15;
+  // Webhook delivery (webhooks/): back-off after a failure (doubling from
+  // the first to the cap), the deadline of each network step, and the poll
+  // that catches what a wake-up missed.
+  double webhook_retry_first_s = 1;
+  double webhook_retry_max_s = 300;
+  double webhook_timeout_s = 10;
+  double webhook_poll_s = 5;
 };
 
 int run_serve(const Settings& s);
