@@ -241,6 +241,14 @@ int run_serve(const Settings& s) {
   wo.poll = ms(s.webhook_poll_s);
   webhooks::Deliverer deliverer(*st, srv.compute(), hub, wo);
   srv.on_stop([&deliverer] { deliverer.stop(); });
+  // /metrics is served only while srv runs, and srv stops before the deliverer goes.
+  metrics->add_collector([&deliverer](std::string& out) {
+    const auto c = deliverer.counters();
+    out += "# HELP careloop_webhook_posts_total Webhook POSTs by outcome (2xx: delivered; else failed)\n"
+           "# TYPE careloop_webhook_posts_total counter\n";
+    out += "careloop_webhook_posts_total{outcome=\"delivered\"} " + std::to_string(c.delivered) + "\n";
+    out += "careloop_webhook_posts_total{outcome=\"failed\"} " + std::to_string(c.failed) + "\n";
+  });
   add_all_routes(*router, *st, srv.compute(), s, hub, {&models, &rescorer, &deliverer});
 
   if (auto started = srv.start(); !started) {

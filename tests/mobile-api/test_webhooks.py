@@ -35,7 +35,7 @@ from careloop_server import Server, demo_db, run  # noqa: E402
 CST = dt.timezone(dt.timedelta(hours=8))
 SECRET_A = "clinic-a-webhook-secret-0123"
 SECRET_B = "clinic-b-webhook-secret-4567"
-FAST = ["--webhook-retry-first", "0.2", "--webhook-retry-max", "1", "--webhook-poll", "0.5"]
+FAST = ["--webhook-retry-first", "0.2", "--webhook-retry-max", "1", "--webhook-poll", "0.5", "--webhook-timeout", "1"]
 failures = []
 
 
@@ -279,13 +279,35 @@ def main(binary):
             time.sleep(2)
             check(len(receiver_a.requests()) == before, "a disabled webhook sends nothing")
 
-            # --- https: the peer is verified (test CA) and must carry the URL's host name
+            metrics = srv.call("GET", "/metrics").raw.decode()
+            delivered = [int(line.split()[-1]) for line in metrics.splitlines()
+                         if line.startswith('careloop_webhook_posts_total{outcome="delivered"}')]
+            check(delivered and delivered[0] >= len(expected), f"/metrics counts the deliveries: {delivered}")
+
+            # --- a receiver that accepts the connection and never answers: the read deadline (1 s here)
+            silent = socket.socket()
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(8)
+            a = srv.call("PUT", path_b, token=admin,
+                         body={"url": f"http://127.0.0.1:{silent.getsockname()[1]}/b", "secret": SECRET_B})
+            check(a.status == 200, "clinic B's webhook moves to a receiver that never answers")
             db = sqlite3.connect(db_path)
             patient_b, = db.execute("SELECT id FROM patients WHERE clinic_id = ? ORDER BY id LIMIT 1", (clinic_b,)).fetchone()
             doctor_b, = db.execute("SELECT username FROM users WHERE role = 'doctor' AND clinic_id = ? ORDER BY id LIMIT 1",
                                    (clinic_b,)).fetchone()
             db.close()
             doctor_b = srv.login(doctor_b, "demo-doctor")
+            t0 = time.monotonic()
+            a = srv.call("POST", f"/api/v1/clinic/patients/{patient_b}/readings", token=doctor_b,
+                         body={"readings": [bp(186, 121, 4)]})
+            err = {}
+            timed_out = wait_until(lambda: "timeout" in (err.update(srv.call("GET", path_b, token=admin).json()["delivery"])
+                                                          or err.get("last_error") or ""), 10)
+            check(a.status == 200 and timed_out and time.monotonic() - t0 < 5,
+                  f"no answer within the deadline is a failure: {err.get('last_error')!r} after {time.monotonic() - t0:.1f} s")
+            silent.close()
+
+            # --- https: the peer is verified (test CA) and must carry the URL's host name
             port_tls = free_port()
             receiver_tls = Receiver(port_tls, SECRET_B, tls=tls["good"])
             a = srv.call("PUT", path_b, token=admin, body={"url": f"https://127.0.0.1:{port_tls}/b", "secret": SECRET_B})
@@ -293,7 +315,7 @@ def main(binary):
             a = srv.call("POST", f"/api/v1/clinic/patients/{patient_b}/readings", token=doctor_b,
                          body={"readings": [bp(188, 124, 3)]})
             check(a.status == 200, "a critical reading in clinic B")
-            want_b = clinic_seqs(db_path, clinic_b, 0)[-1]
+            want_b = clinic_seqs(db_path, clinic_b, 0)[-1]  # the cursor kept the silent receiver's events pending
             check(wait_until(lambda: want_b in {r[0] for r in receiver_tls.requests()}, 15) and
                   all(v for _, v, _ in receiver_tls.requests()),
                   f"delivered over https to a certificate for 127.0.0.1 (event {want_b}), signature valid")

@@ -73,7 +73,10 @@ struct Deliverer::Impl : std::enable_shared_from_this<Deliverer::Impl> {
   std::atomic<std::uint64_t> delivered{0}, failed{0};
 
   void wake(std::int64_t clinic_id) {
-    asio::post(io, [self = shared_from_this(), clinic_id] {
+    // Weak: a wake-up still queued when the thread has stopped must not keep the deliverer alive.
+    asio::post(io, [weak = weak_from_this(), clinic_id] {
+      auto self = weak.lock();
+      if (!self) return;
       if (auto it = self->loops.find(clinic_id); it != self->loops.end()) {
         it->second->woken = true;
         it->second->timer.cancel();
@@ -228,7 +231,7 @@ Deliverer::~Deliverer() { stop(); }
 
 void Deliverer::start() {
   std::lock_guard lock(impl_->lifecycle);
-  if (impl_->started) return;
+  if (impl_->started || impl_->stopped) return;
   impl_->started = true;
   asio::co_spawn(impl_->io, impl_->supervise(), asio::detached);
   impl_->thread = std::thread([impl = impl_] {
@@ -239,10 +242,13 @@ void Deliverer::start() {
 }
 
 void Deliverer::stop() {
-  std::lock_guard lock(impl_->lifecycle);
-  if (impl_->stopped) return;
-  impl_->stopped = true;
-  if (!impl_->started) return;
+  {
+    // Not held while joining: wake() from another thread must never wait on a shutdown.
+    std::lock_guard lock(impl_->lifecycle);
+    if (impl_->stopped) return;
+    impl_->stopped = true;
+    if (!impl_->started) return;
+  }
   impl_->begin_stop();
   // Every loop ends at its next step; the io_context then runs out of work.
   impl_->work.reset();
