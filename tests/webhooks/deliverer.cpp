@@ -259,6 +259,20 @@ TEST_CASE("the hub wakes delivery after a commit, long before the poll") {
   CHECK(c.hub->subscribers() == 0);
 }
 
+TEST_CASE("a webhook set while delivery runs is taken up at once when woken, not at the next poll") {
+  Clinic c;
+  auto script = std::make_shared<Script>();
+  webhooks::Deliverer d(*c.st, c.reads, c.hub, fast_options(script, 60'000ms));
+  d.start();
+  std::this_thread::sleep_for(100ms);  // the first look at the settings found none
+  c.set();
+  d.wake(c.place.clinic_id);  // what the admin route does after a change
+  const std::int64_t e1 = c.event(1);
+  CHECK(eventually([&] { return c.hook().delivered_seq == e1; }, 3000ms));
+  d.stop();
+  CHECK(ids(script->requests()) == std::vector<std::int64_t>{e1});
+}
+
 TEST_CASE("no webhook, a disabled one, a deleted one, another clinic's events: nothing is sent") {
   Clinic c;
   auto script = std::make_shared<Script>();

@@ -64,6 +64,7 @@ struct Deliverer::Impl : std::enable_shared_from_this<Deliverer::Impl> {
   asio::steady_timer poll_timer;
   std::unordered_map<std::int64_t, std::shared_ptr<ClinicLoop>> loops;
   bool stopping = false;
+  bool recheck = false;  // a wake-up for a clinic without a loop came while the settings were being read
   std::mt19937_64 rng{std::random_device{}()};
 
   // Any thread.
@@ -82,6 +83,7 @@ struct Deliverer::Impl : std::enable_shared_from_this<Deliverer::Impl> {
         it->second->timer.cancel();
       } else {
         // Perhaps a webhook set just now: look at the settings again.
+        self->recheck = true;
         self->poll_timer.cancel();
       }
     });
@@ -96,6 +98,7 @@ struct Deliverer::Impl : std::enable_shared_from_this<Deliverer::Impl> {
   // Starts the loops of enabled webhooks that have none, every `poll`.
   asio::awaitable<void> supervise() {
     while (!stopping) {
+      recheck = false;
       try {
         auto hooks = co_await server::offload(pool, [this] { return store.enabled_webhooks(); });
         for (const auto& h : hooks)
@@ -104,7 +107,7 @@ struct Deliverer::Impl : std::enable_shared_from_this<Deliverer::Impl> {
         std::fprintf(stderr, "careloop webhooks: cannot read the webhook settings: %s\n", e.what());
       }
       if (stopping) break;
-      co_await sleep(poll_timer, options.poll);
+      if (!recheck) co_await sleep(poll_timer, options.poll);
     }
   }
 
