@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <string>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "careloop/risk/registry.hpp"
 #include "careloop/scoring/scorer.hpp"
 #include "careloop/store/store.hpp"
+#include "careloop/webhooks/webhooks.hpp"
 #include "risk_commands.hpp"
 #include "settings.hpp"
 
@@ -103,6 +105,47 @@ core::Status apply_config_file(CLI::App& cli, const std::string& path) {
   return core::ok_status();
 }
 
+std::string iso_or_dash(const std::optional<std::int64_t>& ms) {
+  return ms ? core::format_iso8601_utc(*ms) : "-";
+}
+
+// careloop clinic webhook: set, disable or show; a change is audited (actor 0: the command line).
+int webhook_command(store::Store& st, std::int64_t clinic_id, const std::string& url, const std::string& secret_file,
+                    bool disable) {
+  store::AuditEntry audit;
+  audit.at_ms = core::now_utc_ms();
+  audit.actor_user_id = 0;
+  audit.clinic_id = clinic_id;
+  audit.remote_addr = "command line";
+  if (!url.empty()) {
+    if (auto parsed = webhooks::parse_url(url); !parsed) return fail(parsed.error());
+    std::ifstream in(secret_file, std::ios::binary);
+    std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) return fail("cannot read " + secret_file);
+    if (!secret.empty() && secret.back() == '\n') secret.pop_back();
+    if (!secret.empty() && secret.back() == '\r') secret.pop_back();
+    if (secret.size() < 16) return fail(secret_file + ": the secret must have at least 16 characters");
+    audit.action = "clinic.webhook.set";
+    audit.detail = "{\"url\": \"" + url + "\"}";
+    auto set = store::wait_for<store::ClinicWebhook>(
+        [&](auto done) { st.set_webhook(clinic_id, url, secret, audit, std::move(done)); });
+    if (!set) return fail(set.error());
+  } else if (disable) {
+    audit.action = "clinic.webhook.disable";
+    auto off = store::wait_for<store::ClinicWebhook>([&](auto done) { st.disable_webhook(clinic_id, audit, std::move(done)); });
+    if (!off) return fail(off.error());
+  }
+  const auto w = st.webhook(clinic_id);
+  if (!w) return fail("clinic " + std::to_string(clinic_id) + " has no webhook");
+  std::printf("clinic %lld webhook %s %s\ndelivered up to event %lld, %lld pending, %d failed attempts\n"
+              "last error: %s\nnext attempt: %s\nlast delivered: %s\n",
+              static_cast<long long>(w->clinic_id), w->url.c_str(), w->enabled ? "enabled" : "disabled",
+              static_cast<long long>(w->delivered_seq), static_cast<long long>(w->pending_events), w->attempts,
+              w->last_error.empty() ? "-" : w->last_error.c_str(), iso_or_dash(w->next_attempt_ms).c_str(),
+              iso_or_dash(w->last_delivered_at_ms).c_str());
+  return 0;
+}
+
 std::int64_t today_in_shanghai() {
   return (core::now_utc_ms() + 8 * 3'600'000LL) / 86'400'000LL;
 }
@@ -171,6 +214,15 @@ int main(int argc, char** argv) {
                     "Minutes before an unacknowledged critical alert escalates (0 = the protocols' setting, 120)")
       ->envname("CARELOOP_ESCALATE_AFTER")->capture_default_str()->check(CLI::Range(0.0, 10080.0));
 
+  serve->add_option("--webhook-retry-first", s.webhook_retry_first_s, "Seconds before a failed webhook delivery is retried (doubles per failure)")
+      ->envname("CARELOOP_WEBHOOK_RETRY_FIRST")->capture_default_str();
+  serve->add_option("--webhook-retry-max", s.webhook_retry_max_s, "Longest wait between webhook retries, in seconds")
+      ->envname("CARELOOP_WEBHOOK_RETRY_MAX")->capture_default_str();
+  serve->add_option("--webhook-timeout", s.webhook_timeout_s, "Seconds allowed to connect, and to send and read, per webhook delivery")
+      ->envname("CARELOOP_WEBHOOK_TIMEOUT")->capture_default_str();
+  serve->add_option("--webhook-poll", s.webhook_poll_s, "Seconds between looks at every webhook when nothing wakes delivery")
+      ->envname("CARELOOP_WEBHOOK_POLL")->capture_default_str();
+
   auto* init = cli.add_subcommand("init", "Create an empty database (or bring an existing one to the current schema)");
 
   demo::Options demo_opts;
@@ -218,6 +270,20 @@ int main(int argc, char** argv) {
       ->envname("CARELOOP_PROTOCOLS_DIR");
   clinic_protocols->add_option("--protocols", s.protocols, "The deployment's protocol ids (default: as serve)")
       ->envname("CARELOOP_PROTOCOLS")->delimiter(',');
+  std::int64_t w_clinic = 0;
+  std::string w_url, w_secret_file;
+  bool w_disable = false;
+  auto* clinic_webhook = clinic->add_subcommand(
+      "webhook", "Set (--url, --secret-file), disable (--disable) or show a clinic's webhook; a new one starts "
+                 "with the events after this moment");
+  clinic_webhook->add_option("--clinic", w_clinic, "Clinic id")->required();
+  auto* w_url_opt = clinic_webhook->add_option("--url", w_url, "http:// or https:// URL the clinic's events are POSTed to");
+  auto* w_secret_opt = clinic_webhook->add_option("--secret-file", w_secret_file,
+                                                  "File holding the signing secret (16+ characters; one trailing newline is dropped)")
+                           ->check(CLI::ExistingFile);
+  w_url_opt->needs(w_secret_opt);
+  w_secret_opt->needs(w_url_opt);
+  clinic_webhook->add_flag("--disable", w_disable, "Stop delivering (keeps the URL and secret)")->excludes(w_url_opt);
 
   auto* user = cli.add_subcommand("user", "Manage users");
   user->require_subcommand(1);
@@ -435,6 +501,11 @@ int main(int argc, char** argv) {
                     static_cast<long long>(summary->unchanged), static_cast<long long>(summary->skipped), secs,
                     secs > 0 ? static_cast<double>(summary->patients) / secs : 0.0);
       }
+    }
+  } else if (clinic_webhook->parsed()) {
+    if (auto code = webhook_command(st, w_clinic, w_url, w_secret_file, w_disable); code != 0) {
+      st.close();
+      return code;
     }
   } else if (user_add->parsed()) {
     core::User u;

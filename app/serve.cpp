@@ -22,6 +22,7 @@
 #include "careloop/scoring/scorer.hpp"
 #include "careloop/server/server.hpp"
 #include "careloop/store/store.hpp"
+#include "careloop/webhooks/webhooks.hpp"
 #include "settings.hpp"
 
 namespace careloop::app {
@@ -107,6 +108,7 @@ struct Scoring {
   scoring::Rescorer* rescorer = nullptr;
   std::shared_ptr<const care::Planner> planner;
   care::Replanner* replanner = nullptr;
+  webhooks::Deliverer* webhooks = nullptr;
 };
 
 // Every patient's plan once per interval, on the compute pool (a run holds
@@ -167,6 +169,8 @@ void add_all_routes(server::Router& router, store::Store& st, boost::asio::threa
       if (rescorer) rescorer->schedule(patient_id);
       if (replanner) replanner->schedule(patient_id);
     };
+  if (auto* deliverer = scoring.webhooks)
+    services->webhook_changed = [deliverer](std::int64_t clinic_id) { deliverer->wake(clinic_id); };
   mobile_api::add_routes(router, services);
 }
 
@@ -318,7 +322,26 @@ int run_serve(const Settings& s) {
     daily->start();
     srv.on_stop([d = daily.get()] { d->stop(); });
   }
-  add_all_routes(*router, *st, srv.compute(), s, hub, {&models, &rescorer, planner, &replanner});
+
+  // Webhooks: each clinic's events POSTed to its URL from the durable outbox
+  // (clinic_events), woken by the hub after a commit; stopped before the store closes.
+  webhooks::Options wo;
+  wo.backoff.initial = ms(s.webhook_retry_first_s);
+  wo.backoff.max = ms(s.webhook_retry_max_s);
+  wo.timeouts.connect = ms(s.webhook_timeout_s);
+  wo.timeouts.io = ms(s.webhook_timeout_s);
+  wo.poll = ms(s.webhook_poll_s);
+  webhooks::Deliverer deliverer(*st, srv.compute(), hub, wo);
+  srv.on_stop([&deliverer] { deliverer.stop(); });
+  // /metrics is served only while srv runs, and srv stops before the deliverer goes.
+  metrics->add_collector([&deliverer](std::string& out) {
+    const auto c = deliverer.counters();
+    out += "# HELP careloop_webhook_posts_total Webhook POSTs by outcome (2xx: delivered; else failed)\n"
+           "# TYPE careloop_webhook_posts_total counter\n";
+    out += "careloop_webhook_posts_total{outcome=\"delivered\"} " + std::to_string(c.delivered) + "\n";
+    out += "careloop_webhook_posts_total{outcome=\"failed\"} " + std::to_string(c.failed) + "\n";
+  });
+  add_all_routes(*router, *st, srv.compute(), s, hub, {&models, &rescorer, planner, &replanner, &deliverer});
 
   if (auto started = srv.start(); !started) {
     std::fprintf(stderr, "careloop: %s\n", started.error().message.c_str());
@@ -326,12 +349,14 @@ int run_serve(const Settings& s) {
   }
   srv.on_stop([st] { st->close(); });
   schedule.start(srv.compute());
+  deliverer.start();
   srv.set_ready(true);
   std::fprintf(stderr, "careloop: protocols from %s\n", dir.c_str());
   std::fprintf(stderr, "careloop: serving %s on http://%s:%u\n", s.db_path.c_str(), s.bind.c_str(),
                static_cast<unsigned>(srv.port()));
   srv.run();
   schedule.stop();
+  deliverer.stop();
   st->close();
   return 0;
 }

@@ -37,6 +37,13 @@ struct Settings {
   double alert_sweep_s = 60;           // timers: escalation, snooze ends
   double alert_full_sweep_min = 60;    // full reviews: cleared conditions, stale data, follow-up overdue
   double escalate_after_min = 0;       // critical alert unacknowledged this long escalates; 0 = the protocols' (120)
+  // Webhook delivery (webhooks/): back-off after a failure (doubling from
+  // the first to the cap), the deadline of each network step, and the poll
+  // that catches what a wake-up missed.
+  double webhook_retry_first_s = 1;
+  double webhook_retry_max_s = 300;
+  double webhook_timeout_s = 10;
+  double webhook_poll_s = 5;
 };
 
 int run_serve(const Settings& s);

@@ -39,6 +39,8 @@ void ClinicEventHub::publish(std::int64_t clinic_id) {
   for (auto& w : wakes) w();
 }
 
+const std::string& event_body(const store::ClinicEvent& e) noexcept { return e.payload_json; }
+
 std::size_t ClinicEventHub::subscribers() const {
   std::lock_guard lock(mutex_);
   return entries_.size();

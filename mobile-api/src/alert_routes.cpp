@@ -276,7 +276,7 @@ asio::awaitable<Response> clinic_events(RequestContext& ctx, Services& svc) {
         auto events = co_await server::offload(svc.compute,
                                                [&] { return svc.store.clinic_events(clinic, last, events_per_query); });
         for (const auto& e : events) {
-          if (co_await out.write(server::sse_event(e.payload_json, e.kind, std::to_string(e.seq)))) co_return;
+          if (co_await out.write(server::sse_event(care::event_body(e), e.kind, std::to_string(e.seq)))) co_return;
           last = e.seq;
           last_write = std::chrono::steady_clock::now();
         }

@@ -423,6 +423,30 @@ CREATE INDEX alerts_escalation_due ON alerts(opened_at_ms) WHERE status = 'open'
 CREATE INDEX alerts_snooze_due ON alerts(snoozed_until_ms) WHERE status = 'snoozed';
 )sql";
 
+// A clinic's webhook and its delivery cursor (webhooks/README.md). The
+// clinic's event sequence (clinic_events) is the outbox: delivered_seq is the
+// highest seq the receiver acknowledged with a 2xx, so delivery resumes after
+// it across restarts. The secret is kept as given: signing needs it. A new
+// generation per setting keeps a delivery begun under an older setting from
+// writing its failure onto the new one.
+constexpr std::string_view migration_webhooks = R"sql(
+CREATE TABLE clinic_webhooks (
+  clinic_id           INTEGER PRIMARY KEY REFERENCES clinics(id),
+  url                 TEXT NOT NULL CHECK (url LIKE 'http://%' OR url LIKE 'https://%'),
+  secret              TEXT NOT NULL CHECK (length(secret) >= 16),
+  enabled             INTEGER NOT NULL DEFAULT 1 CHECK (enabled = 0 OR enabled = 1),
+  generation          INTEGER NOT NULL DEFAULT 1,
+  delivered_seq       INTEGER NOT NULL DEFAULT 0,
+  attempts            INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms     INTEGER,
+  last_error          TEXT NOT NULL DEFAULT '',
+  last_error_at_ms    INTEGER,
+  last_delivered_at_ms INTEGER,
+  created_at_ms       INTEGER NOT NULL,
+  updated_at_ms       INTEGER NOT NULL
+) STRICT;
+)sql";
+
 const std::string& migration_2() {
   static const std::string sql = std::string(migration_2_readings) + std::string(migration_2_rest);
   return sql;
@@ -431,9 +455,9 @@ const std::string& migration_2() {
 }  // namespace
 
 std::span<const std::string_view> migrations() {
-  static const std::array<std::string_view, 10> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
+  static const std::array<std::string_view, 11> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
                                                      migration_6, migration_7(), migration_care_plans,
-                                                     migration_patient_months, migration_alert_timers};
+                                                     migration_patient_months, migration_alert_timers, migration_webhooks};
   return all;
 }
 

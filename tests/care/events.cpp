@@ -19,3 +19,11 @@ TEST_CASE("the event hub wakes the clinic's subscribers only") {
   CHECK(a == 1);
   CHECK(hub.subscribers() == 1);
 }
+
+TEST_CASE("an event's body is its stored JSON, unchanged (the SSE data and the webhook body)") {
+  careloop::store::ClinicEvent e;
+  e.kind = "alert.opened";
+  e.payload_json = R"({"event":"alert.opened","alert":{"id":7,"reason":"血压很高"}})";
+  CHECK(event_body(e) == e.payload_json);
+  CHECK(&event_body(e) == &e.payload_json);
+}

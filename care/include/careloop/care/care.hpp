@@ -85,6 +85,10 @@ class ClinicEventHub {
   std::unordered_map<std::uint64_t, Entry> entries_;
 };
 
+// The JSON document of one clinic event: the `data:` of the live stream and
+// the body of a webhook POST (the same bytes, so a receiver may use either).
+const std::string& event_body(const store::ClinicEvent& e) noexcept;
+
 // What the patient is told at once about a critical signal (CLINICAL §3):
 // re-measure after rest, the symptoms that mean hospital now, and that the
 // doctor has been notified. nullopt for a signal without advice.

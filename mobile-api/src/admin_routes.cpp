@@ -1,0 +1,145 @@
+// /api/v1/admin/clinics/{id}/webhook: the administrator sets, reads and
+// removes a clinic's webhook (webhooks/README.md). The secret is write-only:
+// no answer ever carries it. Every call is audited; a change commits in the
+// same write job as its audit entry.
+#include "careloop/core/time.hpp"
+#include "careloop/server/body.hpp"
+#include "careloop/server/offload.hpp"
+#include "careloop/webhooks/webhooks.hpp"
+#include "common.hpp"
+#include "routes.hpp"
+
+namespace careloop::mobile_api::detail {
+namespace {
+
+using server::http::status;
+using server::http::verb;
+
+constexpr std::size_t min_secret_chars = 16;
+constexpr std::size_t max_secret_chars = 1024;
+
+json iso_or_null(const std::optional<std::int64_t>& ms) {
+  return ms ? json(core::format_iso8601_utc(*ms)) : json(nullptr);
+}
+
+json webhook_json(const store::ClinicWebhook& w) {
+  return {{"clinic_id", w.clinic_id},
+          {"url", w.url},
+          {"enabled", w.enabled},
+          {"created_at", core::format_iso8601_utc(w.created_at_ms)},
+          {"updated_at", core::format_iso8601_utc(w.updated_at_ms)},
+          {"delivery",
+           {{"delivered_seq", w.delivered_seq},
+            {"pending", w.pending_events},
+            {"attempts", w.attempts},
+            {"last_error", w.last_error.empty() ? json(nullptr) : json(w.last_error)},
+            {"last_error_at", iso_or_null(w.last_error_at_ms)},
+            {"next_attempt_at", iso_or_null(w.next_attempt_ms)},
+            {"last_delivered_at", iso_or_null(w.last_delivered_at_ms)}}}};
+}
+
+struct AdminOfClinic {
+  Principal who;
+  std::int64_t clinic_id = 0;
+};
+
+// Only the administrator (auth::Permission::administer); 404 for a clinic that does not exist.
+asio::awaitable<std::variant<AdminOfClinic, Response>> admin_of_clinic(RequestContext& ctx, Services& svc) {
+  auto id = path_id(ctx);
+  auth::Resource r;
+  r.clinic_id = id;
+  auto allowed = co_await authorize(ctx, svc, auth::Permission::administer, r);
+  if (auto* refused = std::get_if<Response>(&allowed)) co_return std::move(*refused);
+  if (!id) co_return server::problem_response(status::not_found, "Not Found", "no clinic has this id");
+  auto clinic = co_await server::offload(svc.compute, [&] { return svc.store.clinic(*id); });
+  if (!clinic) {
+    if (clinic.error().code == core::Errc::not_found)
+      co_return server::problem_response(status::not_found, "Not Found", "clinic " + std::to_string(*id) + " not found");
+    co_return server::problem_from(clinic.error());
+  }
+  co_return AdminOfClinic{std::move(std::get<Principal>(allowed)), *id};
+}
+
+store::AuditEntry audit_entry(RequestContext& ctx, const AdminOfClinic& a, std::string action, std::string detail) {
+  store::AuditEntry e;
+  e.at_ms = core::now_utc_ms();
+  e.actor_user_id = a.who.user.id;
+  e.action = std::move(action);
+  e.clinic_id = a.clinic_id;
+  e.detail = std::move(detail);
+  e.remote_addr = remote_address(ctx);
+  return e;
+}
+
+// PUT {"url", "secret"} → 200 the webhook (without the secret).
+asio::awaitable<Response> put_webhook(RequestContext& ctx, Services& svc) {
+  auto found = co_await admin_of_clinic(ctx, svc);
+  if (auto* refused = std::get_if<Response>(&found)) co_return std::move(*refused);
+  auto& a = std::get<AdminOfClinic>(found);
+  auto body = server::parse_json_body(ctx.request);
+  if (!body) co_return body.problem();
+  if (!body->is_object()) co_return invalid_field("", "the body must be a JSON object {\"url\", \"secret\"}");
+  std::vector<core::FieldError> errors;
+  for (const auto& [k, v] : body->items())
+    if (k != "url" && k != "secret") errors.push_back({"/" + k, "unknown field"});
+  const auto url = string_field(*body, "url");
+  if (!url) {
+    errors.push_back({"/url", "url is required: an http:// or https:// URL"});
+  } else if (auto parsed = webhooks::parse_url(*url); !parsed) {
+    for (auto& f : parsed.error().fields) errors.push_back(std::move(f));
+  }
+  const auto secret = string_field(*body, "secret");
+  if (!secret || secret->size() < min_secret_chars || secret->size() > max_secret_chars)
+    errors.push_back({"/secret", "secret is required: a string of 16 to 1024 characters"});
+  if (!errors.empty()) co_return invalid_fields(std::move(errors), "Invalid webhook");
+
+  auto e = audit_entry(ctx, a, "clinic.webhook.set", json{{"url", *url}}.dump(-1, ' ', false, json::error_handler_t::replace));
+  auto saved = co_await server::await_completion<store::ClinicWebhook>([&](auto done) {
+    svc.store.set_webhook(a.clinic_id, *url, *secret, std::move(e), std::move(done));
+  });
+  if (!saved) co_return server::problem_from(saved.error());
+  if (svc.webhook_changed) svc.webhook_changed(a.clinic_id);
+  auto shown = co_await server::offload(svc.compute, [&] { return svc.store.webhook(a.clinic_id); });
+  co_return server::json_response(status::ok, webhook_json(shown ? *shown : *saved));
+}
+
+// GET → 200 the webhook and its delivery status; 404 when the clinic has none.
+asio::awaitable<Response> get_webhook(RequestContext& ctx, Services& svc) {
+  auto found = co_await admin_of_clinic(ctx, svc);
+  if (auto* refused = std::get_if<Response>(&found)) co_return std::move(*refused);
+  auto& a = std::get<AdminOfClinic>(found);
+  if (auto refused = co_await audit(ctx, svc, a.who.user, "clinic.webhook.read", std::nullopt, a.clinic_id))
+    co_return std::move(*refused);
+  auto w = co_await server::offload(svc.compute, [&] { return svc.store.webhook(a.clinic_id); });
+  if (!w)
+    co_return server::problem_response(status::not_found, "Not Found",
+                                       "clinic " + std::to_string(a.clinic_id) + " has no webhook");
+  co_return server::json_response(status::ok, webhook_json(*w));
+}
+
+// DELETE → 204; 404 when the clinic has none. Events not yet delivered are not sent.
+asio::awaitable<Response> delete_webhook(RequestContext& ctx, Services& svc) {
+  auto found = co_await admin_of_clinic(ctx, svc);
+  if (auto* refused = std::get_if<Response>(&found)) co_return std::move(*refused);
+  auto& a = std::get<AdminOfClinic>(found);
+  auto removed = co_await server::await_completion<core::Unit>([&](auto done) {
+    svc.store.delete_webhook(a.clinic_id, audit_entry(ctx, a, "clinic.webhook.delete", ""), std::move(done));
+  });
+  if (!removed) {
+    if (removed.error().code == core::Errc::not_found)
+      co_return server::problem_response(status::not_found, "Not Found", removed.error().message);
+    co_return server::problem_from(removed.error());
+  }
+  if (svc.webhook_changed) svc.webhook_changed(a.clinic_id);
+  co_return Response{status::no_content, ctx.request.version()};
+}
+
+}  // namespace
+
+void add_admin_routes(server::Router& router, const std::shared_ptr<Services>& svc) {
+  router.add(verb::put, "/api/v1/admin/clinics/{id}/webhook", bind(svc, put_webhook));
+  router.add(verb::get, "/api/v1/admin/clinics/{id}/webhook", bind(svc, get_webhook));
+  router.add(verb::delete_, "/api/v1/admin/clinics/{id}/webhook", bind(svc, delete_webhook));
+}
+
+}  // namespace careloop::mobile_api::detail
