@@ -193,6 +193,37 @@ struct AlertQuery {
   int limit = 50;
 };
 
+// What the clinic's patient list needs of each patient, read in a few
+// grouped queries (no per-patient reading scans), for the list to rank and
+// filter in memory.
+struct PatientListScope {
+  std::optional<std::int64_t> clinic_id;  // none: every clinic
+  std::int64_t readings_from_ms = 0;      // the means cover readings taken at or after this
+};
+
+struct PatientListRow {
+  core::Patient patient;  // with diagnoses and comorbidities (medications not loaded)
+  std::optional<std::int64_t> last_reading_ms;  // any kind, ever
+  // Readings since readings_from_ms.
+  int bp_count = 0;
+  double systolic_sum = 0, diastolic_sum = 0;
+  int fasting_count = 0;
+  double fasting_sum = 0;
+  int nonfasting_count = 0;
+  double nonfasting_sum = 0;
+  struct Alert {
+    std::int64_t id = 0;
+    std::string signal, tier, status;
+    std::int64_t opened_at_ms = 0;
+  };
+  std::vector<Alert> alerts;  // not resolved
+  struct Risk {
+    std::string model_id, band;
+    double probability = 0;
+  };
+  std::vector<Risk> risks;  // each model's newest score
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -274,6 +305,8 @@ class Store {
   // A clinic's events after `after_seq`, in seq order; and the newest seq (0: none yet).
   virtual std::vector<ClinicEvent> clinic_events(std::int64_t clinic_id, std::int64_t after_seq, int limit) = 0;
   virtual std::int64_t last_clinic_event_seq(std::int64_t clinic_id) = 0;
+  // Every patient of the scope with its list figures, by id.
+  virtual std::vector<PatientListRow> patient_list(const PatientListScope& scope) = 0;
 
   // ---- operations
   // Online backup (SQLite backup API or the engine's equivalent) to a new
