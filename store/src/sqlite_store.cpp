@@ -1212,9 +1212,11 @@ class SqliteStore final : public Store {
       std::vector<AlertRow> out;
       if (q.limit <= 0) return out;
       Statement s = db.prepare(std::string(alert_columns) + "WHERE clinic_id = ?1 " +
-                               (q.status ? "AND status = ?2 " : "") + "AND id < ?3 ORDER BY id DESC LIMIT ?4");
+                               (q.status ? "AND status = ?2 " : "") + (q.patient_id ? "AND patient_id = ?5 " : "") +
+                               "AND id < ?3 ORDER BY id DESC LIMIT ?4");
       s.bind(1, q.clinic_id).bind(3, q.before_id.value_or(std::numeric_limits<std::int64_t>::max())).bind(4, q.limit);
       if (q.status) s.bind(2, *q.status);
+      if (q.patient_id) s.bind(5, *q.patient_id);
       while (s.step()) out.push_back(alert_from(s));
       return out;
     });

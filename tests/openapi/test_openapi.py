@@ -617,6 +617,11 @@ def calls():
              save=lambda ctx, a: ctx.update({"alert_id": a.json["alerts"][0]["id"]}), check=need("alert_id")),
         Call("listClinicAlerts", "admin names the clinic", 200, who="admin", valid=True,
              query=[("clinic_id", c("patient_clinic")), ("status", "acknowledged"), ("limit", "10")]),
+        Call("listClinicAlerts", "one patient's history, every status", 200, who="doctor", valid=True,
+             query=[("patient_id", PID), ("status", "all")],
+             check=lambda ctx, a: None if a.json["alerts"] and all(x["patient_id"] == ctx["patient_id"]
+                                                                   for x in a.json["alerts"])
+             else "not exactly the patient's alerts"),
         Call("listClinicAlerts", "an unknown status", 422, who="doctor", query=[("status", "closed")], valid=False),
         Call("listClinicAlerts", "an authority may not", 403, who="authority"),
         Call("listClinicAlerts", "no token", 401),

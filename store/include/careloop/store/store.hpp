@@ -189,6 +189,7 @@ struct ReadingQuery {
 struct AlertQuery {
   std::int64_t clinic_id = 0;
   std::optional<std::string> status;       // open, acknowledged, snoozed, resolved; all when unset
+  std::optional<std::int64_t> patient_id;  // one patient's alerts only
   std::optional<std::int64_t> before_id;   // paging: alerts with a smaller id (newest first)
   int limit = 50;
 };
