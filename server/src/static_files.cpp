@@ -83,12 +83,12 @@ bool StaticFiles::is_hashed_name(std::string_view name) noexcept {
 core::Result<std::shared_ptr<const StaticFiles>> StaticFiles::load(const fs::path& root, Limits limits) {
   std::error_code ec;
   if (!fs::is_directory(root, ec))
-    return core::Error{core::Errc::not_found, "no web app folder at " + root.string()};
+    return core::Error::not_found("no web app folder at " + root.string());
   auto out = std::make_shared<StaticFiles>();
   fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
-  if (ec) return core::Error{core::Errc::unavailable, "cannot read " + root.string() + ": " + ec.message()};
+  if (ec) return core::Error::unavailable("cannot read " + root.string() + ": " + ec.message());
   for (; it != end; it.increment(ec)) {
-    if (ec) return core::Error{core::Errc::unavailable, "cannot read " + root.string() + ": " + ec.message()};
+    if (ec) return core::Error::unavailable("cannot read " + root.string() + ": " + ec.message());
     const auto& entry = *it;
     const auto name = entry.path().filename().string();
     // Dot files (.gitignore, .vite/) are not part of the app; symlinks could lead out of the folder.
@@ -100,16 +100,16 @@ core::Result<std::shared_ptr<const StaticFiles>> StaticFiles::load(const fs::pat
     const auto relative = entry.path().lexically_relative(root).generic_string();
     if (!plain_relative(relative)) continue;
     if (out->files_.size() >= limits.max_files)
-      return core::Error{core::Errc::invalid, root.string() + " holds more than " + std::to_string(limits.max_files) +
-                                                  " files"};
+      return core::Error::invalid(root.string() + " holds more than " + std::to_string(limits.max_files) +
+                                                  " files");
     std::ifstream in(entry.path(), std::ios::binary);
     std::string body{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     if (!in.good() && !in.eof())
-      return core::Error{core::Errc::unavailable, "cannot read " + entry.path().string()};
+      return core::Error::unavailable("cannot read " + entry.path().string());
     out->total_bytes_ += body.size();
     if (out->total_bytes_ > limits.max_total_bytes)
-      return core::Error{core::Errc::invalid, root.string() + " holds more than " +
-                                                  std::to_string(limits.max_total_bytes) + " bytes"};
+      return core::Error::invalid(root.string() + " holds more than " +
+                                                  std::to_string(limits.max_total_bytes) + " bytes");
     StaticFile f;
     f.content_type = std::string(content_type_of(relative));
     f.etag = content_etag(body);
@@ -138,7 +138,7 @@ Response StaticFiles::respond(const Request& request, std::string_view relative)
   if (!f) {
     auto res = problem_response(http::status::not_found, "Not Found",
                                 files_.empty() && !why_empty_.empty() ? why_empty_ : "No such file.");
-    res.set(http::field::x_content_type_options, "nosniff");
+    res.set("X-Content-Type-Options", "nosniff");
     return res;
   }
   const bool html = f->content_type.starts_with("text/html");
@@ -146,17 +146,17 @@ Response StaticFiles::respond(const Request& request, std::string_view relative)
   res.set(http::field::content_type, f->content_type);
   res.set(http::field::etag, f->etag);
   res.set(http::field::cache_control, f->hashed ? "public, max-age=31536000, immutable" : "no-cache");
-  res.set(http::field::x_content_type_options, "nosniff");
+  res.set("X-Content-Type-Options", "nosniff");
   if (html) {
-    res.set(http::field::content_security_policy, default_content_security_policy);
-    res.set(http::field::referrer_policy, "no-referrer");
+    res.set("Content-Security-Policy", default_content_security_policy);
+    res.set("Referrer-Policy", "no-referrer");
     res.set("X-Frame-Options", "DENY");
   }
   const auto inm = request[http::field::if_none_match];
   // "*" or a list that holds this tag (weak comparison, as RFC 9110 asks for If-None-Match).
   if (!inm.empty() && (inm == "*" || inm.find(f->etag) != std::string_view::npos)) {
     res.result(http::status::not_modified);
-    res.content_length(std::nullopt);
+    res.content_length(boost::none);
     return res;
   }
   res.body() = f->body;

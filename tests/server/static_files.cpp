@@ -64,8 +64,8 @@ TEST_CASE("static files: entry points are HTML with the CSP and no-cache", "[sta
     CHECK(res.result() == status::ok);
     CHECK(res[field::content_type] == "text/html; charset=utf-8");
     CHECK(res[field::cache_control] == "no-cache");
-    CHECK(res[field::content_security_policy] == server::default_content_security_policy);
-    CHECK(res[field::x_content_type_options] == "nosniff");
+    CHECK(res["Content-Security-Policy"] == server::default_content_security_policy);
+    CHECK(res["X-Content-Type-Options"] == "nosniff");
     CHECK_FALSE(res[field::etag].empty());
   }
   CHECK(get(r, "/patient").body() == "<!doctype html><title>patient</title>");
@@ -82,8 +82,8 @@ TEST_CASE("static files: hashed assets are immutable, others revalidate", "[stat
   CHECK(js.result() == status::ok);
   CHECK(js[field::content_type] == "text/javascript; charset=utf-8");
   CHECK(js[field::cache_control] == "public, max-age=31536000, immutable");
-  CHECK(js[field::x_content_type_options] == "nosniff");
-  CHECK(js[field::content_security_policy].empty());
+  CHECK(js["X-Content-Type-Options"] == "nosniff");
+  CHECK(js["Content-Security-Policy"].empty());
   CHECK(js.body() == "console.log(1)");
   auto css = get(r, "/assets/style-Dq_2-x7Z.css");
   CHECK(css[field::content_type] == "text/css; charset=utf-8");
@@ -113,7 +113,7 @@ TEST_CASE("static files: no path leads outside the loaded files", "[static]") {
   for (const char* target : {"/assets/../index.html", "/assets/%2e%2e/index.html", "/assets/..%2fsecret.txt",
                              "/assets/%2e%2e%2f%2e%2e%2fsecret.txt", "/assets/../../secret.txt",
                              "/assets//index-B3xk9aQz.js", "/assets/./index-B3xk9aQz.js", "/assets/",
-                             "/assets/..\\index.html", "/assets/link-AAAAAAAA.txt", "/assets/%00",
+                             "/assets/..%5cindex.html", "/assets/link-AAAAAAAA.txt", "/assets/%00",
                              "/assets/nope.js"}) {
     INFO(target);
     auto res = get(r, target);

@@ -169,7 +169,7 @@ try {
     await page.fill("#password", "demo-doctor");
     await page.click("form.login button[type=submit]");
     await page.waitForSelector("[data-testid=open-alerts]");
-    await page.waitForSelector("[data-testid=live-state].live.live", { timeout: 10000 });
+    await page.waitForSelector("[data-testid=live-state][data-state=live]", { timeout: 10000 });
     await page.waitForFunction(() => /^\(\d+ · \d+\)/.test(document.title));
     await shot("today");
     return `title "${await page.title()}"`;

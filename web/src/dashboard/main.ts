@@ -119,8 +119,9 @@ async function start(): Promise<void> {
       return;
     }
   }
+  // Setting the hash routes (hashchange); otherwise route now.
   if (!location.hash || location.hash === "#/") location.hash = "#/today";
-  route();
+  else route();
 }
 
 window.addEventListener("hashchange", route);

@@ -5,7 +5,7 @@
 import { ApiError, query } from "../lib/api";
 import { chart } from "../lib/charts";
 import { h, replace } from "../lib/dom";
-import { date, dateTime, glucose, glucoseUnit, glucoseValue, zoneDay, zoneDayStart } from "../lib/format";
+import { date, dateTime, glucose, glucoseUnit, glucoseValue, isoSeconds, zoneDay, zoneDayStart } from "../lib/format";
 import { t, words } from "../lib/i18n";
 import { renderPlan, type PlanVersion } from "./plan";
 import { api, clinicParam, state, type Alert, type PatientSummary } from "./state";
@@ -94,7 +94,7 @@ export function renderPatient(main: HTMLElement, id: number): () => void {
     try {
       for (let page = 0; page < 20; page++) {
         const r = await api.get<{ readings: Reading[]; next_cursor?: string }>(
-          `/api/v1/clinic/patients/${id}/readings${query({ from: from.toISOString(), to: to.toISOString(), limit: 1000, cursor })}`);
+          `/api/v1/clinic/patients/${id}/readings${query({ from: isoSeconds(from), to: isoSeconds(to), limit: 1000, cursor })}`);
         all.push(...r.readings);
         if (!r.next_cursor) break;
         cursor = r.next_cursor;

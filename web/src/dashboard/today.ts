@@ -27,7 +27,7 @@ function factsText(latest: unknown): string {
 
 export function renderToday(main: HTMLElement): () => void {
   const alerts = new Map<number, Alert>();
-  const status = h("span", { class: "live", "data-testid": "live-state", role: "status" }, t("reconnecting"));
+  const status = h("span", { class: "live", "data-testid": "live-state", "data-state": "connecting", role: "status" }, t("reconnecting"));
   const counts = h("div", { class: "counts", "aria-live": "polite" });
   const list = h("ol", { class: "alerts", "data-testid": "open-alerts", "aria-label": t("open_alerts") });
   const schedule = h("ol", { class: "alerts", "data-testid": "followups", "aria-label": t("followups") });
@@ -106,7 +106,7 @@ export function renderToday(main: HTMLElement): () => void {
     },
     (s) => {
       status.textContent = t(s);
-      status.className = `live ${s}`;
+      status.dataset.state = s;
       // After a (re)connection the stream resumes from the last event; a full reload covers the first connect.
       if (s === "live" && !redraw++) void load();
     },

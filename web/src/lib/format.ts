@@ -79,3 +79,8 @@ export function glucose(mmol: number | null | undefined, withUnit = true): strin
 export function glucoseValue(mmol: number): number {
   return glucoseUnit() === "mg/dL" ? mmol * MG_PER_MMOL : mmol;
 }
+
+// RFC 3339 in UTC without fractional seconds, as query parameters take it.
+export function isoSeconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
+}

@@ -6,7 +6,7 @@ import "../styles.css";
 import { Api, ApiError, query, uuid } from "../lib/api";
 import { chart } from "../lib/charts";
 import { h, replace } from "../lib/dom";
-import { dateTime, glucoseUnit, localIso, MG_PER_MMOL, setGlucoseUnit } from "../lib/format";
+import { dateTime, glucoseUnit, isoSeconds, localIso, MG_PER_MMOL, setGlucoseUnit } from "../lib/format";
 import { lang, onLangChange, setLang, t, words } from "../lib/i18n";
 import { enqueue, entries, flush, type Entry } from "./queue";
 
@@ -190,7 +190,7 @@ async function loadHistory(box: HTMLElement, me: Me | null): Promise<void> {
   const from = new Date(now.getTime() - 30 * 86400_000);
   try {
     const r = await api.get<{ readings: { kind: string; taken_at: string; systolic?: number; diastolic?: number; value?: number; context?: string }[] }>(
-      `/api/v1/me/readings${query({ from: from.toISOString(), limit: 1000 })}`);
+      `/api/v1/me/readings${query({ from: isoSeconds(from), limit: 1000 })}`);
     const bp = r.readings.filter((x) => x.kind === "blood_pressure");
     const gl = r.readings.filter((x) => x.kind === "glucose" && typeof x.value === "number");
     const xr: [number, number] = [from.getTime() / 1000, now.getTime() / 1000];
