@@ -137,8 +137,21 @@ page.on("console", (m) => {
   if (/Content Security Policy/i.test(m.text())) consoleErrors.push(m.text());
 });
 
+// Polls a predicate with page.evaluate: waitForFunction evaluates a string in the page, which the
+// CSP (rightly) refuses.
+async function until(p, fn, arg, timeout = 5000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    if (await p.evaluate(fn, arg).catch(() => false)) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${fn}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function shot(name, p = page) {
   if (!shots) return;
+  // A background tab renders no frames in headless chromium: bring it to the front first.
+  await p.bringToFront();
   mkdirSync(shots, { recursive: true });
   await p.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
 }
@@ -170,7 +183,7 @@ try {
     await page.click("form.login button[type=submit]");
     await page.waitForSelector("[data-testid=open-alerts]");
     await page.waitForSelector("[data-testid=live-state][data-state=live]", { timeout: 10000 });
-    await page.waitForFunction(() => /^\(\d+ · \d+\)/.test(document.title));
+    await until(page, () => /^\(\d+ · \d+\)/.test(document.title));
     await shot("today");
     return `title "${await page.title()}"`;
   });
@@ -220,14 +233,16 @@ try {
     await page.waitForSelector("[data-testid=patient-table] tbody tr");
     await shot("patients");
     await page.click('[data-filter="uncontrolled_bp"]');
-    await page.waitForFunction(() => location.hash.includes("filter=uncontrolled_bp"));
+    await until(page, () => location.hash.includes("filter=uncontrolled_bp"));
     await page.waitForSelector("[data-testid=total]");
-    await page.fill("#patient-search", patientName);
     await page.click('[data-filter="uncontrolled_bp"]');
-    await page.waitForFunction((n) => {
+    await until(page, () => !location.hash.includes("filter="));
+    await page.fill("#patient-search", patientName);
+    await until(page, () => location.hash.includes("q="));
+    await until(page, (n) => {
       const rows = [...document.querySelectorAll("[data-testid=patient-table] tbody tr")];
-      return rows.length === 1 && rows[0].textContent.includes(n);
-    }, patientName, { timeout: 5000 });
+      return rows.length >= 1 && rows.every((r) => r.textContent.includes(n));
+    }, patientName);
   });
 
   await check("the doctor approves a proposed care plan", async () => {
@@ -247,8 +262,8 @@ try {
     await page.click("[data-testid=plan-approve]");
     await page.fill("#approve-note", "同意");
     await page.click("dialog.modal button[type=submit]");
-    await page.waitForFunction((v) => document.querySelector("[data-testid=plan-current]")?.getAttribute("data-version") === String(v),
-      proposed.version, { timeout: 5000 });
+    await until(page, (v) => document.querySelector("[data-testid=plan-current]")?.getAttribute("data-version") === String(v),
+      proposed.version);
     const after = (await call("GET", `/api/v1/clinic/patients/${patientId}/care-plans`, doctor.token)).json;
     assert(after.current?.version === proposed.version && after.current.status === "approved", `current ${JSON.stringify(after.current)}`);
   });
@@ -306,15 +321,15 @@ try {
     const zh = await page.textContent("nav a[aria-current=page]");
     assert(zh.trim() === "今日", `default language shows ${zh}`);
     await page.click("[data-testid=lang-switch]");
-    await page.waitForFunction(() => document.querySelector("nav a[aria-current=page]")?.textContent === "Today");
+    await until(page, () => document.querySelector("nav a[aria-current=page]")?.textContent === "Today");
     assert((await page.getAttribute("html", "lang")) === "en", "html lang is not en");
     await page.reload();
-    await page.waitForFunction(() => document.querySelector("nav a[aria-current=page]")?.textContent === "Today");
+    await until(page, () => document.querySelector("nav a[aria-current=page]")?.textContent === "Today");
     await shot("today-en");
     await patientPage.reload();
-    await patientPage.waitForFunction(() => document.querySelector("[data-testid=lang-switch]")?.textContent === "中文");
+    await until(patientPage, () => document.querySelector("[data-testid=lang-switch]")?.textContent === "中文");
     await page.click("[data-testid=lang-switch]");
-    await page.waitForFunction(() => document.querySelector("nav a[aria-current=page]")?.textContent === "今日");
+    await until(page, () => document.querySelector("nav a[aria-current=page]")?.textContent === "今日");
   });
 
   await check("keyboard: log in and reach Patients without a mouse", async () => {
@@ -335,8 +350,10 @@ try {
   });
 
   await check("tablet layout (1024×768) and no page errors or CSP violations", async () => {
+    await page.bringToFront();
     await page.setViewportSize({ width: 1024, height: 768 });
     await page.goto(base + `/#/patients/${patientId}`);
+    await page.reload();
     await page.waitForSelector("[data-testid=chart-bp] canvas");
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert(overflow <= 0, `the page scrolls sideways by ${overflow}px at 1024 wide`);
