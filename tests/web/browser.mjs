@@ -64,6 +64,8 @@ const work = mkdtempSync(join(tmpdir(), "careloop-web-"));
 const db = join(work, "demo.db");
 const demo = spawnSync(careloop, ["--db", db, "demo", "--patients", "80", "--clinics", "2", "--days", "30"], { encoding: "utf8" });
 if (demo.status !== 0) fatal(`careloop demo failed: ${demo.stderr}`);
+const score = spawnSync(careloop, ["--db", db, "score", "--all"], { encoding: "utf8" });
+if (score.status !== 0) fatal(`careloop score failed: ${score.stderr}`);
 
 const server = spawn(careloop, ["--db", db, "serve", "--port", "0", "--web-dir", join(webDir, "dist")], {
   stdio: ["ignore", "ignore", "pipe"],

@@ -220,7 +220,8 @@ export function renderPatient(main: HTMLElement, id: number): () => void {
       const r = await api.get<{ current: PlanVersion | null; proposed: PlanVersion | null }>(`/api/v1/clinic/patients/${id}/care-plans`);
       renderPlan(planBox, id, r.current, r.proposed, () => void loadPlan());
     } catch (e) {
-      const missing = e instanceof ApiError && e.status === 404 && !e.problem?.detail?.includes("patient");
+      // The router's own 404 ("No resource at ..."): the care plan API is not on this server.
+      const missing = e instanceof ApiError && e.status === 404 && /^No resource at/.test(e.problem?.detail ?? "");
       replace(planBox, h("h2", {}, t("care_plan")),
         h("p", { class: "muted", "data-testid": missing ? "plan-unavailable" : "plan-error" }, missing ? t("plan_unavailable") : String(e)));
     }

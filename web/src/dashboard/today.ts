@@ -15,12 +15,15 @@ function tierRank(a: Alert): number {
   return a.tier === "critical" ? 0 : 1;
 }
 
+// The facts that fired the rule, with their values: "systolic 192 mmHg · diastolic 121 mmHg".
 function factsText(latest: unknown): string {
   if (!Array.isArray(latest)) return "";
   return latest
+    .filter((f: { value?: unknown }) => f && f.value !== null && f.value !== undefined)
     .map((f: { fact?: string; value?: unknown; unit?: string }) => {
-      const v = typeof f.value === "number" ? Math.round(f.value * 10) / 10 : String(f.value ?? "");
-      return `${f.fact ?? ""} ${v}${f.unit ? " " + f.unit : ""}`.trim();
+      const v = typeof f.value === "number" ? Math.round(f.value * 10) / 10 : String(f.value);
+      const name = (f.fact ?? "").split(".").pop() ?? "";
+      return `${name} ${v}${f.unit ? " " + f.unit : ""}`.trim();
     })
     .join(" · ");
 }
