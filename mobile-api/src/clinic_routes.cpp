@@ -322,12 +322,10 @@ asio::awaitable<Response> list_patients(RequestContext& ctx, Services& svc) {
                                     std::string(ctx.request.target()).substr(0, 300)))
     co_return std::move(*refused);
   const auto now = core::now_utc_ms();
-  store::PatientListScope scope;
-  scope.clinic_id = clinic;
-  scope.readings_from_ms = now - patient_list_window_ms;
   const auto& request = std::get<PatientListRequest>(parsed);
   auto page = co_await server::offload(svc.compute, [&]() -> core::Result<json> {
-    auto page = patient_list_page(svc.store.patient_list(scope), request, now);
+    auto rows = svc.patient_list_cache->rows(svc.store, clinic, now);
+    auto page = patient_list_page(*rows, request, now);
     if (!page) return page;
     json clinics = json::array();
     for (const auto& c : svc.store.clinics())

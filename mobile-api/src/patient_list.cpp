@@ -327,4 +327,24 @@ core::Result<json> patient_list_page(const std::vector<PatientListRow>& rows, co
   return out;
 }
 
+std::shared_ptr<const std::vector<PatientListRow>> PatientListCache::rows(store::Store& st,
+                                                                         std::optional<std::int64_t> clinic_id,
+                                                                         std::int64_t now_ms) {
+  const std::int64_t key = clinic_id.value_or(0);
+  auto version = st.patient_list_version(clinic_id);
+  {
+    std::lock_guard lock(m_);
+    auto it = entries_.find(key);
+    if (it != entries_.end() && it->second.version == version && now_ms - it->second.read_at_ms < max_age_ms_)
+      return it->second.rows;
+  }
+  store::PatientListScope scope;
+  scope.clinic_id = clinic_id;
+  scope.readings_from_ms = now_ms - patient_list_window_ms;
+  auto rows = std::make_shared<const std::vector<PatientListRow>>(st.patient_list(scope));
+  std::lock_guard lock(m_);
+  entries_[key] = Entry{std::move(version), now_ms, rows};
+  return rows;
+}
+
 }  // namespace careloop::mobile_api

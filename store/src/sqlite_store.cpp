@@ -1315,6 +1315,24 @@ class SqliteStore final : public Store {
     });
   }
 
+  std::string patient_list_version(std::optional<std::int64_t> clinic_id) override {
+    return read([&](Connection& db) {
+      ReadSnapshot snapshot(db);
+      const char* sql = clinic_id
+                            ? "SELECT (SELECT max(seq) FROM changes WHERE clinic_id = ?1), "
+                              "(SELECT max(seq) FROM clinic_events WHERE clinic_id = ?1), "
+                              "(SELECT max(id) FROM risk_scores), (SELECT max(id) FROM patients)"
+                            : "SELECT (SELECT max(seq) FROM changes), (SELECT max(seq) FROM clinic_events), "
+                              "(SELECT max(id) FROM risk_scores), (SELECT max(id) FROM patients)";
+      Statement s = db.prepare(sql);
+      if (clinic_id) s.bind(1, *clinic_id);
+      std::string out;
+      if (s.step())
+        for (int i = 0; i < 4; ++i) out += std::to_string(s.opt_int64(i).value_or(0)) + ".";
+      return out;
+    });
+  }
+
   std::vector<ClinicEvent> clinic_events(std::int64_t clinic_id, std::int64_t after_seq, int limit) override {
     return read([&](Connection& db) {
       std::vector<ClinicEvent> out;

@@ -13,6 +13,7 @@
 
 #include "careloop/auth/login_throttle.hpp"
 #include "careloop/care/care.hpp"
+#include "careloop/mobile_api/patient_list.hpp"
 #include "careloop/server/router.hpp"
 #include "careloop/store/store.hpp"
 
@@ -40,6 +41,8 @@ struct Services {
   std::function<void(std::int64_t patient_id)> readings_stored;
   // Wakes the clinics' live event streams after a commit; null: streams look every 15 s.
   std::shared_ptr<care::ClinicEventHub> events;
+  // The patient list's rows between requests (GET /api/v1/clinic/patients).
+  std::shared_ptr<PatientListCache> patient_list_cache = std::make_shared<PatientListCache>();
 };
 
 // The OpenAPI 3.1 document of these routes (mobile-api/openapi.json).

@@ -308,6 +308,10 @@ class Store {
   virtual std::int64_t last_clinic_event_seq(std::int64_t clinic_id) = 0;
   // Every patient of the scope with its list figures, by id.
   virtual std::vector<PatientListRow> patient_list(const PatientListScope& scope) = 0;
+  // A key that changes whenever patient_list of the clinic (or of every
+  // clinic) could: new readings, messages or plans (changes), alert events,
+  // risk scores or patients. Index lookups only.
+  virtual std::string patient_list_version(std::optional<std::int64_t> clinic_id) = 0;
 
   // ---- operations
   // Online backup (SQLite backup API or the engine's equivalent) to a new
