@@ -327,14 +327,14 @@ core::Result<json> patient_list_page(const std::vector<PatientListRow>& rows, co
   return out;
 }
 
-std::shared_ptr<const std::vector<PatientListRow>> PatientListCache::rows(store::Store& st,
-                                                                         std::optional<std::int64_t> clinic_id,
-                                                                         std::int64_t now_ms) {
-  const std::int64_t key = clinic_id.value_or(0);
-  auto version = st.patient_list_version(clinic_id);
+std::shared_ptr<const std::vector<PatientListRow>> PatientListCache::clinic_rows(store::Store& st,
+                                                                                std::int64_t clinic_id,
+                                                                                std::int64_t now_ms,
+                                                                                std::string& version) {
+  version = st.patient_list_version(clinic_id);
   {
     std::lock_guard lock(m_);
-    auto it = entries_.find(key);
+    auto it = entries_.find(clinic_id);
     if (it != entries_.end() && it->second.version == version && now_ms - it->second.read_at_ms < max_age_ms_)
       return it->second.rows;
   }
@@ -343,7 +343,32 @@ std::shared_ptr<const std::vector<PatientListRow>> PatientListCache::rows(store:
   scope.readings_from_ms = now_ms - patient_list_window_ms;
   auto rows = std::make_shared<const std::vector<PatientListRow>>(st.patient_list(scope));
   std::lock_guard lock(m_);
-  entries_[key] = Entry{std::move(version), now_ms, rows};
+  entries_[clinic_id] = Entry{version, now_ms, rows};
+  return rows;
+}
+
+std::shared_ptr<const std::vector<PatientListRow>> PatientListCache::rows(store::Store& st,
+                                                                         std::optional<std::int64_t> clinic_id,
+                                                                         std::int64_t now_ms) {
+  std::string version;
+  if (clinic_id) return clinic_rows(st, *clinic_id, now_ms, version);
+  // Every clinic: made of the clinics' entries, so a change in one clinic reads that clinic again, not all.
+  std::vector<std::shared_ptr<const std::vector<PatientListRow>>> parts;
+  std::string all_versions;
+  for (const auto& c : st.clinics()) {
+    parts.push_back(clinic_rows(st, c.id, now_ms, version));
+    all_versions += std::to_string(c.id) + ":" + version + "/" + std::to_string(parts.back()->size()) + ";";
+  }
+  {
+    std::lock_guard lock(m_);
+    auto it = entries_.find(0);
+    if (it != entries_.end() && it->second.version == all_versions) return it->second.rows;
+  }
+  auto all = std::make_shared<std::vector<PatientListRow>>();
+  for (const auto& p : parts) all->insert(all->end(), p->begin(), p->end());
+  std::shared_ptr<const std::vector<PatientListRow>> rows = std::move(all);
+  std::lock_guard lock(m_);
+  entries_[0] = Entry{all_versions, now_ms, rows};
   return rows;
 }
 
