@@ -334,9 +334,21 @@ try {
     await until(page, () => document.querySelector("nav a[aria-current=page]")?.textContent === "今日");
   });
 
+  await check("tablet layout (1024×768) and no page errors or CSP violations", async () => {
+    await page.bringToFront();
+    await page.setViewportSize({ width: 1024, height: 768 });
+    await page.goto(base + `/#/patients/${patientId}`);
+    await page.reload();
+    await page.waitForSelector("[data-testid=chart-bp] canvas");
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert(overflow <= 0, `the page scrolls sideways by ${overflow}px at 1024 wide`);
+    await shot("patient-tablet");
+    assert(consoleErrors.length === 0, `page errors: ${consoleErrors.join(" | ")}`);
+  });
   await check("keyboard: log in and reach Patients without a mouse", async () => {
     const k = await context.newPage();
     await k.goto(base + "/");
+    // Last: clearing the origin's storage logs every tab out.
     await k.evaluate(() => localStorage.clear());
     await k.reload();
     await k.waitForSelector("#username");
@@ -351,17 +363,6 @@ try {
     await k.close();
   });
 
-  await check("tablet layout (1024×768) and no page errors or CSP violations", async () => {
-    await page.bringToFront();
-    await page.setViewportSize({ width: 1024, height: 768 });
-    await page.goto(base + `/#/patients/${patientId}`);
-    await page.reload();
-    await page.waitForSelector("[data-testid=chart-bp] canvas");
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    assert(overflow <= 0, `the page scrolls sideways by ${overflow}px at 1024 wide`);
-    await shot("patient-tablet");
-    assert(consoleErrors.length === 0, `page errors: ${consoleErrors.join(" | ")}`);
-  });
 } finally {
   await context.close();
   server.kill("SIGTERM");

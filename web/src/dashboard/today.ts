@@ -83,6 +83,10 @@ export function renderToday(main: HTMLElement): () => void {
   }
 
   let redraw = 0;
+  // A failed load (a lost session logs out by itself) is shown, never left unhandled.
+  function showError(e: unknown): void {
+    replace(list, h("li", { class: "error", role: "alert" }, e instanceof Error ? e.message : String(e)));
+  }
   async function refreshNames(): Promise<void> {
     try {
       await patientNames([...alerts.values()].map((a) => a.patient_id));
@@ -111,7 +115,7 @@ export function renderToday(main: HTMLElement): () => void {
       status.textContent = t(s);
       status.dataset.state = s;
       // After a (re)connection the stream resumes from the last event; a full reload covers the first connect.
-      if (s === "live" && !redraw++) void load();
+      if (s === "live" && !redraw++) void load().catch(showError);
     },
   );
 
@@ -129,7 +133,7 @@ export function renderToday(main: HTMLElement): () => void {
   draw();
   // Without a stream (a proxy that buffers it), the list still loads.
   const fallback = setTimeout(() => {
-    if (!redraw++) void load();
+    if (!redraw++) void load().catch(showError);
   }, 3000);
   const tick = setInterval(draw, 60_000);
   return () => {
