@@ -177,7 +177,8 @@ int main(int argc, char** argv) {
       ->envname("CARELOOP_COMPUTE_THREADS");
   serve->add_option("--read-connections", s.read_connections, "SQLite read connections")
       ->envname("CARELOOP_READ_CONNECTIONS")->capture_default_str();
-  serve->add_option("--web-root", s.web_root, "Folder of the built dashboard")->envname("CARELOOP_WEB_ROOT");
+  serve->add_option("--web-dir", s.web_dir, "Folder of the built web app (default web/dist here, else in the source tree)")
+      ->envname("CARELOOP_WEB_DIR");
   serve->add_option("--protocols-dir", s.protocols_dir, "Folder of protocol files (default: the source tree's protocols/library)")
       ->envname("CARELOOP_PROTOCOLS_DIR");
   serve->add_option("--protocols", s.protocols, "Protocol ids in use, one per programme (default: cn-hypertension-primary-2020 cn-diabetes-primary-2022)")

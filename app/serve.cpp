@@ -21,6 +21,7 @@
 #include "careloop/risk/registry.hpp"
 #include "careloop/scoring/scorer.hpp"
 #include "careloop/server/server.hpp"
+#include "careloop/server/static_files.hpp"
 #include "careloop/store/store.hpp"
 #include "careloop/webhooks/webhooks.hpp"
 #include "settings.hpp"
@@ -174,8 +175,37 @@ void add_all_routes(server::Router& router, store::Store& st, boost::asio::threa
   mobile_api::add_routes(router, services);
 }
 
+// The web app: the doctor's dashboard at / (its views are #/ routes), the
+// patient page at /patient, and the build's assets. Registered whether or
+// not the app is built, so the route table never depends on the build.
+void add_web_routes(server::Router& router, const std::shared_ptr<const server::StaticFiles>& files) {
+  using server::http::verb;
+  router.add(verb::get, "/", server::StaticFiles::file(files, "index.html"));
+  router.add(verb::get, "/patient", server::StaticFiles::file(files, "patient.html"));
+  router.add(verb::get, "/assets/{*file}", server::StaticFiles::tree(files, "assets/", "file"));
+}
+
+// Read into memory now, before serving: requests never touch the disk.
+std::shared_ptr<const server::StaticFiles> load_web_app(const std::string& dir) {
+  auto files = server::StaticFiles::load(dir);
+  if (!files) {
+    std::fprintf(stderr, "careloop: no web app (%s); build it with scripts/build (needs npm). / answers 404\n",
+                 files.error().message.c_str());
+    return server::StaticFiles::empty("The web app is not built: run scripts/build (it needs npm), or serve with "
+                                      "--web-dir pointing at a built web/dist.");
+  }
+  std::fprintf(stderr, "careloop: web app from %s (%zu files, %zu bytes)\n", dir.c_str(), (*files)->size(),
+               (*files)->total_bytes());
+  return *files;
+}
 
 }  // namespace
+
+std::string web_directory(const Settings& s) {
+  if (!s.web_dir.empty()) return s.web_dir;
+  if (std::filesystem::is_directory("web/dist")) return "web/dist";
+  return std::string(CARELOOP_SOURCE_DIR) + "/web/dist";
+}
 
 std::string models_directory(const Settings& s) {
   if (!s.models_dir.empty()) return s.models_dir;
@@ -205,12 +235,18 @@ int run_routes(const Settings& s) {
   server::Router router;
   add_all_routes(router, **opened, pool, s, std::make_shared<care::ClinicEventHub>(),
                  {nullptr, nullptr, std::make_shared<care::Planner>(**opened, care::ProtocolLibrary::empty()), nullptr});
+  // The web app's routes are marked "static": they serve files, not the API the OpenAPI document describes.
+  server::Router web;
+  add_web_routes(web, server::StaticFiles::empty("not served by this command"));
   auto all = server::builtin_routes();
   for (auto& r : router.routes()) all.push_back(std::move(r));
+  const std::size_t api_routes = all.size();
+  for (auto& r : web.routes()) all.push_back(std::move(r));
   std::string out = "[\n";
   for (std::size_t i = 0; i < all.size(); ++i) {
     out += "  {\"method\": \"" + std::string(server::http::to_string(all[i].method)) + "\", \"path\": \"" +
-           all[i].pattern + "\"}" + (i + 1 < all.size() ? ",\n" : "\n");
+           all[i].pattern + "\"" + (i >= api_routes ? ", \"static\": true" : "") + "}" +
+           (i + 1 < all.size() ? ",\n" : "\n");
   }
   out += "]\n";
   std::fputs(out.c_str(), stdout);
@@ -342,6 +378,7 @@ int run_serve(const Settings& s) {
     out += "careloop_webhook_posts_total{outcome=\"failed\"} " + std::to_string(c.failed) + "\n";
   });
   add_all_routes(*router, *st, srv.compute(), s, hub, {&models, &rescorer, planner, &replanner, &deliverer});
+  add_web_routes(*router, load_web_app(web_directory(s)));
 
   if (auto started = srv.start(); !started) {
     std::fprintf(stderr, "careloop: %s\n", started.error().message.c_str());

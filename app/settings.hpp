@@ -17,7 +17,7 @@ struct Settings {
   int io_threads = 0;       // 0 = one per core
   int compute_threads = 0;  // 0 = one per core
   int read_connections = 4;
-  std::string web_root;     // built dashboard assets; empty = web/dist beside the binary's source tree
+  std::string web_dir;      // the built web app; empty = web/dist here, else in the source tree
   std::string protocols_dir;  // empty = protocols/library of the source tree this binary was built from
   std::vector<std::string> protocols;  // ids of the protocols in use, one per programme; empty = the defaults
   double plans_every_hours = 24;  // every patient's care plan re-evaluated this often; 0 = only after readings
@@ -51,6 +51,8 @@ int run_serve(const Settings& s);
 std::string models_directory(const Settings& s);
 // Prints every route `serve` answers as JSON [{method, path}] (the OpenAPI test reads it).
 int run_routes(const Settings& s);
+// The built web app's folder the settings name, or the default.
+std::string web_directory(const Settings& s);
 // The protocols folder in use: the setting, else the source tree's protocols/library.
 std::string protocols_dir(const Settings& s);
 

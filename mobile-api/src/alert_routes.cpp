@@ -72,10 +72,19 @@ asio::awaitable<Response> list_alerts(RequestContext& ctx, Services& svc) {
   q.status = "open";
   std::vector<core::FieldError> errors;
   if (auto v = ctx.query_param("status")) {
-    if (!protocols::parse_alert_status(*v))
-      errors.push_back({"/query/status", "status must be one of open, acknowledged, snoozed, resolved"});
+    if (*v == "all")
+      q.status.reset();
+    else if (!protocols::parse_alert_status(*v))
+      errors.push_back({"/query/status", "status must be one of open, acknowledged, snoozed, resolved, all"});
     else
       q.status = std::string(*v);
+  }
+  if (auto v = ctx.query_param("patient_id")) {
+    auto n = parse_int(*v);
+    if (!n || *n < 1)
+      errors.push_back({"/query/patient_id", "patient_id must be a positive integer"});
+    else
+      q.patient_id = *n;
   }
   if (auto v = ctx.query_param("limit")) {
     auto n = parse_int(*v);
@@ -92,8 +101,9 @@ asio::awaitable<Response> list_alerts(RequestContext& ctx, Services& svc) {
       q.before_id = *n;
   }
   if (!errors.empty()) co_return invalid_fields(std::move(errors), "Invalid query");
-  if (auto refused = co_await audit(ctx, svc, s.who.user, "alerts.read", std::nullopt, s.clinic_id,
-                                    "status=" + *q.status))
+  // One patient's alert history is a read of that patient's record: audited with the patient.
+  if (auto refused = co_await audit(ctx, svc, s.who.user, "alerts.read", q.patient_id, s.clinic_id,
+                                    "status=" + q.status.value_or("all")))
     co_return std::move(*refused);
   const int want = q.limit;
   q.limit = want + 1;  // one more tells whether another page exists

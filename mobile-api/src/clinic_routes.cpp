@@ -8,6 +8,7 @@
 #include <set>
 
 #include "careloop/auth/password.hpp"
+#include "careloop/mobile_api/patient_list.hpp"
 #include "careloop/core/time.hpp"
 #include "careloop/server/body.hpp"
 #include "careloop/server/offload.hpp"
@@ -291,9 +292,55 @@ asio::awaitable<Response> post_message(RequestContext& ctx, Services& svc) {
   co_return server::json_response(status::created, {{"id", sent->id}, {"at", core::format_iso8601_utc(sent->created_at_ms)}});
 }
 
+// GET /api/v1/clinic/patients?q=&filter=&sort=&limit=&cursor=&clinic_id= → {items, total, next, clinics}
+// A doctor lists its clinic; an administrator every clinic, or the one named.
+asio::awaitable<Response> list_patients(RequestContext& ctx, Services& svc) {
+  auto who = co_await authenticate(ctx, svc);
+  if (!who) co_return unauthorized("log in first");
+  const bool admin = who->user.role == core::Role::admin;
+  auth::Resource own;
+  own.clinic_id = who->user.clinic_id;
+  if (!admin && auth::decide(who->user, auth::Permission::clinic_read, own) != auth::Decision::allow)
+    co_return forbidden("only a clinic's doctors list its patients");
+  std::vector<core::FieldError> errors;
+  std::optional<std::int64_t> clinic = admin ? std::nullopt : who->user.clinic_id;
+  if (auto q = ctx.query_param("clinic_id")) {
+    auto v = parse_int(*q);
+    if (!v || *v <= 0)
+      errors.push_back({"/query/clinic_id", "clinic_id must be a positive integer"});
+    else
+      clinic = v;
+  }
+  auto parsed = parse_patient_list_query(ctx.query);
+  if (auto* e = std::get_if<std::vector<core::FieldError>>(&parsed)) errors.insert(errors.end(), e->begin(), e->end());
+  if (!errors.empty()) co_return invalid_fields(std::move(errors), "Invalid query");
+  auth::Resource r;
+  r.clinic_id = clinic;
+  if (clinic && auth::decide(who->user, auth::Permission::clinic_read, r) != auth::Decision::allow)
+    co_return forbidden("you may list only your own clinic's patients");
+  if (auto refused = co_await audit(ctx, svc, who->user, "patients.list", std::nullopt, clinic,
+                                    std::string(ctx.request.target()).substr(0, 300)))
+    co_return std::move(*refused);
+  const auto now = core::now_utc_ms();
+  const auto& request = std::get<PatientListRequest>(parsed);
+  auto page = co_await server::offload(svc.compute, [&]() -> core::Result<json> {
+    auto rows = svc.patient_list_cache->rows(svc.store, clinic, now);
+    auto page = patient_list_page(*rows, request, now);
+    if (!page) return page;
+    json clinics = json::array();
+    for (const auto& c : svc.store.clinics())
+      if (!clinic || c.id == *clinic) clinics.push_back({{"id", c.id}, {"name", c.name}, {"timezone", c.timezone}});
+    (*page)["clinics"] = std::move(clinics);
+    return page;
+  });
+  if (!page) co_return server::problem_from(page.error());
+  co_return server::json_response(status::ok, *page);
+}
+
 }  // namespace
 
 void add_clinic_routes(server::Router& router, const std::shared_ptr<Services>& svc) {
+  router.add(verb::get, "/api/v1/clinic/patients", bind(svc, list_patients));
   router.add(verb::post, "/api/v1/clinic/patients", bind(svc, register_patient));
   router.add(verb::get, "/api/v1/clinic/patients/{id}", bind(svc, get_patient));
   router.add(verb::post, "/api/v1/clinic/patients/{id}/activation", bind(svc, new_activation));

@@ -140,6 +140,15 @@ def rows(ctx):
     add("GET", "/api/v1/clinic/patients/{id}/risk", staff_of_a(200),
         lambda c, p: (f"/api/v1/clinic/patients/{A}/risk", None, []))
 
+    # The web app: public files (a small stand-in app is served, see setup()).
+    add("GET", "/", everyone(200))
+    add("GET", "/patient", everyone(200))
+    add("GET", "/assets/{*file}", everyone(200), lambda c, p: ("/assets/app-Ab12Cd34.js", None, []))
+
+    # The patient list of A's clinic: its doctors and the administrator.
+    add("GET", "/api/v1/clinic/patients", staff_of_a(200),
+        lambda c, p: (f"/api/v1/clinic/patients?clinic_id={c.clinic_a}&limit=5", None, []))
+
     register = staff_of_a(201)
     add("POST", "/api/v1/clinic/patients", register,
         lambda c, p: ("/api/v1/clinic/patients", {"name": "矩阵测试", "sex": "female", "birth_date": "1960-05-01",
@@ -281,6 +290,13 @@ def setup(binary, workdir):
         "admin": ("admin", "demo-admin"),
     }
     ctx.region_a = region_a
+    ctx.web_dir = os.path.join(workdir, "web")
+    os.makedirs(os.path.join(ctx.web_dir, "assets"))
+    for name, text in (("index.html", "<!doctype html><title>dashboard</title>"),
+                       ("patient.html", "<!doctype html><title>patient</title>"),
+                       ("assets/app-Ab12Cd34.js", "export {};")):
+        with open(os.path.join(ctx.web_dir, name), "w") as f:
+            f.write(text)
     return ctx
 
 
@@ -300,7 +316,7 @@ def main(argv):
 
         allowed_writes, refused_writes = [], []
         staff_allowed = {"doctor_a": 0, "admin": 0}
-        with Server(binary, ctx.db) as srv:
+        with Server(binary, ctx.db, extra_args=["--web-dir", ctx.web_dir]) as srv:
             tokens = {p: srv.login(*ctx.credentials[p]) for p in ctx.credentials}
             tokens["anonymous"] = None
             ctx.alert_x, ctx.alert_y = open_alerts(srv, ctx, tokens)

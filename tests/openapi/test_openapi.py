@@ -297,7 +297,10 @@ def check_routes(d, binary, workdir):
                 f"a JSON array of {{\"method\", \"path\"}}: {shorten(p.stderr.strip() or p.stdout.strip(), 300)}"]
     try:
         listed = json.loads(p.stdout)
-        served = {(r["method"].upper(), r["path"]) for r in listed}
+        # The web app's routes serve files, not the API: `routes` marks them "static" and they are
+        # not documented here. Only these may be static, so no API route can hide behind the mark.
+        static = {(r["method"].upper(), r["path"]) for r in listed if r.get("static")}
+        served = {(r["method"].upper(), r["path"]) for r in listed if not r.get("static")}
     except (ValueError, TypeError, KeyError) as e:
         return [f"`careloop routes` did not print a JSON array of {{method, path}} ({e}): {shorten(p.stdout, 300)}"]
 
@@ -318,7 +321,10 @@ def check_routes(d, binary, workdir):
         if doc_by_shape[key] != served_by_shape[key]:
             failures.append(f"{key[0]} {served_by_shape[key]} is documented as {doc_by_shape[key]} "
                             f"(path parameters named differently)")
-    print(f"routes: {len(served)} served, {len(documented)} documented")
+    allowed_static = {("GET", "/"), ("GET", "/patient"), ("GET", "/assets/{*file}")}
+    for m, path in sorted(static - allowed_static):
+        failures.append(f"marked static but not a web app route: {m} {path}")
+    print(f"routes: {len(served)} served, {len(documented)} documented, {len(static)} static (web app)")
     return failures
 
 
@@ -613,9 +619,33 @@ def calls():
              save=lambda ctx, a: ctx.update({"alert_id": a.json["alerts"][0]["id"]}), check=need("alert_id")),
         Call("listClinicAlerts", "admin names the clinic", 200, who="admin", valid=True,
              query=[("clinic_id", c("patient_clinic")), ("status", "acknowledged"), ("limit", "10")]),
+        Call("listClinicAlerts", "one patient's history, every status", 200, who="doctor", valid=True,
+             query=[("patient_id", PID), ("status", "all")],
+             check=lambda ctx, a: None if a.json["alerts"] and all(x["patient_id"] == ctx["patient_id"]
+                                                                   for x in a.json["alerts"])
+             else "not exactly the patient's alerts"),
         Call("listClinicAlerts", "an unknown status", 422, who="doctor", query=[("status", "closed")], valid=False),
         Call("listClinicAlerts", "an authority may not", 403, who="authority"),
         Call("listClinicAlerts", "no token", 401),
+
+        # --- the patient list: ranked, searched, filtered, paged
+        Call("listPatients", "own clinic, first page", 200, who="doctor", valid=True, query=[("limit", "5")],
+             save=lambda ctx, a: ctx.update(patients_next=a.json["next"]),
+             check=lambda ctx, a: None if a.json["items"] and a.json["items"][0]["alerts"]["critical"] >= 1
+             else "the patient with a critical alert is not first"),
+        Call("listPatients", "the next page", 200, who="doctor", valid=True,
+             query=[("limit", "5"), ("cursor", c("patients_next"))], check=need("patients_next")),
+        Call("listPatients", "search by id, filtered", 200, who="doctor", valid=True,
+             query=[("q", lambda ctx: str(ctx["patient_id"])), ("filter", "open_alerts"), ("sort", "name")],
+             check=lambda ctx, a: None if [x["id"] for x in a.json["items"]] == [ctx["patient_id"]]
+             else f"search by id found {[x['id'] for x in a.json['items']]}"),
+        Call("listPatients", "admin, every clinic", 200, who="admin", valid=True,
+             query=[("sort", "last_reading"), ("filter", "no_data,high_risk")]),
+        Call("listPatients", "an unknown filter", 422, who="doctor", query=[("filter", "sickest")], valid=False),
+        Call("listPatients", "a foreign cursor", 422, who="doctor", query=[("cursor", "name.0..1")], valid=True),
+        Call("listPatients", "another clinic named", 403, who="other_doctor", query=[("clinic_id", c("patient_clinic"))]),
+        Call("listPatients", "a patient may not", 403, who="patient"),
+        Call("listPatients", "no token", 401),
         Call("streamClinicEvents", "own clinic, from an event id", 200, who="doctor", valid=True,
              query=[("last_event_id", "0")],
              check=lambda ctx, a: None if a.raw.startswith(b"retry:") else f"stream began {a.raw[:40]!r}"),

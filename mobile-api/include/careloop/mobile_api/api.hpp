@@ -15,6 +15,7 @@
 #include "careloop/care/care.hpp"
 #include "careloop/care/plans.hpp"
 #include "careloop/reports/calendar.hpp"
+#include "careloop/mobile_api/patient_list.hpp"
 #include "careloop/server/router.hpp"
 #include "careloop/store/store.hpp"
 
@@ -50,6 +51,8 @@ struct Services {
   // Called on an I/O thread after a clinic's webhook was set or removed (the
   // deliverer looks at it now rather than at its next poll): must not block.
   std::function<void(std::int64_t clinic_id)> webhook_changed;
+  // The patient list's rows between requests (GET /api/v1/clinic/patients).
+  std::shared_ptr<PatientListCache> patient_list_cache = std::make_shared<PatientListCache>();
 };
 
 // The OpenAPI 3.1 document of these routes (mobile-api/openapi.json).

@@ -189,6 +189,7 @@ struct ReadingQuery {
 struct AlertQuery {
   std::int64_t clinic_id = 0;
   std::optional<std::string> status;       // open, acknowledged, snoozed, resolved; all when unset
+  std::optional<std::int64_t> patient_id;  // one patient's alerts only
   std::optional<std::int64_t> before_id;   // paging: alerts with a smaller id (newest first)
   int limit = 50;
 };
@@ -268,6 +269,37 @@ struct WebhookProgress {
   std::optional<std::string> error;      // set: the round ended on this failure
   int attempts = 0;                      // with error: failures in a row so far
   std::int64_t next_attempt_ms = 0;      // with error: when to try again
+};
+
+// What the clinic's patient list needs of each patient, read in a few
+// grouped queries (no per-patient reading scans), for the list to rank and
+// filter in memory.
+struct PatientListScope {
+  std::optional<std::int64_t> clinic_id;  // none: every clinic
+  std::int64_t readings_from_ms = 0;      // the means cover readings taken at or after this
+};
+
+struct PatientListRow {
+  core::Patient patient;  // with diagnoses and comorbidities (medications not loaded)
+  std::optional<std::int64_t> last_reading_ms;  // any kind, ever
+  // Readings since readings_from_ms.
+  int bp_count = 0;
+  double systolic_sum = 0, diastolic_sum = 0;
+  int fasting_count = 0;
+  double fasting_sum = 0;
+  int nonfasting_count = 0;
+  double nonfasting_sum = 0;
+  struct Alert {
+    std::int64_t id = 0;
+    std::string signal, tier, status;
+    std::int64_t opened_at_ms = 0;
+  };
+  std::vector<Alert> alerts;  // not resolved
+  struct Risk {
+    std::string model_id, band;
+    double probability = 0;
+  };
+  std::vector<Risk> risks;  // each model's newest score
 };
 
 class Store {
@@ -391,6 +423,12 @@ class Store {
   // A clinic's events after `after_seq`, in seq order; and the newest seq (0: none yet).
   virtual std::vector<ClinicEvent> clinic_events(std::int64_t clinic_id, std::int64_t after_seq, int limit) = 0;
   virtual std::int64_t last_clinic_event_seq(std::int64_t clinic_id) = 0;
+  // Every patient of the scope with its list figures, by id.
+  virtual std::vector<PatientListRow> patient_list(const PatientListScope& scope) = 0;
+  // A key that changes whenever patient_list of the clinic (or of every
+  // clinic) could: new readings, messages or plans (changes), alert events,
+  // risk scores or patients. Index lookups only.
+  virtual std::string patient_list_version(std::optional<std::int64_t> clinic_id) = 0;
 
   // Patients of the clinics counted per RollupCount key (reports/).
   virtual std::vector<RollupCount> rollup_counts(const RollupQuery& q) = 0;

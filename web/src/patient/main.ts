@@ -1,0 +1,293 @@
+// The patient page (/patient), mobile first: activate with the clinic's
+// code or log in; log BP, glucose, weight and medication taken (queued
+// offline, sent when online); see the last 30 days, the approved care plan
+// and the clinic's messages.
+import "../styles.css";
+import { Api, ApiError, query, uuid } from "../lib/api";
+import { chart } from "../lib/charts";
+import { h, replace } from "../lib/dom";
+import { dateTime, glucoseUnit, isoSeconds, localIso, MG_PER_MMOL, setGlucoseUnit } from "../lib/format";
+import { lang, onLangChange, setLang, t, words } from "../lib/i18n";
+import { enqueue, entries, flush, type Entry } from "./queue";
+
+const api = new Api("careloop.patient.token");
+let redrawEntries: (() => void) | null = null;
+const root = document.getElementById("app") as HTMLElement;
+
+interface Me {
+  user: { username: string; display_name: string };
+  patient: { name: string; medications: { name: string; dose: string }[] };
+  targets: { bp?: { systolic_below: number; diastolic_below: number } } | null;
+}
+
+function topBar(): HTMLElement {
+  return h("header", { class: "top" }, h("span", { class: "brand" }, "CareLoop"), h("span", { class: "spacer" }),
+    h("span", { class: `net ${navigator.onLine ? "on" : "off"}`, "data-testid": "net-state", role: "status" },
+      navigator.onLine ? t("online") : t("offline")),
+    h("button", { type: "button", class: "lang", "data-testid": "lang-switch", "aria-label": t("lang_label"),
+      onclick: () => setLang(lang() === "en" ? "zh-CN" : "en") }, t("language")),
+    api.token ? h("button", { type: "button", onclick: logout }, t("logout")) : null);
+}
+
+async function logout(): Promise<void> {
+  try {
+    await api.post("/api/v1/auth/logout");
+  } catch {
+    // offline or already gone
+  }
+  api.token = null;
+  render();
+}
+
+function renderLogin(): void {
+  const code = (location.hash.match(/activate=([A-Z0-9]+)/) || [])[1] ?? "";
+  const err = h("p", { class: "error", role: "alert" });
+  const user = h("input", { id: "p-user", autocomplete: "username", required: true });
+  const pass = h("input", { id: "p-pass", type: "password", autocomplete: "current-password", required: true });
+  const login = h("form", { class: "card stack" }, h("h2", {}, t("login")),
+    h("label", { for: "p-user" }, t("username")), user, h("label", { for: "p-pass" }, t("password")), pass, err,
+    h("button", { type: "submit", class: "primary" }, t("login")));
+  login.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const s = await api.post<{ token: string }>("/api/v1/auth/login", { username: user.value, password: pass.value });
+      api.token = s.token;
+      render();
+    } catch (ex) {
+      err.textContent = ex instanceof ApiError && ex.status === 429 ? ex.message : t("login_failed");
+    }
+  });
+  const aerr = h("p", { class: "error", role: "alert" });
+  const acode = h("input", { id: "a-code", value: code, required: true, autocapitalize: "characters", maxlength: 10 });
+  const auser = h("input", { id: "a-user", autocomplete: "username", required: true });
+  const apass = h("input", { id: "a-pass", type: "password", autocomplete: "new-password", required: true, minlength: 8 });
+  const activate = h("form", { class: "card stack" }, h("h2", {}, t("activate")), h("p", { class: "muted" }, t("have_code")),
+    h("label", { for: "a-code" }, t("code")), acode, h("label", { for: "a-user" }, t("username")), auser,
+    h("label", { for: "a-pass" }, t("password")), apass, aerr, h("button", { type: "submit" }, t("activate")));
+  activate.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const s = await api.post<{ token: string }>("/api/v1/auth/activate",
+        { code: acode.value.trim().toUpperCase(), username: auser.value.trim(), password: apass.value });
+      api.token = s.token;
+      history.replaceState(null, "", "/patient");
+      render();
+    } catch (ex) {
+      aerr.textContent = ex instanceof ApiError
+        ? [ex.message, ...(ex.problem?.errors ?? []).map((x) => x.detail)].join(" · ") : String(ex);
+    }
+  });
+  replace(root, topBar(), h("main", { class: "narrow" }, h("h1", {}, t("p_title")), code ? [activate, login] : [login, activate]));
+}
+
+function entryLine(e: Entry): HTMLElement {
+  const r = e.reading;
+  let what = "";
+  if (r.kind === "blood_pressure") what = `${t("bp")} ${r.systolic}/${r.diastolic}`;
+  else if (r.kind === "glucose") what = `${t("glucose")} ${r.value} ${r.unit}`;
+  else if (r.kind === "weight") what = `${t("weight")} ${r.value} kg`;
+  else what = `${t("medication")} ${r.name} · ${t(String(r.status))}`;
+  const label = e.state === "saved" ? t("saved") : e.state === "rejected" ? `${t("rejected")}: ${e.error ?? ""}` : t("queued");
+  return h("li", { class: `entry ${e.state}`, "data-client-id": e.client_id, "data-state": e.state },
+    h("span", {}, what), h("span", { class: "muted small" }, dateTime(String(r.taken_at))), h("span", { class: "state" }, label));
+}
+
+function numberInput(id: string, label: string, min: number, max: number, step = "1"): [HTMLLabelElement, HTMLInputElement] {
+  return [h("label", { for: id }, label), h("input", { id, type: "number", inputmode: "decimal", min, max, step, required: true })];
+}
+
+async function renderHome(): Promise<void> {
+  const main = h("main", { class: "narrow" });
+  replace(root, topBar(), main);
+  let me: Me | null = null;
+  try {
+    me = await api.get<Me>("/api/v1/me");
+    localStorage.setItem("careloop.patient.me", JSON.stringify(me));
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) return render();
+    me = JSON.parse(localStorage.getItem("careloop.patient.me") || "null") as Me | null;
+  }
+  const list = h("ol", { class: "entries", "data-testid": "entries" });
+  const drawEntries = () => replace(list, entries().slice().reverse().slice(0, 15).map(entryLine));
+  redrawEntries = drawEntries;
+  const send = async () => {
+    await flush(api);
+    drawEntries();
+  };
+  const submit = (reading: Record<string, unknown>, form: HTMLFormElement) => {
+    enqueue({ client_id: uuid(), taken_at: localIso(), source: "careloop-web", ...reading });
+    form.reset();
+    drawEntries();
+    void send();
+  };
+
+  const [sysL, sys] = numberInput("bp-sys", t("systolic"), 50, 300);
+  const [diaL, dia] = numberInput("bp-dia", t("diastolic"), 20, 200);
+  const [pulL, pul] = numberInput("bp-pulse", t("pulse"), 20, 300);
+  pul.required = false;
+  const bpForm = h("form", { class: "card stack", "data-testid": "form-bp" }, h("h2", {}, t("log_bp")), sysL, sys, diaL, dia, pulL, pul,
+    h("button", { type: "submit", class: "primary" }, t("record")));
+  bpForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const r: Record<string, unknown> = { kind: "blood_pressure", systolic: Number(sys.value), diastolic: Number(dia.value), unit: "mmHg" };
+    if (pul.value) r.pulse = Number(pul.value);
+    submit(r, bpForm);
+  });
+
+  const unit = glucoseUnit();
+  const [glL, gl] = numberInput("gl-value", `${t("glucose")} (${unit})`, unit === "mg/dL" ? 9 : 0.5, unit === "mg/dL" ? 990 : 55, unit === "mg/dL" ? "1" : "0.1");
+  const ctx = h("select", { id: "gl-context" }, ["fasting", "before_meal", "after_meal", "bedtime", "random"].map((c) => h("option", { value: c }, t(c))));
+  const unitSel = h("select", { id: "gl-unit", "aria-label": t("glucose_unit") },
+    ["mmol/L", "mg/dL"].map((u) => h("option", { value: u, selected: u === unit }, u)));
+  unitSel.addEventListener("change", () => {
+    setGlucoseUnit(unitSel.value as "mmol/L" | "mg/dL");
+    void renderHome();
+  });
+  const glForm = h("form", { class: "card stack", "data-testid": "form-glucose" }, h("h2", {}, t("log_glucose")), glL, gl,
+    h("label", { for: "gl-context" }, t("context")), ctx, h("label", { for: "gl-unit" }, t("glucose_unit")), unitSel,
+    h("button", { type: "submit", class: "primary" }, t("record")));
+  glForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    submit({ kind: "glucose", value: Number(gl.value), unit, context: ctx.value }, glForm);
+  });
+
+  const [wtL, wt] = numberInput("wt-value", `${t("weight")} (kg)`, 2, 400, "0.1");
+  const wtForm = h("form", { class: "card stack", "data-testid": "form-weight" }, h("h2", {}, t("log_weight")), wtL, wt,
+    h("button", { type: "submit", class: "primary" }, t("record")));
+  wtForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    submit({ kind: "weight", value: Number(wt.value), unit: "kg" }, wtForm);
+  });
+
+  const meds = me?.patient.medications ?? [];
+  const drug = meds.length
+    ? h("select", { id: "med-name" }, meds.map((m) => h("option", { value: m.name }, `${m.name} ${m.dose}`)))
+    : h("input", { id: "med-name", required: true, maxlength: 100 });
+  const taken = h("select", { id: "med-status" }, h("option", { value: "taken" }, t("taken")), h("option", { value: "missed" }, t("missed")));
+  const medForm = h("form", { class: "card stack", "data-testid": "form-med" }, h("h2", {}, t("log_med")),
+    h("label", { for: "med-name" }, t("drug")), drug, h("label", { for: "med-status" }, t("status")), taken,
+    h("button", { type: "submit", class: "primary" }, t("record")));
+  medForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    submit({ kind: "medication", name: (drug as HTMLInputElement).value, status: taken.value }, medForm);
+  });
+
+  const historyBox = h("section", { class: "card", "data-testid": "history" }, h("h2", {}, t("history")));
+  const planBox = h("section", { class: "card", "data-testid": "my-plan" }, h("h2", {}, t("my_plan")), t("loading"));
+  const msgBox = h("section", { class: "card", "data-testid": "messages" }, h("h2", {}, t("messages")), t("loading"));
+  replace(main, h("h1", {}, me ? `${t("p_title")} · ${me.patient.name}` : t("p_title")),
+    h("section", { class: "card" }, h("h2", {}, t("recent_entries")), list),
+    h("div", { class: "forms" }, bpForm, glForm, wtForm, medForm), historyBox, planBox, msgBox);
+  drawEntries();
+  void send();
+  void loadHistory(historyBox, me);
+  void loadPlan(planBox);
+  void loadMessages(msgBox);
+}
+
+async function loadHistory(box: HTMLElement, me: Me | null): Promise<void> {
+  const now = new Date();
+  const from = new Date(now.getTime() - 30 * 86400_000);
+  try {
+    const r = await api.get<{ readings: { kind: string; taken_at: string; systolic?: number; diastolic?: number; value?: number; context?: string }[] }>(
+      `/api/v1/me/readings${query({ from: isoSeconds(from), limit: 1000 })}`);
+    const bp = r.readings.filter((x) => x.kind === "blood_pressure");
+    const gl = r.readings.filter((x) => x.kind === "glucose" && typeof x.value === "number");
+    const xr: [number, number] = [from.getTime() / 1000, now.getTime() / 1000];
+    const host = h("div", { class: "chart" });
+    box.appendChild(host);
+    const target = me?.targets?.bp;
+    if (bp.length)
+      chart(host, {
+        title: t("bp"), unit: "mmHg", x: bp.map((x) => new Date(x.taken_at).getTime() / 1000), range: xr,
+        series: [
+          { label: t("systolic"), color: "#b00020", values: bp.map((x) => x.systolic ?? null) },
+          { label: t("diastolic"), color: "#0b5394", values: bp.map((x) => x.diastolic ?? null) },
+        ],
+        bands: target ? [{ from: target.diastolic_below, to: target.systolic_below, color: "rgba(46, 125, 50, 0.12)" }] : [],
+      });
+    if (gl.length) {
+      const host2 = h("div", { class: "chart" });
+      box.appendChild(host2);
+      const mg = glucoseUnit() === "mg/dL" ? MG_PER_MMOL : 1;
+      chart(host2, {
+        title: t("glucose"), unit: glucoseUnit(), x: gl.map((x) => new Date(x.taken_at).getTime() / 1000), range: xr,
+        series: [{ label: t("glucose"), color: "#6a1b9a", points: true, values: gl.map((x) => (x.value as number) * mg) }],
+        bands: [{ from: 3.9 * mg, to: 10 * mg, color: "rgba(46, 125, 50, 0.12)" }],
+      });
+    }
+    if (!bp.length && !gl.length) box.appendChild(h("p", { class: "muted" }, t("no_readings")));
+  } catch {
+    box.appendChild(h("p", { class: "muted" }, t("offline")));
+  }
+}
+
+async function loadPlan(box: HTMLElement): Promise<void> {
+  try {
+    const r = await api.get<{ care_plan: null | { version: number; approved_at: string; text?: Record<string, string>; plan: Record<string, unknown> } }>("/api/v1/me/care-plan");
+    const p = r.care_plan;
+    replace(box, h("h2", {}, t("my_plan")), p
+      ? [h("p", { class: "muted small" }, `${t("version")} ${p.version} · ${dateTime(p.approved_at)}`),
+        h("p", { class: "plan-text" }, p.text ? words(p.text) : JSON.stringify(p.plan))]
+      : h("p", { class: "muted" }, t("no_plan")));
+  } catch {
+    replace(box, h("h2", {}, t("my_plan")), h("p", { class: "muted" }, t("no_plan")));
+  }
+}
+
+async function loadMessages(box: HTMLElement): Promise<void> {
+  // The sync feed from the start (messages are few); alerts carry advice too.
+  const items: { at: string; from: string; text: string }[] = [];
+  try {
+    let since = 0;
+    for (let i = 0; i < 50; i++) {
+      const r = await api.get<{ changes: { entity: string; at: string; data: Record<string, unknown> }[]; next: number; more: boolean }>(
+        `/api/v1/me/sync${query({ since, limit: 500 })}`);
+      for (const c of r.changes) {
+        if (c.entity === "message")
+          items.push({ at: c.at, from: String((c.data.from as { display_name?: string })?.display_name ?? ""), text: String(c.data.text) });
+        else if (c.entity === "alert")
+          items.push({ at: c.at, from: "CareLoop", text: c.data.messages ? words(c.data.messages) : String(c.data.message ?? "") });
+      }
+      since = r.next;
+      if (!r.more) break;
+    }
+    items.reverse();
+    replace(box, h("h2", {}, t("messages")), items.length
+      ? h("ul", { class: "messages" }, items.slice(0, 20).map((m) => h("li", {}, h("div", { class: "muted small" }, `${m.from} · ${dateTime(m.at)}`), h("p", {}, m.text))))
+      : h("p", { class: "muted" }, t("no_messages")));
+  } catch {
+    replace(box, h("h2", {}, t("messages")), h("p", { class: "muted" }, t("offline")));
+  }
+}
+
+function render(): void {
+  redrawEntries = null;
+  if (api.token) void renderHome();
+  else renderLogin();
+}
+
+function showNet(): void {
+  const el = document.querySelector("[data-testid=net-state]");
+  if (!el) return;
+  el.textContent = navigator.onLine ? t("online") : t("offline");
+  el.className = `net ${navigator.onLine ? "on" : "off"}`;
+}
+
+async function sendQueued(): Promise<void> {
+  await flush(api);
+  redrawEntries?.();
+}
+
+window.addEventListener("online", () => {
+  showNet();
+  void sendQueued();
+});
+window.addEventListener("offline", showNet);
+window.addEventListener("careloop:logged-out", render);
+onLangChange(render);
+// Also retry on a timer: "online" may come before the server is reachable.
+setInterval(() => {
+  if (entries().some((e) => e.state === "queued")) void sendQueued();
+}, 3000);
+render();
