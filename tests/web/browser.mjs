@@ -127,6 +127,7 @@ const context = await chromium.launchPersistentContext(profile, {
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync"],
   viewport: { width: 1366, height: 768 },
+  acceptDownloads: true,
   locale: "zh-CN",
   timezoneId: "Asia/Shanghai",
 });
@@ -363,6 +364,55 @@ try {
     await k.close();
   });
 
+
+  // Last: it logs this browser profile in as the health authority.
+  await check("an authority opens its region's reports, drills down, and downloads the CSV with the same numbers", async () => {
+    const authority = await login("authority", "demo-authority");
+    const regionId = authority.user.region_id;
+    assert(regionId, `the authority has no region: ${JSON.stringify(authority.user)}`);
+    const errorsBefore = consoleErrors.length;
+    const a = await context.newPage();
+    await a.goto(base + "/");
+    await a.evaluate(() => localStorage.clear());
+    await a.reload();
+    await a.fill("#username", "authority");
+    await a.fill("#password", "demo-authority");
+    await a.click("form.login button[type=submit]");
+    await a.waitForSelector("[data-testid=report-unit]");
+    assert(a.url().includes(`#/reports/region/${regionId}`), `landed on ${a.url()}`);
+    await a.waitForSelector("[data-testid=report-trend] canvas");
+    // The authority sees no patient: the patient list redirects to reports.
+    await a.evaluate(() => (location.hash = "#/patients"));
+    await a.waitForFunction(() => location.hash.startsWith("#/reports"));
+    await a.waitForSelector("[data-testid=report-children] a");
+    await shot("reports", a);
+    // Drill down to the first sub-unit; the path leads back up.
+    const unitName = await a.textContent("[data-testid=report-unit]");
+    const child = await a.$("[data-testid=report-children] tbody tr a");
+    const childName = (await child.textContent()).trim();
+    await child.click();
+    await a.waitForFunction((n) => document.querySelector("[data-testid=report-unit]")?.textContent === n, childName);
+    const crumbs = await a.textContent("nav.crumbs");
+    assert(crumbs.includes(unitName), `the path "${crumbs}" does not lead back to ${unitName}`);
+    const m = a.url().match(/#\/reports\/(region|clinic)\/(\d+)\?month=(\d{4}-\d{2})/);
+    assert(m, `url ${a.url()}`);
+    // The CSV download carries the numbers the screen shows.
+    const [download] = await Promise.all([a.waitForEvent("download"), a.click("[data-testid=download-csv-indicators]")]);
+    const file = join(work, "report.csv");
+    await download.saveAs(file);
+    const csv = (await import("node:fs")).readFileSync(file, "utf8").trim().split(/\r?\n/);
+    const head = csv[0].split(",");
+    assert(head.slice(0, 6).join(",") === "month,unit_type,unit_id,unit_name,breakdown,group", `CSV header: ${csv[0]}`);
+    const own = csv.map((l) => l.split(",")).find((r) => r[1] === m[1] && r[2] === m[2] && r[4] === "all");
+    assert(own, `no row for ${m[1]} ${m[2]} in the CSV`);
+    const col = head.indexOf("htn_cohort");
+    const cellEl = await a.$("[data-condition=htn] [data-column=htn_cohort]");  // absent when suppressed
+    const shown = cellEl ? (await cellEl.textContent()).trim() : "suppressed";
+    assert(own[col] === shown, `CSV htn_cohort ${own[col]} but the screen shows ${shown}`);
+    assert(consoleErrors.length === errorsBefore, `page errors: ${consoleErrors.slice(errorsBefore).join(" | ")}`);
+    await a.close();
+    return `${childName}: htn_cohort ${shown}`;
+  });
 } finally {
   await context.close();
   server.kill("SIGTERM");

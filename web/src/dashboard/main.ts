@@ -1,5 +1,7 @@
-// The doctor's dashboard: log in, then Today (#/today), Patients
-// (#/patients) and one patient (#/patients/ID).
+// The dashboard: log in, then for a doctor (or the administrator) Today
+// (#/today), Patients (#/patients), one patient (#/patients/ID) and the
+// clinic's reports; for a health authority the population reports of its
+// region (#/reports/region/ID, #/reports/clinic/ID) and nothing else.
 import "../styles.css";
 import { ApiError } from "../lib/api";
 import { h, replace } from "../lib/dom";
@@ -7,6 +9,7 @@ import { glucoseUnit, setGlucoseUnit } from "../lib/format";
 import { lang, onLangChange, setLang, t } from "../lib/i18n";
 import { renderPatient } from "./patient";
 import { renderPatients } from "./patients";
+import { defaultReportHash, renderReports } from "./reports";
 import { api, loadClinics, setClinic, setUser, state, type User } from "./state";
 import { renderToday } from "./today";
 
@@ -35,7 +38,7 @@ function renderLogin(): void {
     e.preventDefault();
     try {
       const s = await api.post<{ token: string; user: User }>("/api/v1/auth/login", { username: user.value, password: pass.value });
-      if (s.user.role !== "doctor" && s.user.role !== "admin") {
+      if (s.user.role !== "doctor" && s.user.role !== "admin" && s.user.role !== "authority") {
         err.textContent = t("login_failed");
         return;
       }
@@ -51,10 +54,18 @@ function renderLogin(): void {
   user.focus();
 }
 
+function isAuthority(): boolean {
+  return state.user?.role === "authority";
+}
+
 function header(active: string): HTMLElement {
-  const nav = h("nav", { "aria-label": "main" },
-    h("a", { href: "#/today", "aria-current": active === "today" ? "page" : null }, t("today")),
-    h("a", { href: "#/patients", "aria-current": active === "patients" ? "page" : null }, t("patients")));
+  const reportsLink = h("a", { href: defaultReportHash(), "aria-current": active === "reports" ? "page" : null }, t("reports"));
+  const nav = isAuthority()
+    ? h("nav", { "aria-label": "main" }, reportsLink)
+    : h("nav", { "aria-label": "main" },
+      h("a", { href: "#/today", "aria-current": active === "today" ? "page" : null }, t("today")),
+      h("a", { href: "#/patients", "aria-current": active === "patients" ? "page" : null }, t("patients")),
+      reportsLink);
   let clinicPicker: HTMLElement | null = null;
   if (state.user?.role === "admin" && state.clinics.length) {
     const sel = h("select", { id: "clinic", "aria-label": t("clinic") },
@@ -65,10 +76,10 @@ function header(active: string): HTMLElement {
     });
     clinicPicker = sel;
   }
-  const unit = h("select", { id: "glucose-unit", "aria-label": t("glucose_unit") },
+  const unit = isAuthority() ? null : h("select", { id: "glucose-unit", "aria-label": t("glucose_unit") },
     h("option", { value: "mmol/L", selected: glucoseUnit() === "mmol/L" }, "mmol/L"),
     h("option", { value: "mg/dL", selected: glucoseUnit() === "mg/dL" }, "mg/dL"));
-  unit.addEventListener("change", () => {
+  unit?.addEventListener("change", () => {
     setGlucoseUnit(unit.value as "mmol/L" | "mg/dL");
     route();
   });
@@ -98,19 +109,36 @@ function route(): void {
     renderLogin();
     return;
   }
-  const hash = location.hash.replace(/^#/, "") || "/today";
+  const hash = location.hash.replace(/^#/, "") || (isAuthority() ? defaultReportHash().slice(1) : "/today");
   const main = h("main", { id: "main", tabindex: "-1" });
+  const report = hash.match(/^\/reports\/(region|clinic)\/(\d+)/);
+  if (hash.startsWith("/reports") && !report) {
+    location.hash = defaultReportHash();
+    return;
+  }
+  // An authority sees aggregates only: every other view is a patient's record.
+  if (isAuthority() && !report) {
+    location.hash = defaultReportHash();
+    return;
+  }
   let active = "today";
   const m = hash.match(/^\/patients\/(\d+)/);
-  if (m) active = "patients";
+  if (report) active = "reports";
+  else if (m) active = "patients";
   else if (hash.startsWith("/patients")) active = "patients";
   replace(root, header(active), main);
-  if (m) teardown = renderPatient(main, Number(m[1]));
+  if (report) teardown = renderReports(main, report[1] as "region" | "clinic", Number(report[2]), new URLSearchParams(hash.split("?")[1] || ""));
+  else if (m) teardown = renderPatient(main, Number(m[1]));
   else if (hash.startsWith("/patients")) teardown = renderPatients(main, new URLSearchParams(hash.split("?")[1] || ""));
   else teardown = renderToday(main);
 }
 
 async function start(): Promise<void> {
+  if (isAuthority()) {
+    if (!location.hash.startsWith("#/reports")) location.hash = defaultReportHash();
+    else route();
+    return;
+  }
   try {
     await loadClinics();
   } catch (e) {

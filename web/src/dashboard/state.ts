@@ -9,6 +9,7 @@ export interface User {
   role: string;
   display_name: string;
   clinic_id?: number;
+  region_id?: number;
 }
 export interface Clinic {
   id: number;

@@ -118,4 +118,10 @@ export function words(w: unknown): string {
   return o[current] ?? o["zh-CN"] ?? o["en"] ?? "";
 }
 
+// A view's own words, kept beside the view (the reports' many column names).
+export function addWords(zhWords: Dict, enWords: Dict): void {
+  Object.assign(zh, zhWords);
+  Object.assign(en, enWords);
+}
+
 document.documentElement.lang = current;
