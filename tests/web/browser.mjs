@@ -391,7 +391,11 @@ try {
     const child = await a.$("[data-testid=report-children] tbody tr a");
     const childName = (await child.textContent()).trim();
     await child.click();
-    await a.waitForFunction((n) => document.querySelector("[data-testid=report-unit]")?.textContent === n, childName);
+    // (Polled here: waitForFunction with an argument evaluates a string, which the page's CSP refuses.)
+    for (let i = 0; (await a.textContent("[data-testid=report-unit]")) !== childName; i++) {
+      assert(i < 100, `the report of ${childName} did not open`);
+      await a.waitForTimeout(50);
+    }
     const crumbs = await a.textContent("nav.crumbs");
     assert(crumbs.includes(unitName), `the path "${crumbs}" does not lead back to ${unitName}`);
     const m = a.url().match(/#\/reports\/(region|clinic)\/(\d+)\?month=(\d{4}-\d{2})/);
