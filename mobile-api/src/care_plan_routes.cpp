@@ -30,17 +30,6 @@ Response no_planner() {
                                   "care plans are not available on this server");
 }
 
-// The patient of the path, once the policy allows `p` for the caller.
-asio::awaitable<std::variant<PatientAccess, Response>> patient_of_path(RequestContext& ctx, Services& svc,
-                                                                      auth::Permission p) {
-  auto id = path_id(ctx);
-  if (!id) {
-    if (!co_await authenticate(ctx, svc)) co_return unauthorized("log in first");
-    co_return server::problem_response(status::not_found, "Not Found", "no patient has this id");
-  }
-  co_return co_await authorize_patient(ctx, svc, p, *id);
-}
-
 // GET /api/v1/clinic/patients/{id}/care-plans
 asio::awaitable<Response> list_plans(RequestContext& ctx, Services& svc) {
   auto access = co_await patient_of_path(ctx, svc, auth::Permission::patient_read);

@@ -216,18 +216,6 @@ asio::awaitable<Response> register_patient(RequestContext& ctx, Services& svc) {
   co_return res;
 }
 
-// The patient of the path, after the policy said yes, or the refusal.
-asio::awaitable<std::variant<PatientAccess, Response>> patient_of_path(RequestContext& ctx, Services& svc,
-                                                                      auth::Permission p) {
-  auto id = path_id(ctx);
-  if (!id) {
-    // Still 401 before anything else for an anonymous caller.
-    if (!co_await authenticate(ctx, svc)) co_return unauthorized("log in first");
-    co_return server::problem_response(status::not_found, "Not Found", "no patient has this id");
-  }
-  co_return co_await authorize_patient(ctx, svc, p, *id);
-}
-
 asio::awaitable<Response> new_activation(RequestContext& ctx, Services& svc) {
   auto access = co_await patient_of_path(ctx, svc, auth::Permission::patient_register);
   if (auto* refused = std::get_if<Response>(&access)) co_return std::move(*refused);

@@ -268,4 +268,15 @@ asio::awaitable<Response> list_readings(RequestContext& ctx, Services& svc, std:
   co_return server::json_response(status::ok, out);
 }
 
+asio::awaitable<std::variant<PatientAccess, Response>> patient_of_path(RequestContext& ctx, Services& svc,
+                                                                      auth::Permission p) {
+  auto id = path_id(ctx);
+  if (!id) {
+    // Still 401 before anything else for an anonymous caller.
+    if (!co_await authenticate(ctx, svc)) co_return unauthorized("log in first");
+    co_return server::problem_response(status::not_found, "Not Found", "no patient has this id");
+  }
+  co_return co_await authorize_patient(ctx, svc, p, *id);
+}
+
 }  // namespace careloop::mobile_api::detail

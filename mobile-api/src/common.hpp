@@ -47,6 +47,10 @@ struct PatientAccess {
 asio::awaitable<std::variant<PatientAccess, Response>> authorize_patient(RequestContext& ctx, Services& svc,
                                                                         auth::Permission p, std::int64_t patient_id,
                                                                         Dialect d = Dialect::problem);
+// authorize_patient for the patient of the path's {id}: an id that is not a
+// number is a 404, after a 401 for an anonymous caller.
+asio::awaitable<std::variant<PatientAccess, Response>> patient_of_path(RequestContext& ctx, Services& svc,
+                                                                      auth::Permission p);
 
 // Writes the audit entry of a staff action before the data leaves: when the
 // trail cannot be written the request is refused (503), never served unaudited.
