@@ -195,7 +195,9 @@ class CriticalAlertHook final : public store::ReadingsHook {
     protocols::AlertBook book = detail::load_book(kept, patient_id);
 
     std::vector<protocols::AlertEvent> events;
-    if (!library_->set().protocols().empty()) {
+    // The clinic's own choice of protocols (issue 4 item 1), as its plans and reviews use.
+    const auto set = library_->all().empty() ? nullptr : library_->set_for(txn.clinic_protocols(clinic_id));
+    if (set && !set->protocols().empty()) {
       auto patient = txn.patient(patient_id);
       if (!patient) throw std::runtime_error("patient " + std::to_string(patient_id) + ": " + patient.error().message);
       const protocols::SnapshotContext context;
@@ -203,7 +205,7 @@ class CriticalAlertHook final : public store::ReadingsHook {
       for (const auto& r : created) {
         if (r.kind == core::ReadingKind::medication) continue;
         const auto snapshot = protocols::make_snapshot(state, *patient, context, now, &r);
-        auto signals = protocols::evaluate_alerts(snapshot, library_->set(), protocols::TierFilter::critical);
+        auto signals = protocols::evaluate_alerts(snapshot, *set, protocols::TierFilter::critical);
         if (signals.empty()) continue;
         auto fired = book.update(signals, protocols::Scope::critical_only, now, library_->settings());
         for (auto& e : fired) events.push_back(std::move(e));

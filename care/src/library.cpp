@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdio>
 
 #include "careloop/care/care.hpp"
 
@@ -27,6 +28,7 @@ core::Result<std::shared_ptr<const ProtocolLibrary>> ProtocolLibrary::load(const
   auto set = protocols::ProtocolSet::make(std::move(chosen));
   if (!set) return set.error();
   lib->set_ = std::move(*set);
+  lib->shared_set_ = std::make_shared<const protocols::ProtocolSet>(lib->set_);
   lib->settings_ = protocols::merged_alert_settings(lib->set_);
   if (escalate_after_ms) lib->settings_.escalate_critical_after_ms = *escalate_after_ms;
   return std::shared_ptr<const ProtocolLibrary>(std::move(lib));
@@ -52,15 +54,39 @@ core::Result<protocols::ProtocolSet> ProtocolLibrary::choose(const std::vector<s
     }
     chosen.push_back(p);
   }
+  // A programme the choice does not name keeps the deployment's protocol: a
+  // clinic that moves its hypertension care to another protocol does not
+  // stop its diabetic patients' plans and alerts.
+  for (const auto* d : set_.protocols())
+    if (std::none_of(chosen.begin(), chosen.end(), [&](const auto* c) { return c->programme == d->programme; }))
+      chosen.push_back(d);
   return protocols::ProtocolSet::make(std::move(chosen));
+}
+
+std::shared_ptr<const protocols::ProtocolSet> ProtocolLibrary::set_for(const std::vector<std::string>& ids) const {
+  if (ids.empty()) return shared_set_;
+  std::string key;
+  for (const auto& id : ids) key.append(id).push_back('\n');
+  std::lock_guard lock(chosen_mutex_);
+  if (auto it = chosen_.find(key); it != chosen_.end()) return it->second;
+  std::shared_ptr<const protocols::ProtocolSet> made;
+  if (auto set = choose(ids)) {
+    made = std::make_shared<const protocols::ProtocolSet>(std::move(*set));
+  } else {
+    std::fprintf(stderr, "careloop care: a clinic's protocol choice cannot be used (%s); using the deployment's set\n",
+                 set.error().message.c_str());
+    made = shared_set_;
+  }
+  chosen_.emplace(std::move(key), made);
+  return made;
 }
 
 std::shared_ptr<const ProtocolLibrary> ProtocolLibrary::empty() { return std::make_shared<ProtocolLibrary>(); }
 
 const protocols::AlertRule* ProtocolLibrary::rule(std::string_view protocol_id, std::string_view rule_id) const noexcept {
-  for (const auto* p : set_.protocols()) {
-    if (p->id != protocol_id) continue;
-    for (const auto& r : p->alerts)
+  for (const auto& p : all_) {
+    if (p.id != protocol_id) continue;
+    for (const auto& r : p.alerts)
       if (r.id == rule_id) return &r;
   }
   return nullptr;

@@ -111,7 +111,8 @@ core::Result<std::unique_ptr<Review>> prepare_review(store::Store& st, const Pro
     review->extra.risk_high(s.model_id, s.model_version, latest.dump(), risk_reason(s));
   }
   const auto snapshot = protocols::make_snapshot(state, *patient, context, now_ms);
-  review->signals = protocols::evaluate_alerts(snapshot, library.set(), protocols::TierFilter::all);
+  const auto set = library.set_for(st.clinic_protocols(patient->clinic_id));
+  review->signals = protocols::evaluate_alerts(snapshot, *set, protocols::TierFilter::all);
 
   if (auto plan = st.approved_care_plan(patient_id)) {
     const json j = json::parse(plan->plan_json, nullptr, false);

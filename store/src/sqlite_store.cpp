@@ -420,6 +420,14 @@ CarePlanRow care_plan_from(const Statement& s) {
   return r;
 }
 
+std::vector<std::string> clinic_protocols_of(Connection& db, std::int64_t clinic_id) {
+  std::vector<std::string> out;
+  Statement s = db.prepare("SELECT protocol_id FROM clinic_protocols WHERE clinic_id = ? ORDER BY protocol_id");
+  s.bind(1, clinic_id);
+  while (s.step()) out.push_back(s.text(0));
+  return out;
+}
+
 std::vector<CarePlanRow> care_plans_of(Connection& db, std::int64_t patient_id) {
   std::vector<CarePlanRow> out;
   Statement s = db.prepare(std::string(care_plan_columns) + "WHERE c.patient_id = ? ORDER BY c.version DESC");
@@ -630,6 +638,8 @@ class SqliteWriteTxn final : public WriteTxn {
           .bind_all(clinic_id, id)
           .run();
   }
+
+  std::vector<std::string> clinic_protocols(std::int64_t clinic_id) override { return clinic_protocols_of(db_, clinic_id); }
 
   std::vector<PatientMonthRow> patient_months(std::int64_t patient_id, int from_month, int to_month) override {
     std::vector<PatientMonthRow> out;
@@ -1424,13 +1434,7 @@ class SqliteStore final : public Store {
   }
 
   std::vector<std::string> clinic_protocols(std::int64_t clinic_id) override {
-    return read([&](Connection& db) {
-      std::vector<std::string> out;
-      Statement s = db.prepare("SELECT protocol_id FROM clinic_protocols WHERE clinic_id = ? ORDER BY protocol_id");
-      s.bind(1, clinic_id);
-      while (s.step()) out.push_back(s.text(0));
-      return out;
-    });
+    return read([&](Connection& db) { return clinic_protocols_of(db, clinic_id); });
   }
 
   std::int64_t count_readings(std::optional<std::int64_t> patient_id) override {

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "careloop/care/plans.hpp"
 #include "careloop/core/patient_state.hpp"
 #include "helpers.hpp"
 
@@ -165,6 +166,53 @@ TEST_CASE("other signals: very low glucose and very low blood pressure each get 
   CHECK(((all[0].signal == "bp_low" && all[1].signal == "glucose_low") ||
          (all[1].signal == "bp_low" && all[0].signal == "glucose_low")));
   for (const auto& a : all) CHECK(!a.advice_zh.empty());
+}
+
+TEST_CASE("the critical tier runs the clinic's own choice of protocols") {
+  World w;
+  // A second clinic of the same county keeps the deployment's set.
+  const auto other_clinic = must(store::wait_for<std::int64_t>(
+      [&](auto done) { w.st->add_clinic({w.place.region_id, "Xueyuan Road CHS", "Asia/Shanghai"}, done); }));
+  const auto other = add_patient(*w.st, other_clinic, "Zhao Min");
+  REQUIRE(set_clinic_protocols(*w.st, *w.library, w.place.clinic_id, {"who-hearts-hypertension-2021"}).ok());
+
+  w.send_bp("crisis", 186, 118, 2);
+  insert(*w.st, other, {bp("crisis-2", core::now_utc_ms() - 60'000, 186, 118)});
+  const auto here = w.alerts();
+  REQUIRE(here.size() == 1);
+  CHECK(here[0].protocol_id == "who-hearts-hypertension-2021");
+  CHECK(here[0].protocol_version == "2021.1");
+  // The words come from the rule that fired, though it is not in the deployment's set.
+  CHECK(here[0].reason_en.find("180") != std::string::npos);
+  store::AlertQuery q;
+  q.clinic_id = other_clinic;
+  const auto there = w.st->alerts(q);
+  REQUIRE(there.size() == 1);
+  CHECK(there[0].protocol_id == "cn-hypertension-primary-2020");
+
+  // The choice names no diabetes protocol: diabetes keeps the deployment's, so hypoglycaemia still alerts.
+  core::Reading g;
+  g.client_id = "hypo";
+  g.kind = core::ReadingKind::glucose;
+  g.taken_at = {core::now_utc_ms() - 30'000, 480};
+  g.glucose_mmol_l = 2.7;
+  g.glucose_context = core::GlucoseContext::before_meal;
+  insert(*w.st, w.patient, {g});
+  const auto low = w.alerts();
+  REQUIRE(low.size() == 2);
+  for (const auto& a : low)
+    if (a.signal == "glucose_low") CHECK(a.protocol_id == "cn-diabetes-primary-2022");
+
+  // Back to the deployment's set: the next batch uses it at once.
+  REQUIRE(set_clinic_protocols(*w.st, *w.library, w.place.clinic_id, {}).ok());
+  w.send_bp("slow", 72, 44, 1);
+  bool found = false;
+  for (const auto& a : w.alerts())
+    if (a.signal == "bp_low") {
+      found = true;
+      CHECK(a.protocol_id == "cn-hypertension-primary-2020");
+    }
+  CHECK(found);
 }
 
 TEST_CASE("a critical reading alerts whatever the patient's diagnoses") {

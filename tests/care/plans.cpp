@@ -326,7 +326,8 @@ TEST_CASE("plans: a clinic's protocol choice decides what the planner uses") {
   CHECK(set_clinic_protocols(*w.st, *w.library, w.place.clinic_id, {"who-hearts-hypertension-2021"}).ok());
   CHECK(w.st->clinic_protocols(w.place.clinic_id) == std::vector<std::string>{"who-hearts-hypertension-2021"});
   const auto row = *propose(w, planner).proposed;
-  CHECK(row.protocol_ids == "who-hearts-hypertension-2021");
+  // The choice names hypertension only: diabetes keeps the deployment's protocol.
+  CHECK(row.protocol_ids == "who-hearts-hypertension-2021,cn-diabetes-primary-2022");
   CHECK(json::parse(row.protocols_json)[0]["version"] == "2021.1");
 
   auto two = set_clinic_protocols(*w.st, *w.library, w.place.clinic_id,

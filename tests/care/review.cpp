@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "careloop/care/plans.hpp"
 #include "careloop/care/review.hpp"
 #include "helpers.hpp"
 
@@ -116,6 +117,19 @@ TEST_CASE("review: a warning alert after the commit, debounced per patient") {
   CHECK(events_of(w, "alert.updated", "bp_high").size() == 1);
   reviewer.stop();
   pool.join();
+}
+
+TEST_CASE("review: the warning tier runs the clinic's own choice of protocols") {
+  World w;
+  const std::int64_t now = core::now_utc_ms();
+  send_high_week(w, now - hour_ms);
+  REQUIRE(set_clinic_protocols(*w.st, *w.library, w.place.clinic_id, {"who-hearts-hypertension-2021"}).ok());
+  REQUIRE(review_patients(*w.st, w.library, w.hub, {w.patient}, now));
+  const auto a = unresolved(w, "bp_high");
+  REQUIRE(a);
+  CHECK(a->tier == "warning");
+  CHECK(a->protocol_id == "who-hearts-hypertension-2021");
+  CHECK_FALSE(a->reason_en.empty());
 }
 
 TEST_CASE("review: a normal week raises no warning") {

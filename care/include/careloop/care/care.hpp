@@ -52,17 +52,27 @@ class ProtocolLibrary {
   const std::vector<protocols::Protocol>& all() const noexcept { return all_; }
   // A loaded protocol by id (the last version in the folder) or by id and version; nullptr when absent.
   const protocols::Protocol* find(std::string_view id, std::string_view version = {}) const noexcept;
-  // The set for a clinic's choice of ids: empty = set(). Errors name the
-  // unknown id, or two protocols of one programme.
+  // The set for a clinic's choice of ids: empty = set(); a programme the ids
+  // do not name keeps set()'s protocol. Errors name the unknown id, or two
+  // protocols of one programme.
   core::Result<protocols::ProtocolSet> choose(const std::vector<std::string>& ids) const;
+  // What the alert hook and the review evaluate for a clinic: the set of the
+  // clinic's stored choice (WriteTxn/Store::clinic_protocols), made once per
+  // distinct choice and kept. A choice the library cannot honour any more (a
+  // protocol removed from the folder since) falls back to the deployment's
+  // set, with one line on stderr: alerts must not stop.
+  std::shared_ptr<const protocols::ProtocolSet> set_for(const std::vector<std::string>& ids) const;
   const protocols::AlertSettings& settings() const noexcept { return settings_; }
-  // The rule an alert came from, for its words; nullptr when unknown.
+  // The rule an alert came from (any loaded protocol), for its words; nullptr when unknown.
   const protocols::AlertRule* rule(std::string_view protocol_id, std::string_view rule_id) const noexcept;
 
  private:
   std::vector<protocols::Protocol> all_;
   protocols::ProtocolSet set_;
+  std::shared_ptr<const protocols::ProtocolSet> shared_set_ = std::make_shared<const protocols::ProtocolSet>();
   protocols::AlertSettings settings_;
+  mutable std::mutex chosen_mutex_;
+  mutable std::unordered_map<std::string, std::shared_ptr<const protocols::ProtocolSet>> chosen_;
 };
 
 // Wakes whoever follows a clinic's events once new ones have committed.

@@ -174,6 +174,8 @@ class WriteTxn {
   virtual std::int64_t save_care_plan(const CarePlanRow& row) = 0;
   // Replaces a clinic's protocol choice (empty: the deployment's set).
   virtual void set_clinic_protocols(std::int64_t clinic_id, const std::vector<std::string>& protocol_ids) = 0;
+  // The protocol ids a clinic chose (sorted; empty: the deployment's set).
+  virtual std::vector<std::string> clinic_protocols(std::int64_t clinic_id) = 0;
   // The patient's month rows with from_month <= month <= to_month, ascending.
   virtual std::vector<PatientMonthRow> patient_months(std::int64_t patient_id, int from_month, int to_month) = 0;
   // Inserts or replaces the row of (patient, month).
