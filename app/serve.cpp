@@ -109,6 +109,7 @@ struct Scoring {
   scoring::Rescorer* rescorer = nullptr;
   std::shared_ptr<const care::Planner> planner;
   care::Replanner* replanner = nullptr;
+  care::Reviewer* reviewer = nullptr;
   webhooks::Deliverer* webhooks = nullptr;
 };
 
@@ -169,6 +170,12 @@ void add_all_routes(server::Router& router, store::Store& st, boost::asio::threa
     services->readings_stored = [rescorer, replanner](std::int64_t patient_id) {
       if (rescorer) rescorer->schedule(patient_id);
       if (replanner) replanner->schedule(patient_id);
+    };
+  // A visit changes the plan's referral facts and the follow-up due date.
+  if (replanner || scoring.reviewer)
+    services->visit_recorded = [replanner, reviewer = scoring.reviewer](std::int64_t patient_id) {
+      if (replanner) replanner->schedule(patient_id);
+      if (reviewer) reviewer->schedule(patient_id);
     };
   if (auto* deliverer = scoring.webhooks)
     services->webhook_changed = [deliverer](std::int64_t clinic_id) { deliverer->wake(clinic_id); };
@@ -377,7 +384,7 @@ int run_serve(const Settings& s) {
     out += "careloop_webhook_posts_total{outcome=\"delivered\"} " + std::to_string(c.delivered) + "\n";
     out += "careloop_webhook_posts_total{outcome=\"failed\"} " + std::to_string(c.failed) + "\n";
   });
-  add_all_routes(*router, *st, srv.compute(), s, hub, {&models, &rescorer, planner, &replanner, &deliverer});
+  add_all_routes(*router, *st, srv.compute(), s, hub, {&models, &rescorer, planner, &replanner, &reviewer, &deliverer});
   add_web_routes(*router, load_web_app(web_directory(s)));
 
   if (auto started = srv.start(); !started) {

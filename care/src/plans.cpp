@@ -2,6 +2,7 @@
 // debounced re-planning after readings, the doctor's decisions, and a
 // clinic's protocol choice.
 #include "careloop/care/plans.hpp"
+#include "careloop/care/visits.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -175,6 +176,8 @@ core::Result<std::optional<Planner::Candidate>> Planner::evaluate(const core::Pa
   protocols::SnapshotContext ctx;
   for (const auto& s : store_.latest_risk_scores(patient.id))
     ctx.risk.push_back({s.model_id, s.probability, s.band == "high"});
+  // Two consecutive uncontrolled visits are a referral criterion (CLINICAL §2).
+  ctx.consecutive_uncontrolled_visits = consecutive_uncontrolled(store_.visits(patient.id, 16));
   const auto snapshot = protocols::make_snapshot(state, patient, ctx, now_ms);
   const auto plan = protocols::evaluate(snapshot, set);
   if (plan.protocols.empty()) return std::optional<Candidate>();

@@ -3,6 +3,7 @@
 // thread; the alert book is only changed inside a write job, so the writer's
 // critical hook and these jobs never race on it.
 #include "careloop/care/review.hpp"
+#include "careloop/care/visits.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -110,6 +111,8 @@ core::Result<std::unique_ptr<Review>> prepare_review(store::Store& st, const Pro
     if (latest["factors"].is_discarded()) latest["factors"] = json::array();
     review->extra.risk_high(s.model_id, s.model_version, latest.dump(), risk_reason(s));
   }
+  const auto visits = st.visits(patient_id, 16);
+  context.consecutive_uncontrolled_visits = consecutive_uncontrolled(visits);
   const auto snapshot = protocols::make_snapshot(state, *patient, context, now_ms);
   const auto set = library.set_for(st.clinic_protocols(patient->clinic_id));
   review->signals = protocols::evaluate_alerts(snapshot, *set, protocols::TierFilter::all);
@@ -117,11 +120,17 @@ core::Result<std::unique_ptr<Review>> prepare_review(store::Store& st, const Pro
   if (auto plan = st.approved_care_plan(patient_id)) {
     const json j = json::parse(plan->plan_json, nullptr, false);
     const json* fu = j.is_object() && j.contains("follow_up") && j["follow_up"].is_object() ? &j["follow_up"] : nullptr;
-    const auto due = fu && (*fu).contains("due") && (*fu)["due"].is_string()
-                         ? core::parse_date_days((*fu)["due"].get<std::string>())
-                         : std::nullopt;
+    const auto plan_due = fu && (*fu).contains("due") && (*fu)["due"].is_string()
+                              ? core::parse_date_days((*fu)["due"].get<std::string>())
+                              : std::nullopt;
+    // A visit since the plan's interval began moves the due date to that visit plus the interval.
+    const int within_days = fu && (*fu).contains("within_days") && (*fu)["within_days"].is_number_integer()
+                                ? (*fu)["within_days"].get<int>()
+                                : 0;
+    const auto due = plan_due && within_days > 0 ? std::optional<std::int64_t>(follow_up_due_day(*plan_due, within_days, visits))
+                                                 : plan_due;
     if (due && snapshot.today > *due) {
-      const std::string date = (*fu)["due"].get<std::string>();
+      const std::string date = core::format_date(*due);
       const std::string pid = fu->value("protocol", std::string());
       std::string version;
       if (j.contains("protocols") && j["protocols"].is_array())

@@ -454,10 +454,33 @@ const std::string& migration_2() {
 
 }  // namespace
 
+// Follow-up visits (CLINICAL §2 follow-up; §4 "a visit or reading"): what
+// clears a plan's follow-up due date and counts as contact in the reports.
+constexpr std::string_view migration_visits = R"sql(
+CREATE TABLE visits (
+  id             INTEGER PRIMARY KEY,
+  patient_id     INTEGER NOT NULL,
+  clinic_id      INTEGER NOT NULL,
+  client_id      TEXT NOT NULL CHECK (length(client_id) BETWEEN 1 AND 64),
+  visited_at_ms  INTEGER NOT NULL,
+  offset_min     INTEGER NOT NULL CHECK (offset_min BETWEEN -900 AND 900),
+  kind           TEXT NOT NULL CHECK (kind = 'clinic' OR kind = 'home' OR kind = 'phone'),
+  classification TEXT NOT NULL CHECK (classification = 'controlled' OR classification = 'uncontrolled' OR
+                                      classification = 'adverse_reaction' OR classification = 'complication'),
+  by_user_id     INTEGER NOT NULL REFERENCES users(id),
+  note           TEXT NOT NULL DEFAULT '',
+  created_at_ms  INTEGER NOT NULL,
+  UNIQUE (patient_id, client_id),
+  FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
+) STRICT;
+CREATE INDEX visits_patient_time ON visits(patient_id, visited_at_ms);
+)sql";
+
 std::span<const std::string_view> migrations() {
-  static const std::array<std::string_view, 11> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
+  static const std::array<std::string_view, 12> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
                                                      migration_6, migration_7(), migration_care_plans,
-                                                     migration_patient_months, migration_alert_timers, migration_webhooks};
+                                                     migration_patient_months, migration_alert_timers, migration_webhooks,
+                                                     migration_visits};
   return all;
 }
 

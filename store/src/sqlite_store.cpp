@@ -436,6 +436,36 @@ std::vector<CarePlanRow> care_plans_of(Connection& db, std::int64_t patient_id) 
   return out;
 }
 
+constexpr std::string_view visit_columns =
+    "SELECT v.id, v.patient_id, v.clinic_id, v.client_id, v.visited_at_ms, v.offset_min, v.kind, v.classification, "
+    "v.by_user_id, COALESCE(NULLIF(u.display_name, ''), u.username, ''), v.note, v.created_at_ms "
+    "FROM visits v LEFT JOIN users u ON u.id = v.by_user_id ";
+
+VisitRow visit_from(const Statement& s) {
+  VisitRow v;
+  v.id = s.int64(0);
+  v.patient_id = s.int64(1);
+  v.clinic_id = s.int64(2);
+  v.client_id = s.text(3);
+  v.visited_at = {s.int64(4), static_cast<int>(s.int64(5))};
+  v.kind = s.text(6);
+  v.classification = s.text(7);
+  v.by_user_id = s.int64(8);
+  v.by_name = s.text(9);
+  v.note = s.text(10);
+  v.created_at_ms = s.int64(11);
+  return v;
+}
+
+std::vector<VisitRow> visits_of(Connection& db, std::int64_t patient_id, int limit) {
+  std::vector<VisitRow> out;
+  Statement s = db.prepare(std::string(visit_columns) +
+                           "WHERE v.patient_id = ? ORDER BY v.visited_at_ms DESC, v.id DESC LIMIT ?");
+  s.bind_all(patient_id, limit);
+  while (s.step()) out.push_back(visit_from(s));
+  return out;
+}
+
 constexpr std::string_view month_columns =
     "SELECT patient_id, clinic_id, month, last_contact_ms, bp_reading_id, bp_taken_ms, systolic_mmhg, diastolic_mmhg, "
     "glycemic_reading_id, glycemic_taken_ms, glycemic_kind, glycemic_value, bp_status, glycemic_status "
@@ -484,7 +514,9 @@ core::Status insert_risk_score(Connection& db, const StoredRiskScore& r, std::si
 // The hook's view of the writer's open transaction.
 class SqliteWriteTxn final : public WriteTxn {
  public:
-  SqliteWriteTxn(Connection& db, JobCallbacks& after) : db_(db), after_(after) {}
+  // `hook`, when set, hears of the visits this transaction saves (readings
+  // reach it from insert_readings, which runs it itself).
+  SqliteWriteTxn(Connection& db, JobCallbacks& after, ReadingsHook* hook = nullptr) : db_(db), after_(after), hook_(hook) {}
 
   Result<core::Patient> patient(std::int64_t patient_id) override { return load_patient(db_, patient_id); }
 
@@ -641,6 +673,29 @@ class SqliteWriteTxn final : public WriteTxn {
 
   std::vector<std::string> clinic_protocols(std::int64_t clinic_id) override { return clinic_protocols_of(db_, clinic_id); }
 
+  std::optional<VisitRow> visit_by_client_id(std::int64_t patient_id, std::string_view client_id) override {
+    Statement s = db_.prepare(std::string(visit_columns) + "WHERE v.patient_id = ? AND v.client_id = ?");
+    s.bind_all(patient_id, std::string(client_id));
+    if (!s.step()) return std::nullopt;
+    return visit_from(s);
+  }
+
+  std::int64_t save_visit(const VisitRow& v) override {
+    db_.prepare(
+          "INSERT INTO visits (patient_id, clinic_id, client_id, visited_at_ms, offset_min, kind, classification, "
+          "by_user_id, note, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind_all(v.patient_id, v.clinic_id, v.client_id, v.visited_at.utc_ms, v.visited_at.offset_min, v.kind,
+                  v.classification, v.by_user_id, v.note, v.created_at_ms)
+        .run();
+    const std::int64_t id = db_.last_insert_rowid();
+    if (hook_) {
+      VisitRow saved = v;
+      saved.id = id;
+      hook_->on_visit_recorded(*this, saved);
+    }
+    return id;
+  }
+
   std::vector<PatientMonthRow> patient_months(std::int64_t patient_id, int from_month, int to_month) override {
     std::vector<PatientMonthRow> out;
     Statement s = db_.prepare(std::string(month_columns) + "WHERE patient_id = ? AND month BETWEEN ? AND ? ORDER BY month");
@@ -676,6 +731,7 @@ class SqliteWriteTxn final : public WriteTxn {
  private:
   Connection& db_;
   JobCallbacks& after_;
+  ReadingsHook* hook_ = nullptr;
 };
 
 // Runs what the job asked to run after the commit, then the caller's completion.
@@ -877,8 +933,8 @@ class SqliteStore final : public Store {
   void transact(std::function<core::Status(WriteTxn&)> fn, Completion<core::Unit> done) override {
     auto after = std::make_shared<JobCallbacks>();
     write<core::Unit>(
-        [fn = std::move(fn), after](Connection& db) -> Result<core::Unit> {
-          SqliteWriteTxn txn(db, *after);
+        [fn = std::move(fn), after, hook = hook_](Connection& db) -> Result<core::Unit> {
+          SqliteWriteTxn txn(db, *after, hook.get());
           return fn(txn);
         },
         then_after_commit(after, std::move(done)), discard_actions(after));
@@ -1431,6 +1487,10 @@ class SqliteStore final : public Store {
 
   std::vector<CarePlanRow> care_plans(std::int64_t patient_id) override {
     return read([&](Connection& db) { return care_plans_of(db, patient_id); });
+  }
+
+  std::vector<VisitRow> visits(std::int64_t patient_id, int limit) override {
+    return read([&](Connection& db) { return visits_of(db, patient_id, limit); });
   }
 
   std::vector<std::string> clinic_protocols(std::int64_t clinic_id) override {

@@ -14,6 +14,7 @@
 
 #include "careloop/care/plans.hpp"
 #include "careloop/care/review.hpp"
+#include "careloop/care/visits.hpp"
 #include "helpers.hpp"
 
 using namespace careloop;
@@ -56,6 +57,32 @@ void send_high_week(World& w, std::int64_t end_ms, const std::string& prefix = "
   const double sys[] = {148, 152, 156};
   for (int i = 0; i < 3; ++i)
     insert(*w.st, w.patient, {bp(prefix + std::to_string(i), end_ms - (2 - i) * day_ms, sys[i], 92)});
+}
+
+// Approved plans are written by the care-plan routes; here by hand, with
+// only the follow-up part the schedule reads.
+void approve_plan_by_hand(World& w, std::int64_t due_day, int within_days) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(w.dir.file("care.db").c_str(), &db) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  const std::string plan = nlohmann::json{{"protocols", {{{"id", "cn-hypertension-primary-2020"}, {"version", "2020"}}}},
+                                          {"follow_up",
+                                           {{"within_days", within_days},
+                                            {"due", core::format_date(due_day)},
+                                            {"rule", "follow_up_uncontrolled"},
+                                            {"protocol", "cn-hypertension-primary-2020"},
+                                            {"reason", {{"en", "not controlled"}, {"zh-CN", "未控制"}}}}}}
+                               .dump();
+  const std::string sql = "INSERT INTO care_plans (patient_id, clinic_id, version, status, protocol_id, protocol_version, "
+                          "plan_json, created_at_ms, decided_at_ms) VALUES (" +
+                          std::to_string(w.patient) + ", " + std::to_string(w.place.clinic_id) +
+                          ", 1, 'approved', 'cn-hypertension-primary-2020', '2020', '" + plan + "', 0, 0)";
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  INFO((err ? err : ""));
+  sqlite3_free(err);
+  sqlite3_close(db);
+  REQUIRE(rc == SQLITE_OK);
 }
 
 ScheduleSettings every_sweep_full() {
@@ -297,30 +324,7 @@ TEST_CASE("schedule: an approved plan's follow-up date gone by opens follow_up_o
   const std::int64_t start = core::now_utc_ms();
   insert(*w.st, w.patient, {bp("r1", start - hour_ms, 124, 78)});
   const std::int64_t due_day = core::local_day(start, 480) + 3;
-  {
-    // Approved plans are written by the care-plan routes; here by hand.
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(w.dir.file("care.db").c_str(), &db) == SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    const std::string plan = nlohmann::json{{"protocols", {{{"id", "cn-hypertension-primary-2020"}, {"version", "2020"}}}},
-                                            {"follow_up",
-                                             {{"within_days", 3},
-                                              {"due", core::format_date(due_day)},
-                                              {"rule", "follow_up_uncontrolled"},
-                                              {"protocol", "cn-hypertension-primary-2020"},
-                                              {"reason", {{"en", "not controlled"}, {"zh-CN", "未控制"}}}}}}
-                                 .dump();
-    const std::string sql = "INSERT INTO care_plans (patient_id, clinic_id, version, status, protocol_id, protocol_version, "
-                            "plan_json, created_at_ms, decided_at_ms) VALUES (" +
-                            std::to_string(w.patient) + ", " + std::to_string(w.place.clinic_id) +
-                            ", 1, 'approved', 'cn-hypertension-primary-2020', '2020', '" + plan + "', 0, 0)";
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-    INFO((err ? err : ""));
-    sqlite3_free(err);
-    sqlite3_close(db);
-    REQUIRE(rc == SQLITE_OK);
-  }
+  approve_plan_by_hand(w, due_day, 3);
   AlertSchedule schedule(*w.st, w.library, w.hub, every_sweep_full(), clock.fn());
   REQUIRE(schedule.sweep());
   CHECK_FALSE(unresolved(w, "follow_up_overdue"));  // due in 3 days
@@ -334,6 +338,54 @@ TEST_CASE("schedule: an approved plan's follow-up date gone by opens follow_up_o
   CHECK(a->reason_en.find(core::format_date(due_day)) != std::string::npos);
   CHECK(nlohmann::json::parse(a->latest_value_json)["due"] == core::format_date(due_day));
   CHECK(events_of(w, "alert.opened", "follow_up_overdue").size() == 1);
+}
+
+TEST_CASE("schedule: a visit since the plan's interval began moves the follow-up due date; the alert resolves at once") {
+  World w;
+  Clock clock;
+  const std::int64_t now = core::now_utc_ms();
+  const std::int64_t start = now - 10 * day_ms;
+  insert(*w.st, w.patient, {bp("r1", start, 124, 78)});
+  const std::int64_t due_day = core::local_day(start, 480) + 7;
+  approve_plan_by_hand(w, due_day, 7);
+  AlertSchedule schedule(*w.st, w.library, w.hub, every_sweep_full(), clock.fn());
+  REQUIRE(schedule.sweep());
+  REQUIRE(unresolved(w, "follow_up_overdue"));  // due 3 days ago, no visit
+
+  // A visit recorded before the interval began does not count.
+  const auto doctor = a_doctor(w);
+  auto visit = [&](const std::string& id, std::int64_t at_ms, const std::string& classification) {
+    VisitInput v;
+    v.patient_id = w.patient;
+    v.client_id = id;
+    v.visited_at = {at_ms, 480};
+    v.kind = "clinic";
+    v.classification = classification;
+    v.by_user_id = doctor;
+    return must(store::wait_for<RecordedVisit>([&](auto done) { record_visit(*w.st, v, done); }));
+  };
+  visit("old-visit", start - 20 * day_ms, "controlled");
+  clock.now = now + minute_ms;
+  REQUIRE(schedule.sweep());
+  CHECK(unresolved(w, "follow_up_overdue"));
+
+  // A visit an hour ago: the next one is due 7 days after it, so the condition
+  // has cleared, and the protocols resolve this signal at once (auto_resolve_after 0).
+  visit("this-visit", now - hour_ms, "controlled");
+  clock.now = now + 2 * minute_ms;
+  REQUIRE(schedule.sweep());
+  CHECK_FALSE(unresolved(w, "follow_up_overdue"));
+  clock.now = now + 3 * day_ms;
+  REQUIRE(schedule.sweep());
+  CHECK_FALSE(unresolved(w, "follow_up_overdue"));
+  const auto resolved = events_of(w, "alert.resolved", "follow_up_overdue");
+  REQUIRE(resolved.size() == 1);
+  CHECK(nlohmann::json::parse(resolved[0].payload_json)["auto"] == true);
+
+  // Seven days after the visit with no other visit, it is overdue again.
+  clock.now = now + 9 * day_ms;
+  REQUIRE(schedule.sweep());
+  CHECK(unresolved(w, "follow_up_overdue"));
 }
 
 TEST_CASE("risk alerts: entering the high band opens one, staying adds nothing, leaving resolves it") {

@@ -200,6 +200,14 @@ def rows(ctx):
     add("POST", "/api/v1/clinic/patients/{id}/care-plans/{version}/reject", staff_of_a(200),
         decision("reject", {"reason": "患者下周复诊时再定"}))
     add("GET", "/api/v1/me/care-plan", own_record(200))
+    # Follow-up visits: A's clinic and the administrator record (each its own visit) and list them.
+    add("GET", "/api/v1/clinic/patients/{id}/visits", staff_of_a(200),
+        lambda c, p: (f"/api/v1/clinic/patients/{A}/visits", None, []))
+    add("POST", "/api/v1/clinic/patients/{id}/visits", staff_of_a(201),
+        lambda c, p: (f"/api/v1/clinic/patients/{A}/visits",
+                      {"client_id": f"matrix-visit-{p.replace('_', '-')}",
+                       "visited_at": (dt.datetime.now(CST) - dt.timedelta(hours=1)).replace(microsecond=0).isoformat(),
+                       "kind": "clinic", "classification": "controlled"}, []))
     # Reports: aggregates of a region (authorities covering it, the administrator) or of a clinic
     # (also its own doctors); never a patient.
     region_report = {"anonymous": 401, "patient_a": 403, "patient_b": 403, "doctor_a": 403, "doctor_other": 403,

@@ -281,6 +281,29 @@ try {
     await shot("patient");
   });
 
+  await check("the doctor records a follow-up visit with the clinic's blood pressure", async () => {
+    await page.goto(base + `/#/patients/${patientId}`);
+    await page.waitForSelector("[data-testid=record-visit]");
+    const before = (await call("GET", `/api/v1/clinic/patients/${patientId}/visits`, doctor.token)).json.items.length;
+    await page.click("[data-testid=record-visit]");
+    await page.selectOption("#visit-kind", "clinic");
+    await page.selectOption("#visit-class", "uncontrolled");
+    await page.fill("#visit-sys", "152");
+    await page.fill("#visit-dia", "96");
+    await page.fill("#visit-note", "加强限盐，两周后复诊");
+    await page.click("dialog.modal button[type=submit]");
+    await page.waitForSelector("[data-testid=visit-list] tbody tr");
+    const visits = (await call("GET", `/api/v1/clinic/patients/${patientId}/visits`, doctor.token)).json;
+    assert(visits.items.length === before + 1, `visits ${before} -> ${visits.items.length}`);
+    assert(visits.items[0].classification === "uncontrolled" && visits.items[0].note === "加强限盐，两周后复诊",
+      `visit ${JSON.stringify(visits.items[0])}`);
+    const since = encodeURIComponent(new Date(Date.now() - 3 * 3600_000).toISOString());
+    const items = (await call("GET", `/api/v1/clinic/patients/${patientId}/readings?kind=blood_pressure&from=${since}&limit=200`,
+      doctor.token)).json.readings;
+    assert(items.some((r) => r.systolic === 152 && r.diastolic === 96 && r.source === "clinic-visit"),
+      `no clinic reading among ${JSON.stringify(items.slice(0, 3))}`);
+  });
+
   const patientPage = await context.newPage();
   await patientPage.setViewportSize({ width: 390, height: 844 });
   await check("the patient page logs a reading offline, then syncs it once online", async () => {

@@ -8,6 +8,7 @@ import { h, replace } from "../lib/dom";
 import { date, dateTime, glucose, glucoseUnit, glucoseValue, isoSeconds, zoneDay, zoneDayStart } from "../lib/format";
 import { t, words } from "../lib/i18n";
 import { renderPlan, type PlanVersion } from "./plan";
+import { renderVisits } from "./visits";
 import { api, clinicParam, state, type Alert, type PatientSummary } from "./state";
 
 interface Reading {
@@ -53,9 +54,10 @@ export function renderPatient(main: HTMLElement, id: number): () => void {
   const planBox = h("section", { class: "card plan", "data-testid": "care-plan" });
   const riskBox = h("section", { class: "card" });
   const alertsBox = h("section", { class: "card" });
+  const visitsBox = h("section", { class: "card", "data-testid": "visits" });
   replace(main, head, rangeBar, h("div", { class: "patient-grid" },
     h("div", { class: "col-main" }, charts, readingsBox),
-    h("div", { class: "col-side" }, planBox, riskBox, alertsBox)));
+    h("div", { class: "col-side" }, planBox, visitsBox, riskBox, alertsBox)));
 
   let profile: Profile | null = null;
   let summary: PatientSummary | null = null;
@@ -250,7 +252,8 @@ export function renderPatient(main: HTMLElement, id: number): () => void {
       return;
     }
     drawRangeBar();
-    await Promise.all([loadReadings(), loadPlan(), loadRisk(), loadAlerts()]);
+    await Promise.all([loadReadings(), loadPlan(), loadRisk(), loadAlerts(),
+      renderVisits(visitsBox, id, () => { void loadReadings(); setTimeout(() => void loadPlan(), 3000); })]);
   })();
 
   return () => {

@@ -48,6 +48,9 @@ struct Services {
   std::shared_ptr<const care::Planner> planner;
   // The reporting time zone's months (reports/); never null once routes are added.
   std::shared_ptr<const reports::Calendar> report_calendar;
+  // Called on an I/O thread after a new visit of a patient was recorded (its
+  // plan and follow-up alert are looked at again): must not block.
+  std::function<void(std::int64_t patient_id)> visit_recorded;
   // Called on an I/O thread after a clinic's webhook was set or removed (the
   // deliverer looks at it now rather than at its next poll): must not block.
   std::function<void(std::int64_t clinic_id)> webhook_changed;

@@ -96,6 +96,23 @@ struct AlertRow {
 };
 
 // One entry of a clinic's durable event sequence (the SSE Last-Event-ID).
+// A follow-up visit the clinic recorded (the national basic public health
+// service's follow-up form: face to face at the clinic or at home, or by
+// phone, and the visit's classification).
+struct VisitRow {
+  std::int64_t id = 0;  // 0: a new visit
+  std::int64_t patient_id = 0;
+  std::int64_t clinic_id = 0;
+  std::string client_id;  // the recording app's UUID: a resend is the same visit
+  core::Instant visited_at;
+  std::string kind;            // clinic, home, phone
+  std::string classification;  // controlled, uncontrolled, adverse_reaction, complication
+  std::int64_t by_user_id = 0;
+  std::string by_name;  // filled by reads
+  std::string note;
+  std::int64_t created_at_ms = 0;
+};
+
 struct ClinicEvent {
   std::int64_t seq = 0;
   std::int64_t clinic_id = 0;
@@ -174,6 +191,10 @@ class WriteTxn {
   virtual std::int64_t save_care_plan(const CarePlanRow& row) = 0;
   // Replaces a clinic's protocol choice (empty: the deployment's set).
   virtual void set_clinic_protocols(std::int64_t clinic_id, const std::vector<std::string>& protocol_ids) = 0;
+  // A patient's visit recorded under this client id, if any.
+  virtual std::optional<VisitRow> visit_by_client_id(std::int64_t patient_id, std::string_view client_id) = 0;
+  // Inserts a new visit; returns its id.
+  virtual std::int64_t save_visit(const VisitRow& row) = 0;
   // The protocol ids a clinic chose (sorted; empty: the deployment's set).
   virtual std::vector<std::string> clinic_protocols(std::int64_t clinic_id) = 0;
   // The patient's month rows with from_month <= month <= to_month, ascending.
@@ -201,6 +222,9 @@ class ReadingsHook {
   // transaction. Throw to refuse the whole job.
   virtual void on_readings_created(WriteTxn& txn, std::int64_t patient_id, std::int64_t clinic_id,
                                    std::span<const core::Reading> created) = 0;
+  // A visit just saved by WriteTxn::save_visit (id set), in its transaction:
+  // contact for the reports' month rows. Throw to refuse the whole job.
+  virtual void on_visit_recorded(WriteTxn& /*txn*/, const VisitRow& /*visit*/) {}
 };
 
 // Several hooks run as one, in the order given (care's alerts, reports'
@@ -212,6 +236,9 @@ class ReadingsHooks final : public ReadingsHook {
   void on_readings_created(WriteTxn& txn, std::int64_t patient_id, std::int64_t clinic_id,
                            std::span<const core::Reading> created) override {
     for (const auto& h : hooks_) h->on_readings_created(txn, patient_id, clinic_id, created);
+  }
+  void on_visit_recorded(WriteTxn& txn, const VisitRow& visit) override {
+    for (const auto& h : hooks_) h->on_visit_recorded(txn, visit);
   }
 
  private:

@@ -387,6 +387,8 @@ class Store {
   virtual std::optional<CarePlanRecord> approved_care_plan(std::int64_t patient_id) = 0;
   // Every care plan version of a patient, newest first (staff only: proposals included).
   virtual std::vector<CarePlanRow> care_plans(std::int64_t patient_id) = 0;
+  // A patient's recorded visits, newest first (at most `limit`).
+  virtual std::vector<VisitRow> visits(std::int64_t patient_id, int limit) = 0;
   // The protocol ids a clinic chose, sorted; empty: it chose none (the deployment's set applies).
   virtual std::vector<std::string> clinic_protocols(std::int64_t clinic_id) = 0;
   virtual std::int64_t count_readings(std::optional<std::int64_t> patient_id = std::nullopt) = 0;
