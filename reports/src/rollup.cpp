@@ -77,6 +77,14 @@ void MonthFold::apply(const core::Reading& r) {
   }
 }
 
+void MonthFold::contact(std::int64_t at_ms) {
+  const int m = calendar_.month_of(at_ms);
+  for (int month = m; month < m + under_care_months; ++month) {
+    auto& row = this->row(month);
+    row.last_contact_ms = std::max(row.last_contact_ms, at_ms);
+  }
+}
+
 store::PatientMonthRow MonthFold::with_status(store::PatientMonthRow r) const {
   const std::int64_t window_start = calendar_.month_start_ms(r.month - (recent_months - 1));
   r.bp_status = bp_status(r, window_start);
@@ -123,6 +131,14 @@ class RollupHook final : public store::ReadingsHook {
     for (const auto& row : fold.changed()) txn.save_patient_month(row);
   }
 
+  void on_visit_recorded(store::WriteTxn& txn, const store::VisitRow& visit) override {
+    const int m = calendar_.month_of(visit.visited_at.utc_ms);
+    MonthFold fold(calendar_, visit.patient_id, visit.clinic_id);
+    fold.load(txn.patient_months(visit.patient_id, m, m + under_care_months - 1));
+    fold.contact(visit.visited_at.utc_ms);
+    for (const auto& row : fold.changed()) txn.save_patient_month(row);
+  }
+
  private:
   Calendar calendar_;
 };
@@ -151,6 +167,7 @@ core::Result<RebuildSummary> rebuild(store::Store& st, const Calendar& calendar,
               txn.clear_patient_months(id);
               MonthFold fold(calendar, id, patient->clinic_id);
               for (const auto& r : txn.readings_of(id)) fold.apply(r);
+              for (const auto& v : txn.visits_of(id)) fold.contact(v.visited_at.utc_ms);
               for (const auto& row : fold.rows()) {
                 txn.save_patient_month(row);
                 ++rows;

@@ -680,6 +680,14 @@ class SqliteWriteTxn final : public WriteTxn {
     return visit_from(s);
   }
 
+  std::vector<VisitRow> visits_of(std::int64_t patient_id) override {
+    std::vector<VisitRow> out;
+    Statement s = db_.prepare(std::string(visit_columns) + "WHERE v.patient_id = ? ORDER BY v.visited_at_ms, v.id");
+    s.bind(1, patient_id);
+    while (s.step()) out.push_back(visit_from(s));
+    return out;
+  }
+
   std::int64_t save_visit(const VisitRow& v) override {
     db_.prepare(
           "INSERT INTO visits (patient_id, clinic_id, client_id, visited_at_ms, offset_min, kind, classification, "

@@ -61,6 +61,43 @@ TEST_CASE("the hook writes the month rows in the readings' transaction") {
   CHECK(row_of(rows, oct + 11)->last_contact_ms == utc("2026-10-02T00:00:00Z"));
 }
 
+TEST_CASE("a visit is contact: the patient is under care and has no missed visit, without a measurement") {
+  Db db;
+  db.st->set_readings_hook(std::make_shared<store::ReadingsHooks>(
+      std::vector<std::shared_ptr<store::ReadingsHook>>{reports::make_rollup_hook(shanghai())}));
+  core::User u;
+  u.username = "dr.zhou";
+  u.role = core::Role::doctor;
+  u.clinic_id = db.place.clinic_id;
+  const auto doctor = must(store::wait_for<std::int64_t>([&](auto done) { db.st->add_user({u, "x"}, done); }));
+  const int oct = reports::month_index(2026, 10);
+  insert(*db.st, db.patient, {bp("a", utc("2026-10-05T02:00:00Z"), 128, 78)});
+  // A phone follow-up in February: no reading since October.
+  store::VisitRow v;
+  v.patient_id = db.patient;
+  v.clinic_id = db.place.clinic_id;
+  v.client_id = "feb-call";
+  v.visited_at = {utc("2027-02-10T03:00:00Z"), 480};
+  v.kind = "phone";
+  v.classification = "controlled";
+  v.by_user_id = doctor;
+  REQUIRE(store::wait_for<core::Unit>([&](auto done) {
+    db.st->transact([&](store::WriteTxn& txn) -> core::Status {
+      txn.save_visit(v);
+      return core::ok_status();
+    }, done);
+  }));
+  const auto rows = db.st->patient_months(db.patient);
+  CHECK(row_of(rows, oct + 3)->bp_status == "missed_visit");  // January: nothing for 3 months
+  CHECK(row_of(rows, oct + 4)->bp_status == "no_bp");         // February: a visit, no BP in the 3 months
+  CHECK(row_of(rows, oct + 4)->last_contact_ms == utc("2027-02-10T03:00:00Z"));
+  CHECK(row_of(rows, oct + 4 + 11)->last_contact_ms == utc("2027-02-10T03:00:00Z"));  // under care until January 2028
+
+  // A rebuild from the stored readings and visits gives the same rows.
+  REQUIRE(reports::rebuild(*db.st, shanghai()));
+  CHECK(db.st->patient_months(db.patient) == rows);
+}
+
 TEST_CASE("a late reading changes the month it was taken in, as if it had come on time") {
   const auto cal = shanghai();
   const std::vector<core::Reading> readings{

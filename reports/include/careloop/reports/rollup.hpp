@@ -38,6 +38,9 @@ class MonthFold {
 
   void load(std::vector<store::PatientMonthRow> rows);
   void apply(const core::Reading& r);
+  // A visit at `at_ms`: contact for that month and the 11 after it (under
+  // care, no missed visit), no measurement.
+  void contact(std::int64_t at_ms);
   // The rows whose values changed since load(), statuses filled in.
   std::vector<store::PatientMonthRow> changed() const;
   // Every row, statuses filled in.
@@ -59,7 +62,7 @@ std::string bp_status(const store::PatientMonthRow& r, std::int64_t window_start
 std::string glycemic_status(const store::PatientMonthRow& r, std::int64_t window_start_ms);
 
 // The hook app/ installs beside care's: keeps patient_months in the
-// transaction of the readings that change it.
+// transaction of the readings and visits that change them.
 std::shared_ptr<store::ReadingsHook> make_rollup_hook(Calendar calendar);
 
 struct RebuildSummary {

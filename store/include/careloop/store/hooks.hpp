@@ -193,8 +193,10 @@ class WriteTxn {
   virtual void set_clinic_protocols(std::int64_t clinic_id, const std::vector<std::string>& protocol_ids) = 0;
   // A patient's visit recorded under this client id, if any.
   virtual std::optional<VisitRow> visit_by_client_id(std::int64_t patient_id, std::string_view client_id) = 0;
-  // Inserts a new visit; returns its id.
+  // Inserts a new visit; returns its id. The readings hook hears of it (on_visit_recorded).
   virtual std::int64_t save_visit(const VisitRow& row) = 0;
+  // Every visit of a patient, oldest first.
+  virtual std::vector<VisitRow> visits_of(std::int64_t patient_id) = 0;
   // The protocol ids a clinic chose (sorted; empty: the deployment's set).
   virtual std::vector<std::string> clinic_protocols(std::int64_t clinic_id) = 0;
   // The patient's month rows with from_month <= month <= to_month, ascending.
