@@ -247,6 +247,12 @@ void check_checkpoint(Run& run, const json& cp, std::int64_t now) {
       const bool has = std::any_of(plan.lifestyle.begin(), plan.lifestyle.end(), [&](const PlanLifestyle& l) { return l.goal->id == g.get<std::string>(); });
       CHECK(has);
     }
+  if (want.contains("no_lifestyle"))
+    for (const auto& g : want["no_lifestyle"]) {
+      const bool has = std::any_of(plan.lifestyle.begin(), plan.lifestyle.end(), [&](const PlanLifestyle& l) { return l.goal->id == g.get<std::string>(); });
+      INFO("lifestyle goal " << g.get<std::string>() << " should not be in the plan");
+      CHECK_FALSE(has);
+    }
   if (want.contains("rationale"))
     for (const auto& r : want["rationale"]) {
       const bool has = std::any_of(plan.rationale.begin(), plan.rationale.end(), [&](const Fired& f) { return f.rule_id == r.get<std::string>(); });

@@ -23,6 +23,9 @@ constexpr Allowance allow_list[] = {
     // wording ("hypertension in pregnancy") and is constant there.
     {"cn-hypertension-primary-2020", "/referral/3/when/all/1", "dx.hypertension is the protocol's applicability"},
     {"who-hearts-hypertension-2021", "/referral/3/when/all/1", "dx.hypertension is the protocol's applicability"},
+    // A skip is read only when the ladder's step_up_when holds (engine.cpp
+    // suggest()), and that requires bp.count_7d >= 3 as this leaf does.
+    {"cn-hypertension-primary-2020", "/medication_ladder/skips/0/when/all/0", "step_up_when already requires bp.count_7d >= 3"},
 };
 
 bool is_condition_key(const std::string& k) {
