@@ -407,8 +407,9 @@ TEST_CASE("threshold_coverage: every rule and condition leaf of the library is s
   coverage = nullptr;
   const auto fig = cov.figures();
   std::cout << "threshold coverage: leaves " << fig.leaves_both << "/" << fig.leaves << " both sides (" << fig.leaves_allowed
-            << " allow-listed), rules " << fig.rules_both << "/" << fig.rules << " fired and not fired, over "
-            << fig.evaluations << " condition evaluations\n";
+            << " allow-listed), rules " << fig.rules_both << "/" << fig.rules << " fired and not fired, constant thresholds "
+            << fig.thresholds_tight << "/" << fig.thresholds << " seen within one step on both sides, over " << fig.evaluations
+            << " condition evaluations\n";
   if (const char* path = std::getenv("CARELOOP_COVERAGE_REPORT")) std::ofstream(path) << cov.report();
   CHECK(cov.mismatches().empty());
   CHECK(cov.stale_allowances().empty());
@@ -417,6 +418,11 @@ TEST_CASE("threshold_coverage: every rule and condition leaf of the library is s
   INFO("uncovered leaves (" << leaves.size() << "):\n" << list(leaves) << "uncovered rules (" << rules.size() << "):\n" << list(rules));
   CHECK(leaves.empty());
   CHECK(rules.empty());
+  // Just below and at the threshold (179 and 180 mmHg, 16.6 and 16.7 mmol/L, 13 and 14 days).
+  std::string loose;
+  for (const auto& l : cov.loose_thresholds()) loose += l + "\n";
+  INFO("constant thresholds not seen within one step on both sides:\n" << loose);
+  CHECK(loose.empty());
 }
 
 // The audit itself: one scenario leaves the other side of its leaves, and

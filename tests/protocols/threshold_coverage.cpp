@@ -42,6 +42,21 @@ std::size_t count_conditions(const json& j) {
   return n;
 }
 
+// The resolution of a value as a device or the record gives it: a reading of
+// 179 mmHg is "just below" 180, 16.6 mmol/L just below 16.7 (a mg/dL value
+// converts to within 0.06 of a tenth), an age of 79 just below 80.
+double step(Quantity q) {
+  switch (q) {
+    case Quantity::glucose: return 0.12;
+    case Quantity::mass:
+    case Quantity::hba1c:
+    case Quantity::bmi: return 0.1;
+    case Quantity::pressure_slope: return 0.5;
+    case Quantity::percent: return 5;  // adherence over a handful of logged doses
+    default: return 1;
+  }
+}
+
 std::string fmt(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4g", v);
@@ -152,6 +167,7 @@ void ThresholdCoverage::add_leaves(Rule& r, const json& j, const std::string& po
         if (t) {
           leaf.numeric = true;
           leaf.fact = *id;
+          leaf.quantity = q;
           leaf.threshold = *t;
         }
       }
@@ -252,6 +268,23 @@ void ThresholdCoverage::observe_plan(const Snapshot& s, const ProtocolSet& set, 
   }
 }
 
+bool ThresholdCoverage::Leaf::tight() const {
+  const double tol = step(quantity) + 1e-9;
+  return have_true_value && have_false_value && std::fabs(nearest_true - threshold) <= tol &&
+         std::fabs(nearest_false - threshold) <= tol;
+}
+
+std::vector<std::string> ThresholdCoverage::loose_thresholds() const {
+  std::vector<std::string> out;
+  for (const auto& r : rules_)
+    for (const auto& l : r.leaves)
+      if (l.numeric && l.allowed.empty() && !l.tight())
+        out.push_back(r.protocol->id + " " + r.id + " " + l.pointer + " " + l.j.dump() + ": nearest true " +
+                      (l.have_true_value ? fmt(l.nearest_true) : "none") + ", false " +
+                      (l.have_false_value ? fmt(l.nearest_false) : "none"));
+  return out;
+}
+
 std::vector<ThresholdCoverage::Side> ThresholdCoverage::uncovered_leaves() const {
   std::vector<Side> out;
   for (const auto& r : rules_)
@@ -278,6 +311,10 @@ ThresholdCoverage::Figures ThresholdCoverage::figures() const {
       ++f.leaves;
       if (l.seen_true && l.seen_false) ++f.leaves_both;
       else if (!l.allowed.empty()) ++f.leaves_allowed;
+      if (l.numeric && l.allowed.empty()) {
+        ++f.thresholds;
+        if (l.tight()) ++f.thresholds_tight;
+      }
     }
   }
   return f;
@@ -293,6 +330,7 @@ std::string ThresholdCoverage::report() const {
       out += "  " + l.pointer + " " + l.j.dump() + ": true " + side(l.seen_true, l.have_true_value, l.nearest_true) + ", false " +
              side(l.seen_false, l.have_false_value, l.nearest_false);
       if (!l.allowed.empty()) out += " [allowed: " + l.allowed + "]";
+      else if (l.numeric && !l.tight()) out += " [not within one step on both sides]";
       out += "\n";
     }
   }

@@ -43,12 +43,17 @@ class ThresholdCoverage {
 
   struct Figures {
     std::size_t leaves = 0, leaves_both = 0, leaves_allowed = 0;
+    // Comparisons with a constant threshold, and those seen within one
+    // resolution step of it on both sides (e.g. 179 and 180 mmHg).
+    std::size_t thresholds = 0, thresholds_tight = 0;
     std::size_t rules = 0, rules_both = 0;
     std::size_t evaluations = 0;
   };
   Figures figures() const;
   // One line per leaf: covered sides and the nearest values seen on each side.
   std::string report() const;
+  // Constant-threshold comparisons not seen within one step of the threshold on both sides.
+  std::vector<std::string> loose_thresholds() const;
 
  private:
   struct Leaf {
@@ -62,9 +67,11 @@ class ThresholdCoverage {
     std::string allowed;      // reason, when allow-listed
     // The value compared (canonical unit) nearest the threshold on each side, for the report.
     FactId fact = 0;
+    Quantity quantity = Quantity::count;
     bool numeric = false;
     double nearest_true = 0, nearest_false = 0, threshold = 0;
     bool have_true_value = false, have_false_value = false;
+    bool tight() const;
   };
   enum class Context { applicability, target, critical, warning, hold, plan, step_up, skip };
   struct Rule {
