@@ -392,6 +392,14 @@ ThresholdCoverage make_coverage() {
   return cov;
 }
 
+// Attaches a coverage to the driver for a scope (a failed REQUIRE unwinds through it).
+struct Attached {
+  explicit Attached(ThresholdCoverage& c) { coverage = &c; }
+  ~Attached() { coverage = nullptr; }
+  Attached(const Attached&) = delete;
+  Attached& operator=(const Attached&) = delete;
+};
+
 }  // namespace
 
 // Issue 4 item 9: every rule with values on both sides of each threshold.
@@ -399,18 +407,23 @@ ThresholdCoverage make_coverage() {
 TEST_CASE("threshold_coverage: every rule and condition leaf of the library is seen true and false by the scenarios") {
   REQUIRE(library().ok());
   ThresholdCoverage cov = make_coverage();
-  coverage = &cov;
-  for (const auto& f : scenario_files()) {
-    INFO("scenario " << f.filename().string());
-    run_scenario(f);
+  {
+    Attached attached(cov);
+    for (const auto& f : scenario_files()) {
+      INFO("scenario " << f.filename().string());
+      run_scenario(f);
+    }
   }
-  coverage = nullptr;
   const auto fig = cov.figures();
   std::cout << "threshold coverage: leaves " << fig.leaves_both << "/" << fig.leaves << " both sides (" << fig.leaves_allowed
-            << " allow-listed), rules " << fig.rules_both << "/" << fig.rules << " fired and not fired, constant thresholds "
+            << " allow-listed), rules " << fig.rules_both << "/" << fig.rules << " fired and not fired, thresholds "
             << fig.thresholds_tight << "/" << fig.thresholds << " seen within one step on both sides, over " << fig.evaluations
             << " condition evaluations\n";
   if (const char* path = std::getenv("CARELOOP_COVERAGE_REPORT")) std::ofstream(path) << cov.report();
+  std::string odd;
+  for (const auto& m : cov.mismatches()) odd += "loaded and re-compiled condition disagree: " + m + "\n";
+  for (const auto& a : cov.stale_allowances()) odd += "allow-list entry names no leaf: " + a + "\n";
+  INFO(odd);
   CHECK(cov.mismatches().empty());
   CHECK(cov.stale_allowances().empty());
   const auto leaves = cov.uncovered_leaves();
@@ -418,10 +431,11 @@ TEST_CASE("threshold_coverage: every rule and condition leaf of the library is s
   INFO("uncovered leaves (" << leaves.size() << "):\n" << list(leaves) << "uncovered rules (" << rules.size() << "):\n" << list(rules));
   CHECK(leaves.empty());
   CHECK(rules.empty());
-  // Just below and at the threshold (179 and 180 mmHg, 16.6 and 16.7 mmol/L, 13 and 14 days).
+  // Just below and at each threshold: 179 and 180 mmHg, 16.6 and 16.7 mmol/L,
+  // 13 and 14 days, a mean of 134 and 135 against a target of 135.
   std::string loose;
   for (const auto& l : cov.loose_thresholds()) loose += l + "\n";
-  INFO("constant thresholds not seen within one step on both sides:\n" << loose);
+  INFO("thresholds not seen within one step on both sides:\n" << loose);
   CHECK(loose.empty());
 }
 
@@ -429,9 +443,10 @@ TEST_CASE("threshold_coverage: every rule and condition leaf of the library is s
 // every rule of a protocol outside its set, uncovered.
 TEST_CASE("threshold_coverage: one scenario alone leaves sides uncovered, named by pointer") {
   ThresholdCoverage cov = make_coverage();
-  coverage = &cov;
-  run_scenario(std::filesystem::path(CARELOOP_SCENARIO_DIR) / "01_bp_critical_180_opens.json");
-  coverage = nullptr;
+  {
+    Attached attached(cov);
+    run_scenario(std::filesystem::path(CARELOOP_SCENARIO_DIR) / "01_bp_critical_180_opens.json");
+  }
   const auto leaves = cov.uncovered_leaves();
   auto find = [&](const std::string& protocol, const std::string& pointer) -> const ThresholdCoverage::Side* {
     for (const auto& s : leaves)

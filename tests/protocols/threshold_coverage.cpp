@@ -65,6 +65,14 @@ std::string fmt(double v) {
 
 }  // namespace
 
+namespace {
+// The compared value and its threshold, e.g. "179 vs 180" or a mean "134.5 vs 135" (a target).
+std::string nearest(const auto& n) {
+  if (!n.have) return "none";
+  return fmt(n.value) + " vs " + fmt(n.threshold);
+}
+}  // namespace
+
 ThresholdCoverage::ThresholdCoverage(const std::vector<Protocol>& library, const std::string& dir, std::vector<std::string>& errors) {
   for (const Protocol& p : library) {
     std::ifstream in(dir + "/" + p.file);
@@ -164,11 +172,14 @@ void ThresholdCoverage::add_leaves(Rule& r, const json& j, const std::string& po
         std::optional<double> t;
         if (v.is_number()) t = v.get<double>();
         else if (v.is_object() && v.contains("value")) t = to_canonical(q, v["value"].get<double>(), v.value("unit", ""));
-        if (t) {
+        const auto tf = v.is_object() && v.contains("fact") ? find_fact(v["fact"].get<std::string>()) : std::nullopt;
+        if (t || tf) {
           leaf.numeric = true;
           leaf.fact = *id;
           leaf.quantity = q;
-          leaf.threshold = *t;
+          leaf.threshold = t.value_or(0);
+          leaf.threshold_is_fact = tf.has_value();
+          leaf.threshold_fact = tf.value_or(0);
         }
       }
   }
@@ -206,12 +217,12 @@ void ThresholdCoverage::observe(Rule& r, const Snapshot& s, const double* facts)
     }
     const bool v = l.cond.eval(s, facts);
     (v ? l.seen_true : l.seen_false) = true;
-    if (!l.numeric || std::isnan(facts[l.fact])) continue;
-    const double d = std::fabs(facts[l.fact] - l.threshold);
-    double& nearest = v ? l.nearest_true : l.nearest_false;
-    bool& have = v ? l.have_true_value : l.have_false_value;
-    if (!have || d < std::fabs(nearest - l.threshold)) nearest = facts[l.fact];
-    have = true;
+    if (!l.numeric) continue;
+    const double x = facts[l.fact];
+    const double t = l.threshold_is_fact ? facts[l.threshold_fact] : l.threshold;
+    if (std::isnan(x) || std::isnan(t)) continue;
+    Leaf::Nearest& n = v ? l.near_true : l.near_false;
+    if (!n.have || std::fabs(x - t) < std::fabs(n.value - n.threshold)) n = {true, x, t};
   }
 }
 
@@ -270,8 +281,8 @@ void ThresholdCoverage::observe_plan(const Snapshot& s, const ProtocolSet& set, 
 
 bool ThresholdCoverage::Leaf::tight() const {
   const double tol = step(quantity) + 1e-9;
-  return have_true_value && have_false_value && std::fabs(nearest_true - threshold) <= tol &&
-         std::fabs(nearest_false - threshold) <= tol;
+  return near_true.have && near_false.have && std::fabs(near_true.value - near_true.threshold) <= tol &&
+         std::fabs(near_false.value - near_false.threshold) <= tol;
 }
 
 std::vector<std::string> ThresholdCoverage::loose_thresholds() const {
@@ -280,8 +291,7 @@ std::vector<std::string> ThresholdCoverage::loose_thresholds() const {
     for (const auto& l : r.leaves)
       if (l.numeric && l.allowed.empty() && !l.tight())
         out.push_back(r.protocol->id + " " + r.id + " " + l.pointer + " " + l.j.dump() + ": nearest true " +
-                      (l.have_true_value ? fmt(l.nearest_true) : "none") + ", false " +
-                      (l.have_false_value ? fmt(l.nearest_false) : "none"));
+                      nearest(l.near_true) + ", false " + nearest(l.near_false));
   return out;
 }
 
@@ -322,13 +332,12 @@ ThresholdCoverage::Figures ThresholdCoverage::figures() const {
 
 std::string ThresholdCoverage::report() const {
   std::string out;
-  auto side = [](bool seen, bool have, double v) { return std::string(seen ? "yes" : "NO") + (have ? " (" + fmt(v) + ")" : ""); };
+  auto side = [](bool seen, const Leaf::Nearest& n) { return std::string(seen ? "yes" : "NO") + (n.have ? " (" + nearest(n) + ")" : ""); };
   for (const auto& r : rules_) {
     out += r.protocol->id + " " + r.id + " " + r.pointer + ": fired " + (r.fired ? "yes" : "NO") + ", not fired " +
            (r.not_fired ? "yes" : "NO") + "\n";
     for (const auto& l : r.leaves) {
-      out += "  " + l.pointer + " " + l.j.dump() + ": true " + side(l.seen_true, l.have_true_value, l.nearest_true) + ", false " +
-             side(l.seen_false, l.have_false_value, l.nearest_false);
+      out += "  " + l.pointer + " " + l.j.dump() + ": true " + side(l.seen_true, l.near_true) + ", false " + side(l.seen_false, l.near_false);
       if (!l.allowed.empty()) out += " [allowed: " + l.allowed + "]";
       else if (l.numeric && !l.tight()) out += " [not within one step on both sides]";
       out += "\n";

@@ -43,8 +43,8 @@ class ThresholdCoverage {
 
   struct Figures {
     std::size_t leaves = 0, leaves_both = 0, leaves_allowed = 0;
-    // Comparisons with a constant threshold, and those seen within one
-    // resolution step of it on both sides (e.g. 179 and 180 mmHg).
+    // Comparisons with a threshold (a constant or a target), and those seen
+    // within one resolution step of it on both sides (e.g. 179 and 180 mmHg).
     std::size_t thresholds = 0, thresholds_tight = 0;
     std::size_t rules = 0, rules_both = 0;
     std::size_t evaluations = 0;
@@ -52,7 +52,7 @@ class ThresholdCoverage {
   Figures figures() const;
   // One line per leaf: covered sides and the nearest values seen on each side.
   std::string report() const;
-  // Constant-threshold comparisons not seen within one step of the threshold on both sides.
+  // Comparisons not seen within one step of their threshold on both sides.
   std::vector<std::string> loose_thresholds() const;
 
  private:
@@ -65,12 +65,19 @@ class ThresholdCoverage {
     bool is_where = false;    // the per-value comparison of a count_of
     bool seen_true = false, seen_false = false;
     std::string allowed;      // reason, when allow-listed
-    // The value compared (canonical unit) nearest the threshold on each side, for the report.
+    // A comparison of a fact with a threshold, constant or another fact's
+    // value (a target): the compared value nearest the threshold on each side.
+    struct Nearest {
+      bool have = false;
+      double value = 0, threshold = 0;  // canonical unit
+    };
     FactId fact = 0;
     Quantity quantity = Quantity::count;
     bool numeric = false;
-    double nearest_true = 0, nearest_false = 0, threshold = 0;
-    bool have_true_value = false, have_false_value = false;
+    bool threshold_is_fact = false;
+    FactId threshold_fact = 0;
+    double threshold = 0;
+    Nearest near_true, near_false;
     bool tight() const;
   };
   enum class Context { applicability, target, critical, warning, hold, plan, step_up, skip };
