@@ -383,6 +383,18 @@ std::vector<AlertSignal> evaluate_alerts(const Snapshot& s, const ProtocolSet& s
   return out;
 }
 
+std::array<double, max_facts> rule_facts(const Snapshot& s, const ProtocolSet& set, const Protocol& pr) {
+  Prepared p = prepare(s, set, false);
+  const auto it = std::find(p.applicable.begin(), p.applicable.end(), &pr);
+  if (it != p.applicable.end()) {
+    set_ladder_facts(p.facts, p.ladders[static_cast<std::size_t>(it - p.applicable.begin())], s);
+  } else {
+    p.facts[engine_facts().ladder_current_step] = std::nan("");
+    p.facts[engine_facts().ladder_days_at_step] = std::nan("");
+  }
+  return p.facts;
+}
+
 AlertSettings merged_alert_settings(const ProtocolSet& set) {
   AlertSettings out;
   bool first = true;

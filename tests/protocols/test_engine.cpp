@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -150,4 +151,35 @@ TEST_CASE("engine: alert settings of a set, and a missing programme's targets fa
   REQUIRE(home != plan.targets.end());
   CHECK(home->value == 130);
   CHECK(home->protocol_id == "cn-diabetes-primary-2022");
+}
+
+TEST_CASE("engine: rule_facts are the facts a protocol's rules read: merged targets, its own ladder facts") {
+  const auto& cn = protocol("cn-hypertension-primary-2020");
+  const auto& dm = protocol("cn-diabetes-primary-2022");
+  auto set = ProtocolSet::make({&cn, &dm});
+  REQUIRE(set.ok());
+  const std::int64_t today = core::days_from_civil(2026, 3, 8);
+  auto p = patient(58, core::Sex::male, {"hypertension", "diabetes_t2"}, today);
+  p.medications = {{"amlodipine", "5 mg", today - 40}, {"metformin", "500 mg", today - 100}};
+  const auto s = week_of(150, 95, p);
+  const auto htn = rule_facts(s, *set, cn);
+  const auto diab = rule_facts(s, *set, dm);
+  const auto fact = [](const std::array<double, max_facts>& f, const char* name) { return f[*find_fact(name)]; };
+  // BP target from the hypertension protocol's diabetes group; HbA1c from the diabetes protocol; both see both.
+  CHECK(fact(htn, "target.bp.home_systolic_lt") == 130);
+  CHECK(fact(diab, "target.bp.home_systolic_lt") == 130);
+  CHECK(fact(htn, "target.hba1c_lt") == 7);
+  // Each protocol's own ladder: one drug (CCB) on ABCD for 40 days, metformin on the diabetes ladder for 100.
+  CHECK(fact(htn, "ladder.current_step") == 1);
+  CHECK(fact(htn, "ladder.days_at_step") == 40);
+  CHECK(fact(diab, "ladder.current_step") == 1);
+  CHECK(fact(diab, "ladder.days_at_step") == 100);
+  // The snapshot's own facts pass through.
+  CHECK(fact(htn, "bp.mean_7d.systolic") == 150);
+  // A protocol that does not apply gets no ladder facts (its critical rules run without them).
+  auto p2 = patient(58, core::Sex::male, {"diabetes_t2"}, today);
+  p2.medications = {{"amlodipine", "5 mg", today - 40}};
+  const auto s2 = week_of(150, 95, p2);
+  CHECK(std::isnan(fact(rule_facts(s2, *set, cn), "ladder.current_step")));
+  CHECK(fact(rule_facts(s2, *set, cn), "target.bp.home_systolic_lt") == 130);
 }

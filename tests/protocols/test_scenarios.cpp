@@ -3,19 +3,23 @@
 // actions) and checkpoints with the expected alerts and plan. It plays the
 // store's part: a request's readings are applied together, then the critical
 // rules run per reading (the in-transaction path), then all rules run (after
-// the commit); each checkpoint is also a scheduled run.
+// the commit); each checkpoint is also a scheduled run. The threshold
+// coverage test runs them all again, recording which side of every condition
+// leaf each evaluated snapshot falls on (threshold_coverage.hpp).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <map>
+#include <iostream>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "careloop/protocols/alert_book.hpp"
 #include "helpers.hpp"
+#include "threshold_coverage.hpp"
 
 using namespace careloop;
 using namespace careloop::protocols;
@@ -23,6 +27,9 @@ using namespace careloop::protocols::test;
 using nlohmann::json;
 
 namespace {
+
+// Set while the coverage test runs the scenarios.
+ThresholdCoverage* coverage = nullptr;
 
 std::int64_t instant(const json& j) {
   auto p = core::parse_iso8601(j.get<std::string>());
@@ -104,6 +111,7 @@ struct Run {
   void full_run(std::int64_t now) {
     const auto s = make_snapshot(state, patient, ctx, now);
     auto signals = evaluate_alerts(s, set, TierFilter::all);
+    if (coverage) coverage->observe_alerts(s, set, TierFilter::all);
     // The signals care/ raises from stored data join the rules' (care/src/review.cpp).
     ExtraSignals extra;
     for (const auto& r : ctx.risk)
@@ -122,6 +130,7 @@ struct Run {
     for (const auto& r : batch) state.apply(r);
     for (const auto& r : batch) {
       const auto s = make_snapshot(state, patient, ctx, received, &r);
+      if (coverage) coverage->observe_alerts(s, set, TierFilter::critical);
       auto ev = book.update(evaluate_alerts(s, set, TierFilter::critical), Scope::critical_only, received, settings);
       events.insert(events.end(), ev.begin(), ev.end());
     }
@@ -168,6 +177,7 @@ void check_checkpoint(Run& run, const json& cp, std::int64_t now) {
   const auto& want = cp["plan"];
   const auto s = make_snapshot(run.state, run.patient, run.ctx, now);
   const CarePlan plan = evaluate(s, run.set);
+  if (coverage) coverage->observe_plan(s, run.set, plan);
   const json pj = to_json(plan);
   INFO("checkpoint " << where << ", plan: " << pj.dump(1));
   if (want.contains("targets"))
@@ -236,6 +246,12 @@ void check_checkpoint(Run& run, const json& cp, std::int64_t now) {
     for (const auto& g : want["lifestyle"]) {
       const bool has = std::any_of(plan.lifestyle.begin(), plan.lifestyle.end(), [&](const PlanLifestyle& l) { return l.goal->id == g.get<std::string>(); });
       CHECK(has);
+    }
+  if (want.contains("no_lifestyle"))
+    for (const auto& g : want["no_lifestyle"]) {
+      const bool has = std::any_of(plan.lifestyle.begin(), plan.lifestyle.end(), [&](const PlanLifestyle& l) { return l.goal->id == g.get<std::string>(); });
+      INFO("lifestyle goal " << g.get<std::string>() << " should not be in the plan");
+      CHECK_FALSE(has);
     }
   if (want.contains("rationale"))
     for (const auto& r : want["rationale"]) {
@@ -338,15 +354,121 @@ void run_scenario(const std::filesystem::path& file) {
   }
 }
 
-}  // namespace
-
-TEST_CASE("scenarios: every clinical scenario in tests/protocols/scenarios") {
+std::vector<std::filesystem::path> scenario_files() {
   std::vector<std::filesystem::path> files;
   for (const auto& e : std::filesystem::directory_iterator(CARELOOP_SCENARIO_DIR))
     if (e.path().extension() == ".json") files.push_back(e.path());
   std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string list(const std::vector<ThresholdCoverage::Side>& sides) {
+  std::string out;
+  for (const auto& s : sides)
+    out += s.protocol + " " + s.rule + " " + s.pointer + ": never " +
+           (s.missing_true && s.missing_false ? "evaluated" : s.missing_true ? "true" : "false") + "\n";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("scenarios: every clinical scenario in tests/protocols/scenarios") {
+  const auto files = scenario_files();
   CHECK(files.size() >= 40);
   for (const auto& f : files) {
     DYNAMIC_SECTION(f.filename().string()) { run_scenario(f); }
   }
+}
+
+namespace {
+
+ThresholdCoverage make_coverage() {
+  std::vector<std::string> errors;
+  ThresholdCoverage cov(library().protocols, CARELOOP_PROTOCOL_DIR, errors);
+  std::string text;
+  for (const auto& e : errors) text += e + "\n";
+  INFO(text);
+  REQUIRE(errors.empty());
+  return cov;
+}
+
+// Attaches a coverage to the driver for a scope (a failed REQUIRE unwinds through it).
+struct Attached {
+  explicit Attached(ThresholdCoverage& c) { coverage = &c; }
+  ~Attached() { coverage = nullptr; }
+  Attached(const Attached&) = delete;
+  Attached& operator=(const Attached&) = delete;
+};
+
+}  // namespace
+
+// Issue 4 item 9: every rule with values on both sides of each threshold.
+// Fails naming each (protocol, rule, JSON pointer of the leaf, side never seen).
+TEST_CASE("threshold_coverage: every rule and condition leaf of the library is seen true and false by the scenarios") {
+  REQUIRE(library().ok());
+  ThresholdCoverage cov = make_coverage();
+  {
+    Attached attached(cov);
+    for (const auto& f : scenario_files()) {
+      INFO("scenario " << f.filename().string());
+      run_scenario(f);
+    }
+  }
+  const auto fig = cov.figures();
+  std::cout << "threshold coverage: leaves " << fig.leaves_both << "/" << fig.leaves << " both sides (" << fig.leaves_allowed
+            << " allow-listed), rules " << fig.rules_both << "/" << fig.rules << " fired and not fired, thresholds "
+            << fig.thresholds_tight << "/" << fig.thresholds << " seen within one step on both sides, over " << fig.evaluations
+            << " condition evaluations\n";
+  if (const char* path = std::getenv("CARELOOP_COVERAGE_REPORT")) std::ofstream(path) << cov.report();
+  std::string odd;
+  for (const auto& m : cov.mismatches()) odd += "loaded and re-compiled condition disagree: " + m + "\n";
+  for (const auto& a : cov.stale_allowances()) odd += "allow-list entry names no leaf: " + a + "\n";
+  INFO(odd);
+  CHECK(cov.mismatches().empty());
+  CHECK(cov.stale_allowances().empty());
+  const auto leaves = cov.uncovered_leaves();
+  const auto rules = cov.uncovered_rules();
+  INFO("uncovered leaves (" << leaves.size() << "):\n" << list(leaves) << "uncovered rules (" << rules.size() << "):\n" << list(rules));
+  CHECK(leaves.empty());
+  CHECK(rules.empty());
+  // Just below and at each threshold: 179 and 180 mmHg, 16.6 and 16.7 mmol/L,
+  // 13 and 14 days, a mean of 134 and 135 against a target of 135.
+  std::string loose;
+  for (const auto& l : cov.loose_thresholds()) loose += l + "\n";
+  INFO("thresholds not seen within one step on both sides:\n" << loose);
+  CHECK(loose.empty());
+}
+
+// The audit itself: one scenario leaves the other side of its leaves, and
+// every rule of a protocol outside its set, uncovered.
+TEST_CASE("threshold_coverage: one scenario alone leaves sides uncovered, named by pointer") {
+  ThresholdCoverage cov = make_coverage();
+  {
+    Attached attached(cov);
+    run_scenario(std::filesystem::path(CARELOOP_SCENARIO_DIR) / "01_bp_critical_180_opens.json");
+  }
+  const auto leaves = cov.uncovered_leaves();
+  auto find = [&](const std::string& protocol, const std::string& pointer) -> const ThresholdCoverage::Side* {
+    for (const auto& s : leaves)
+      if (s.protocol == protocol && s.pointer == pointer) return &s;
+    return nullptr;
+  };
+  // 180 systolic was seen at the threshold, never below it.
+  const auto* sys180 = find("cn-hypertension-primary-2020", "/alert_rules/0/when/all/0/any/0");
+  REQUIRE(sys180 != nullptr);
+  CHECK(sys180->rule == "bp_critical_high");
+  CHECK_FALSE(sys180->missing_true);
+  CHECK(sys180->missing_false);
+  // 100 diastolic is below 110: the false side only.
+  const auto* dia110 = find("cn-hypertension-primary-2020", "/alert_rules/0/when/all/0/any/1");
+  REQUIRE(dia110 != nullptr);
+  CHECK(dia110->missing_true);
+  CHECK_FALSE(dia110->missing_false);
+  // The diabetes protocol was not in the set: never evaluated.
+  const auto* glucose = find("cn-diabetes-primary-2022", "/alert_rules/0/when");
+  REQUIRE(glucose != nullptr);
+  CHECK((glucose->missing_true && glucose->missing_false));
+  const auto fig = cov.figures();
+  CHECK(fig.leaves_both < fig.leaves);
+  CHECK(fig.evaluations > 0);
 }

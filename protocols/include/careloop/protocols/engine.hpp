@@ -11,6 +11,7 @@
 // are then evaluated against those merged targets. Alerts are merged by
 // signal (the higher tier wins), the earliest follow-up wins, the most urgent
 // referral wins, each protocol's ladder makes its own medication suggestion.
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -143,6 +144,13 @@ std::vector<AlertSignal> evaluate_alerts(const Snapshot& s, const ProtocolSet& s
 inline std::vector<AlertSignal> evaluate_alerts(const Snapshot& s, const Protocol& p, TierFilter filter) {
   return evaluate_alerts(s, ProtocolSet(p), filter);
 }
+
+// The facts `p`'s rules are evaluated against within `set`: the snapshot's,
+// the merged target.* facts and p's own ladder.* facts (unset when p does not
+// apply, as for its critical rules then). For audits and tests (the
+// threshold-coverage test evaluates each condition leaf against them); the
+// engine's own evaluation does not call it.
+std::array<double, max_facts> rule_facts(const Snapshot& s, const ProtocolSet& set, const Protocol& p);
 
 // The alert settings of a set: the first protocol's, with the per-signal
 // auto-resolve periods of the others added where the first is silent.
