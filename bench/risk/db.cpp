@@ -1,7 +1,7 @@
 // usage: careloop_bench_risk_db DATABASE [RUNS=3] [PAGE=1000]
 // Batch scoring of every patient of a CareLoop database (issue 7 item 8):
-// `Scorer::score_patients` over pages of PAGE patients, reading each
-// patient's record and last 100 days of readings from the store, and
+// `Scorer::score_patients` over pages of PAGE patients, reading each page's
+// records and saved states (Store::patients_with_state), and
 // `Scorer::score_all` (the same, and the scores written), against the
 // ceiling of bare batch prediction: one `XGBoosterPredictFromDense` call per
 // model over the very rows the scorer builds, prepared in advance. A second
@@ -119,31 +119,58 @@ int main(int argc, char** argv) {
     check(XGBoosterSetParam(h, "nthread", "1"), "XGBoosterSetParam");
     ceilings.push_back(std::move(c));
   }
+  std::int64_t from_saved = 0, read_readings = 0;
   {
     const auto t0 = Clock::now();
-    for (auto id : ids) {
-      auto patient = st.patient(id);
-      if (!patient) continue;
-      store::ReadingQuery q;
-      q.patient_id = id;
-      q.from_ms = now - core::PatientState::retained_days * day_ms;
-      q.to_ms = now + 1;
-      q.limit = 100'000;
-      const auto state = core::PatientState::from_readings(st.readings(q));
-      const auto f = risk::extract_patient_features(*patient, &state, {}, now);
-      for (std::size_t k = 0; k < ceilings.size(); ++k) {
-        auto& c = ceilings[k];
-        const auto& spec = registry.find(c.id)->spec();
-        if (std::any_of(spec.excludes_diagnoses.begin(), spec.excludes_diagnoses.end(),
-                        [&](const std::string& dx) { return patient->has_diagnosis(dx); }))
-          continue;
-        std::vector<float> row(c.cols);
-        if (risk::model_input(spec, f, row)) c.rows.insert(c.rows.end(), row.begin(), row.end());
+    for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(page)) {
+      const auto len = std::min(ids.size() - i, static_cast<std::size_t>(page));
+      // The scorer's own read and its own rule for which model applies (scoring::model_row).
+      for (const auto& p : st.patients_with_state({ids.data() + i, len}, now - core::PatientState::retained_days * day_ms,
+                                                  now + 1)) {
+        from_saved += p.from_saved;
+        read_readings += p.readings_read;
+        const auto f = risk::extract_patient_features(p.patient, &p.state, {}, now);
+        for (auto& c : ceilings) {
+          std::vector<float> row(c.cols);
+          if (!scoring::model_row(*registry.find(c.id), p.patient, f, row))
+            c.rows.insert(c.rows.end(), row.begin(), row.end());
+        }
       }
     }
     std::printf("ceiling rows prepared in %.1f s:", seconds_since(t0));
     for (const auto& c : ceilings) std::printf(" %s %zu", c.id.c_str(), c.rows.size() / c.cols);
-    std::printf("\n");
+    std::printf("\n%lld of %zu patients read from a saved state, %lld readings read (catch-up or fold)\n",
+                static_cast<long long>(from_saved), ids.size(), static_cast<long long>(read_readings));
+  }
+
+  // What reading a saved state costs, against the JSON form it replaces (the
+  // states of up to 1,000 patients, each decoded 5 times).
+  {
+    std::vector<std::string> blobs, texts;
+    for (auto id : ids) {
+      if (blobs.size() >= 1000) break;
+      const auto row = st.patient_state(id);
+      if (!row || row->state_bin.empty()) continue;
+      auto state = core::PatientState::from_binary(row->state_bin);
+      if (!state) continue;
+      blobs.push_back(row->state_bin);
+      texts.push_back(state->to_json());
+    }
+    if (!blobs.empty()) {
+      std::size_t bytes_bin = 0, bytes_json = 0;
+      for (std::size_t i = 0; i < blobs.size(); ++i) bytes_bin += blobs[i].size(), bytes_json += texts[i].size();
+      auto per_state_us = [&](auto&& f) {
+        const auto t0 = Clock::now();
+        for (int rep = 0; rep < 5; ++rep)
+          for (std::size_t i = 0; i < blobs.size(); ++i) f(i);
+        return seconds_since(t0) * 1e6 / (5.0 * static_cast<double>(blobs.size()));
+      };
+      std::size_t n_ok = 0;
+      const double bin_us = per_state_us([&](std::size_t i) { n_ok += core::PatientState::from_binary(blobs[i]).ok(); });
+      const double json_us = per_state_us([&](std::size_t i) { n_ok += core::PatientState::from_json(texts[i]).ok(); });
+      std::printf("saved states: %zu, mean %zu bytes binary / %zu bytes JSON; decode %.1f us binary, %.1f us JSON (%zu ok)\n",
+                  blobs.size(), bytes_bin / blobs.size(), bytes_json / blobs.size(), bin_us, json_us, n_ok);
+    }
   }
 
   volatile float sink = 0;

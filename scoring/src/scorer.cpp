@@ -4,6 +4,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <nlohmann/json.hpp>
 
@@ -23,20 +24,6 @@ std::vector<store::PatientWithState> with_states(store::Store& st, std::span<con
   return st.patients_with_state(ids, now_ms - core::PatientState::retained_days * day_ms, now_ms + 1);
 }
 
-// Whether a model applies to a patient, and the model's input row if so.
-std::optional<std::string> applies(const risk::Model& model, const core::Patient& patient,
-                                   const risk::PatientFeatures& features, std::span<float> row) {
-  const auto& spec = model.spec();
-  const auto excluded = std::find_if(spec.excludes_diagnoses.begin(), spec.excludes_diagnoses.end(),
-                                     [&](const std::string& dx) { return patient.has_diagnosis(dx); });
-  if (excluded != spec.excludes_diagnoses.end()) return "has " + *excluded;
-  if (auto ok = risk::model_input(spec, features, row); !ok) {
-    std::string why = ok.error().message;
-    for (const auto& f : ok.error().fields) why += "; " + f.pointer + ": " + f.detail;
-    return why;
-  }
-  return std::nullopt;
-}
 
 // One patient as scoring sees it.
 struct Subject {
@@ -62,7 +49,7 @@ PatientScores score_subjects(const std::vector<std::shared_ptr<const risk::Model
     for (std::size_t i = 0; i < subjects.size(); ++i) {
       rows.resize(static_cast<std::size_t>(n + 1) * cols);
       const std::span<float> row(rows.data() + n * cols, cols);
-      if (auto why = applies(model, subjects[i].patient, subjects[i].features, row)) {
+      if (auto why = model_row(model, subjects[i].patient, subjects[i].features, row)) {
         out.skipped.push_back({model.spec().id, std::move(*why)});
         continue;
       }
@@ -100,6 +87,30 @@ PatientScores score_ids(store::Store& st, const std::vector<std::shared_ptr<cons
 }
 
 }  // namespace
+
+std::optional<std::string> model_row(const risk::Model& model, const core::Patient& patient,
+                                   const risk::PatientFeatures& features, std::span<float> row) {
+  const auto& spec = model.spec();
+  if (!spec.patient_scoring) return "not a patient model";
+  const auto excluded = std::find_if(spec.excludes_diagnoses.begin(), spec.excludes_diagnoses.end(),
+                                     [&](const std::string& dx) { return patient.has_diagnosis(dx); });
+  if (excluded != spec.excludes_diagnoses.end()) return "has " + *excluded;
+  if (auto ok = risk::model_input(spec, features, row); !ok) {
+    std::string why = ok.error().message;
+    for (const auto& f : ok.error().fields) why += "; " + f.pointer + ": " + f.detail;
+    return why;
+  }
+  // Missing stays missing (NaN), but only a model that saw the feature missing
+  // in training knows where NaN goes; otherwise the score would follow an
+  // arbitrary branch (the diabetes model without fasting glucose came out
+  // "high" for nearly everyone: scoring/README.md).
+  std::string unlearnt;
+  for (std::size_t i = 0; i < row.size(); ++i)
+    if (std::isnan(row[i]) && !model.trained_with_missing(i))
+      unlearnt += (unlearnt.empty() ? "" : ", ") + spec.features[i].name;
+  if (!unlearnt.empty()) return "not recorded: " + unlearnt + " (the model was trained without missing values for them)";
+  return std::nullopt;
+}
 
 std::string factors_json(const risk::RiskScore& score) {
   nlohmann::json out = nlohmann::json::array();
