@@ -4,6 +4,7 @@
 // structurally bad bodies that carry a valid checksum.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <random>
 
 #include "careloop/core/patient_state.hpp"
@@ -177,7 +178,8 @@ TEST_CASE("patient state binary: a bad body with a valid checksum is refused, ra
   std::string no_latest = blob.substr(0, blob.size() - 1);  // drops the last byte of the latest reading
   CHECK(PatientState::from_binary(reseal(no_latest)).error().message.find("truncated or corrupt") != std::string::npos);
   // The single recent reading's kind byte follows its time (8) and offset (4).
-  const std::size_t day_end = 94 + 8 + 1 + (4 + 24) + 12;
+  // The day: i64 day, mask, the one stat (varint count, form byte, three f64: 6.2 is not whole), three varints.
+  const std::size_t day_end = 94 + 8 + 1 + (1 + 1 + 24) + 3;
   const std::size_t kind_at = day_end + 2 + 8 + 4;
   REQUIRE(static_cast<unsigned char>(blob[kind_at]) == static_cast<unsigned>(ReadingKind::glucose));
   std::string bad_kind = blob;
@@ -204,4 +206,41 @@ TEST_CASE("patient state binary: a bad body with a valid checksum is refused, ra
     }
   }
   CHECK(refused > 0);
+}
+
+TEST_CASE("patient state binary: whole numbers (blood pressure, pulse) take half the bytes and stay exact") {
+  PatientState bp, glucose_only;
+  for (int d = 0; d < 90; ++d) {
+    Reading r;
+    r.kind = ReadingKind::blood_pressure;
+    r.taken_at = {t0 + d * day_ms + 7 * 60 * minute_ms, 480};
+    r.systolic_mmhg = 120 + d % 17;
+    r.diastolic_mmhg = 80 + d % 9;
+    r.pulse_bpm = 70 + d % 5;
+    bp.apply(r);
+    Reading g;
+    g.kind = ReadingKind::glucose;
+    g.taken_at = r.taken_at;
+    g.glucose_mmol_l = 5.9 + (d % 7) * 0.1;
+    g.glucose_context = GlucoseContext::fasting;
+    glucose_only.apply(g);
+  }
+  const auto bp_blob = bp.to_binary();
+  const auto glucose_blob = glucose_only.to_binary();
+  CHECK(PatientState::from_binary(bp_blob).value() == bp);
+  CHECK(PatientState::from_binary(glucose_blob).value() == glucose_only);
+  // Three whole-number metrics a day cost less than one fractional one.
+  CHECK(bp_blob.size() < glucose_blob.size() * 3 / 2);
+  // -0.0, fractions and values beyond i32 are kept as doubles, exactly.
+  PatientState odd;
+  for (double v : {-0.0, 2.5, 3e9, -3e9, 1e-300}) {
+    Reading w;
+    w.kind = ReadingKind::weight;
+    w.taken_at = {t0, 480};
+    w.weight_kg = v;
+    odd.apply(w);
+  }
+  const auto back = PatientState::from_binary(odd.to_binary()).value();
+  CHECK(back == odd);
+  CHECK(std::signbit(*back.recent().front().weight_kg) == std::signbit(*odd.recent().front().weight_kg));
 }
