@@ -102,8 +102,9 @@ def activation_flow(srv):
     check(srv.call("GET", "/api/v1/me/risk", phone2).json()["scores"] == [],
           "no score while BMI is unknown (no weight yet)")
     a = srv.call("POST", "/api/v1/me/readings", phone2, {"readings": [
-        {"client_id": str(uuid.uuid4()), "kind": "weight", "taken_at": at(30), "value": 72.5, "unit": "kg"}]})
-    check(a.status == 200, "the new patient uploads a weight", a)
+        {"client_id": str(uuid.uuid4()), "kind": "weight", "taken_at": at(30 + 60 * i), "value": 72.5 + i * 0.2,
+         "unit": "kg"} for i in range(3)]})
+    check(a.status == 200, "the new patient uploads three weights (a home mean needs three)", a)
     deadline = time.monotonic() + 15
     scores = []
     while time.monotonic() < deadline and not scores:
