@@ -1,6 +1,7 @@
 // The binary form of PatientState (patient_state.hpp, to_binary/from_binary):
 // what the writer stores per patient (patient_state.state_bin) and batch
-// work reads back, about 40 times faster than the JSON form.
+// work reads back: half the bytes of the JSON form, decoded about 50 times
+// faster (docs/PERFORMANCE.md, bench/risk).
 //
 // Layout, every integer and double little-endian, no padding; "uv" is an
 // unsigned LEB128 varint (at most 5 bytes, at most INT32_MAX); "num" is an
