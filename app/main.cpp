@@ -22,6 +22,7 @@
 #include "careloop/reports/rollup.hpp"
 #include "careloop/risk/registry.hpp"
 #include "careloop/scoring/scorer.hpp"
+#include "careloop/store/state_rebuild.hpp"
 #include "careloop/store/store.hpp"
 #include "careloop/webhooks/webhooks.hpp"
 #include "risk_commands.hpp"
@@ -348,6 +349,12 @@ int main(int argc, char** argv) {
   report_cmd->add_option("--table", rep_table, "With --format csv: indicators, trend, cohorts or alerts")
       ->capture_default_str()->check(CLI::IsMember({"indicators", "trend", "cohorts", "alerts"}));
   auto* report_rebuild = report_cmd->add_subcommand("rebuild", "Recompute every patient's month rows from its readings");
+  auto* state_cmd = cli.add_subcommand("state", "The per-patient state the writer keeps (patient_state)");
+  state_cmd->require_subcommand(1);
+  int state_batch = 500;
+  auto* state_rebuild = state_cmd->add_subcommand(
+      "rebuild", "Fold every patient's readings into a fresh saved state (for readings written without the server's hooks)");
+  state_rebuild->add_option("--batch", state_batch, "Patients per write")->capture_default_str()->check(CLI::Range(1, 100000));
   auto* alerts_cmd = cli.add_subcommand("alerts", "Alerts of the protocols");
   alerts_cmd->require_subcommand(1);
   bool review_all = false;
@@ -409,9 +416,12 @@ int main(int argc, char** argv) {
     const auto started = std::chrono::steady_clock::now();
     auto summary = demo::generate_county(st, demo_opts, [](const std::string& pw) { return auth::hash_password(pw); });
     if (!summary) return fail(summary.error());
-    // The generator writes without the server's hooks: build the month rows reports read.
+    // The generator writes without the server's hooks: build the month rows reports read,
+    // and the kept states batch work (scoring, reviews, plans) reads instead of the readings.
     auto rolled = reports::rebuild(st, *calendar);
     if (!rolled) return fail(rolled.error());
+    auto states = store::rebuild_patient_states(st, 500);
+    if (!states) return fail(states.error());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     std::printf("demo county: %d regions, %d clinics, %d users, %d patients, %lld readings in %.1f s (seed %llu, ending %s)\n",
                 summary->regions, summary->clinics, summary->users, summary->patients,
@@ -617,6 +627,18 @@ int main(int argc, char** argv) {
       std::printf("%lld\t%s\t%s\t%s\t%s\n", static_cast<long long>(u.id), std::string(core::to_string(u.role)).c_str(),
                   u.username.c_str(), scope.c_str(), u.display_name.c_str());
     }
+  } else if (state_rebuild->parsed()) {
+    const auto started = std::chrono::steady_clock::now();
+    const bool tty = isatty(STDERR_FILENO);
+    auto rebuilt = store::rebuild_patient_states(st, state_batch, [tty](std::int64_t done, std::int64_t total) {
+      if (tty) std::fprintf(stderr, "\rstate: %lld/%lld patients", static_cast<long long>(done), static_cast<long long>(total));
+      if (tty && done == total) std::fprintf(stderr, "\n");
+    });
+    if (!rebuilt) return fail(rebuilt.error());
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::printf("state rebuild: %lld patients, %lld states saved from %lld readings in %.1f s\n",
+                static_cast<long long>(rebuilt->patients), static_cast<long long>(rebuilt->states),
+                static_cast<long long>(rebuilt->readings), secs);
   } else if (report_rebuild->parsed()) {
     const auto started = std::chrono::steady_clock::now();
     auto rolled = reports::rebuild(st, *calendar);

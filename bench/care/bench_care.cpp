@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -172,10 +173,12 @@ int main(int argc, char** argv) {
   auto cold = std::make_shared<Timed>(care::make_critical_alert_hook(library, nullptr));
   pass(cold, g_critical);
   st->set_readings_hook(nullptr);
-  // Where the state-only time goes: the JSON of one patient's state, both ways.
-  if (const auto kept = st->patient_state(g_state.front()); kept && !kept->state_json.empty()) {
-    auto state = must(core::PatientState::from_json(kept->state_json));
-    std::vector<double> dump_us, parse_us;
+  // Where the state-only time goes: one patient's saved state, both ways, in
+  // the binary form the hook saves and in the JSON form of older rows.
+  if (const auto kept = st->patient_state(g_state.front()); kept && kept->state_seq > 0) {
+    auto state = must(store::saved_state(*kept));
+    std::vector<double> dump_us, parse_us, bin_dump_us, bin_parse_us;
+    std::size_t json_bytes = 0, bin_bytes = 0;
     for (int i = 0; i < 200; ++i) {
       auto t = Clock::now();
       const auto text = state.to_json();
@@ -183,9 +186,19 @@ int main(int argc, char** argv) {
       t = Clock::now();
       auto back = core::PatientState::from_json(text);
       parse_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+      t = Clock::now();
+      const auto blob = state.to_binary();
+      bin_dump_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+      t = Clock::now();
+      auto bin_back = core::PatientState::from_binary(blob);
+      bin_parse_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+      if (!back || !bin_back) std::exit(1);
+      json_bytes = text.size(), bin_bytes = blob.size();
     }
-    std::printf("state JSON: %zu bytes, to_json p50 %.1f us, from_json p50 %.1f us\n", kept->state_json.size(),
-                median(dump_us), median(parse_us));
+    std::printf("state JSON: %zu bytes, to_json p50 %.1f us, from_json p50 %.1f us\n", json_bytes, median(dump_us),
+                median(parse_us));
+    std::printf("state binary: %zu bytes, to_binary p50 %.1f us, from_binary p50 %.1f us\n", bin_bytes,
+                median(bin_dump_us), median(bin_parse_us));
   }
   std::printf("patients %d, history 180 readings each, %d runs (medians), one reading per job\n", patients, runs);
   std::printf("first hooked batch (rebuild from 180 readings): hook median %.0f us\n", rebuild_us);

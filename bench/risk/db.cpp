@@ -1,7 +1,7 @@
-// usage: careloop_bench_risk_db DATABASE [RUNS=3] [PAGE=1000]
+// usage: careloop_bench_risk_db DATABASE [RUNS=3] [PAGE=1000] [--add-home-bp]
 // Batch scoring of every patient of a CareLoop database (issue 7 item 8):
-// `Scorer::score_patients` over pages of PAGE patients, reading each
-// patient's record and last 100 days of readings from the store, and
+// `Scorer::score_patients` over pages of PAGE patients, reading each page's
+// records and saved states (Store::patients_with_state), and
 // `Scorer::score_all` (the same, and the scores written), against the
 // ceiling of bare batch prediction: one `XGBoosterPredictFromDense` call per
 // model over the very rows the scorer builds, prepared in advance. A second
@@ -9,6 +9,13 @@
 // factors). The runs alternate ceiling and subjects; run 0 is a warm-up and
 // is thrown away (bench/README.md). Make the database with
 // `careloop --db FILE demo --patients 100000 ...` (bench/risk/README.md).
+//
+// --add-home-bp first gives every patient without hypertension and without
+// home blood pressure in the last 30 days 30 days of it (through the store,
+// seeded), then rebuilds the saved states: the demo's diabetes-only patients
+// measure no blood pressure at home, and a model is not applied with a
+// feature it never saw missing in training, so on the demo as generated no
+// model applies to anyone (scoring/README.md). It writes to DATABASE: use a copy.
 #include <xgboost/c_api.h>
 
 #include <algorithm>
@@ -16,7 +23,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <map>
+#include <random>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +35,7 @@
 #include "careloop/risk/features.hpp"
 #include "careloop/risk/registry.hpp"
 #include "careloop/scoring/scorer.hpp"
+#include "careloop/store/state_rebuild.hpp"
 #include "careloop/store/store.hpp"
 
 using namespace careloop;
@@ -69,11 +79,12 @@ struct Ceiling {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: careloop_bench_risk_db DATABASE [RUNS=3] [PAGE=1000]\n");
+    std::fprintf(stderr, "usage: careloop_bench_risk_db DATABASE [RUNS=3] [PAGE=1000] [--add-home-bp]\n");
     return 2;
   }
   const int runs = argc > 2 ? std::atoi(argv[2]) : 3;
   const int page = argc > 3 ? std::atoi(argv[3]) : 1000;
+  const bool add_home_bp = argc > 4 && std::string(argv[4]) == "--add-home-bp";
   store::Options opts;
   opts.path = argv[1];
   opts.create_if_missing = false;
@@ -100,6 +111,53 @@ int main(int argc, char** argv) {
     after = got.back();
     ids.insert(ids.end(), got.begin(), got.end());
   }
+  if (add_home_bp) {
+    const auto t0 = Clock::now();
+    std::mt19937_64 rng(20261125);
+    std::normal_distribution<double> noise(0, 5);
+    std::size_t patients = 0, readings = 0;
+    for (auto id : ids) {
+      auto p = st.patient(id);
+      if (!p || p->has_diagnosis(core::dx_hypertension)) continue;
+      store::ReadingQuery q;
+      q.patient_id = id;
+      q.kind = core::ReadingKind::blood_pressure;
+      q.from_ms = now - 30 * day_ms;
+      q.to_ms = now + 1;
+      q.limit = 1;
+      if (!st.readings(q).empty()) continue;
+      const double mean = 116 + std::uniform_real_distribution<double>(0, 18)(rng);
+      std::vector<core::Reading> rs;
+      for (int d = 0; d < 30; ++d) {
+        core::Reading r;
+        r.client_id = "bench-home-bp-" + std::to_string(id) + "-" + std::to_string(d);
+        r.kind = core::ReadingKind::blood_pressure;
+        r.taken_at = {now - d * day_ms - 10 * 3'600'000LL, 480};
+        r.systolic_mmhg = std::round(mean + noise(rng));
+        r.diastolic_mmhg = std::round(0.55 * *r.systolic_mmhg + 8 + noise(rng) * 0.6);
+        r.pulse_bpm = std::round(74 + noise(rng));
+        r.source = "bench";
+        r.value_as_sent = r.systolic_mmhg;
+        r.unit_as_sent = "mmHg";
+        rs.push_back(std::move(r));
+      }
+      readings += rs.size();
+      auto done = store::wait_for<std::vector<store::InsertOutcome>>(
+          [&](auto completion) { st.insert_readings(id, std::move(rs), std::move(completion)); });
+      if (!done) {
+        std::fprintf(stderr, "insert: %s\n", done.error().message.c_str());
+        return 1;
+      }
+      ++patients;
+    }
+    auto rebuilt = store::rebuild_patient_states(st, 500);
+    if (!rebuilt) {
+      std::fprintf(stderr, "state rebuild: %s\n", rebuilt.error().message.c_str());
+      return 1;
+    }
+    std::printf("--add-home-bp: %zu patients got %zu home blood pressure readings; %lld states rebuilt, in %.1f s\n",
+                patients, readings, static_cast<long long>(rebuilt->states), seconds_since(t0));
+  }
   const auto n = static_cast<double>(ids.size());
   std::printf("%zu patients, %lld readings, %zu models, pages of %d\n", ids.size(),
               static_cast<long long>(st.count_readings()), models.size(), page);
@@ -119,31 +177,58 @@ int main(int argc, char** argv) {
     check(XGBoosterSetParam(h, "nthread", "1"), "XGBoosterSetParam");
     ceilings.push_back(std::move(c));
   }
+  std::int64_t from_saved = 0, read_readings = 0;
   {
     const auto t0 = Clock::now();
-    for (auto id : ids) {
-      auto patient = st.patient(id);
-      if (!patient) continue;
-      store::ReadingQuery q;
-      q.patient_id = id;
-      q.from_ms = now - core::PatientState::retained_days * day_ms;
-      q.to_ms = now + 1;
-      q.limit = 100'000;
-      const auto state = core::PatientState::from_readings(st.readings(q));
-      const auto f = risk::extract_patient_features(*patient, &state, {}, now);
-      for (std::size_t k = 0; k < ceilings.size(); ++k) {
-        auto& c = ceilings[k];
-        const auto& spec = registry.find(c.id)->spec();
-        if (std::any_of(spec.excludes_diagnoses.begin(), spec.excludes_diagnoses.end(),
-                        [&](const std::string& dx) { return patient->has_diagnosis(dx); }))
-          continue;
-        std::vector<float> row(c.cols);
-        if (risk::model_input(spec, f, row)) c.rows.insert(c.rows.end(), row.begin(), row.end());
+    for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(page)) {
+      const auto len = std::min(ids.size() - i, static_cast<std::size_t>(page));
+      // The scorer's own read and its own rule for which model applies (scoring::model_row).
+      for (const auto& p : st.patients_with_state({ids.data() + i, len}, now - core::PatientState::retained_days * day_ms,
+                                                  now + 1)) {
+        from_saved += p.from_saved;
+        read_readings += p.readings_read;
+        const auto f = risk::extract_patient_features(p.patient, &p.state, {}, now);
+        for (auto& c : ceilings) {
+          std::vector<float> row(c.cols);
+          if (!scoring::model_row(*registry.find(c.id), p.patient, f, row))
+            c.rows.insert(c.rows.end(), row.begin(), row.end());
+        }
       }
     }
     std::printf("ceiling rows prepared in %.1f s:", seconds_since(t0));
     for (const auto& c : ceilings) std::printf(" %s %zu", c.id.c_str(), c.rows.size() / c.cols);
-    std::printf("\n");
+    std::printf("\n%lld of %zu patients read from a saved state, %lld readings read (catch-up or fold)\n",
+                static_cast<long long>(from_saved), ids.size(), static_cast<long long>(read_readings));
+  }
+
+  // What reading a saved state costs, against the JSON form it replaces (the
+  // states of up to 1,000 patients, each decoded 5 times).
+  {
+    std::vector<std::string> blobs, texts;
+    for (auto id : ids) {
+      if (blobs.size() >= 1000) break;
+      const auto row = st.patient_state(id);
+      if (!row || row->state_bin.empty()) continue;
+      auto state = core::PatientState::from_binary(row->state_bin);
+      if (!state) continue;
+      blobs.push_back(row->state_bin);
+      texts.push_back(state->to_json());
+    }
+    if (!blobs.empty()) {
+      std::size_t bytes_bin = 0, bytes_json = 0;
+      for (std::size_t i = 0; i < blobs.size(); ++i) bytes_bin += blobs[i].size(), bytes_json += texts[i].size();
+      auto per_state_us = [&](auto&& f) {
+        const auto t0 = Clock::now();
+        for (int rep = 0; rep < 5; ++rep)
+          for (std::size_t i = 0; i < blobs.size(); ++i) f(i);
+        return seconds_since(t0) * 1e6 / (5.0 * static_cast<double>(blobs.size()));
+      };
+      std::size_t n_ok = 0;
+      const double bin_us = per_state_us([&](std::size_t i) { n_ok += core::PatientState::from_binary(blobs[i]).ok(); });
+      const double json_us = per_state_us([&](std::size_t i) { n_ok += core::PatientState::from_json(texts[i]).ok(); });
+      std::printf("saved states: %zu, mean %zu bytes binary / %zu bytes JSON; decode %.1f us binary, %.1f us JSON (%zu ok)\n",
+                  blobs.size(), bytes_bin / blobs.size(), bytes_json / blobs.size(), bin_us, json_us, n_ok);
+    }
   }
 
   volatile float sink = 0;
@@ -151,68 +236,98 @@ int main(int argc, char** argv) {
       R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false, "missing": NaN, "cache_id": 0})";
   const char* contribution_config =
       R"({"type": 2, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false})";
-  // Seconds for bare prediction of every model's rows (and SHAP too when asked).
-  auto bare = [&](bool shap) {
+  // Wall and thread-CPU seconds of one subject: the machine is shared, so
+  // the CPU time is the per-core figure and the wall time what sharing left.
+  struct Took {
+    double wall = 0, cpu = 0;
+  };
+  auto timed = [](auto&& f) {
+    timespec c0{}, c1{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
     const auto t0 = Clock::now();
-    for (auto& c : ceilings) {
-      const std::size_t rows = c.rows.size() / c.cols;
-      if (rows == 0) continue;
-      char buf[160];
-      std::snprintf(buf, sizeof buf, R"({"data": [%zu, true], "shape": [%zu, %zu], "typestr": "<f4", "version": 3})",
-                    reinterpret_cast<std::uintptr_t>(c.rows.data()), rows, c.cols);
-      const bst_ulong* shape = nullptr;
-      bst_ulong dim = 0;
-      const float* out = nullptr;
-      check(XGBoosterPredictFromDense(c.booster.get(), buf, value_config, nullptr, &shape, &dim, &out), "predict");
-      sink = sink + out[rows - 1];
-      if (shap) {
-        DMatrixHandle m = nullptr;
-        check(XGDMatrixCreateFromMat_omp(c.rows.data(), rows, c.cols, std::nanf(""), &m, 1), "XGDMatrixCreateFromMat");
-        std::unique_ptr<void, MatrixFree> matrix(m);
-        check(XGBoosterPredictFromDMatrix(c.booster.get(), m, contribution_config, &shape, &dim, &out), "contribs");
-        sink = sink + out[0];
+    f();
+    const double wall = seconds_since(t0);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    return Took{wall, static_cast<double>(c1.tv_sec - c0.tv_sec) + 1e-9 * static_cast<double>(c1.tv_nsec - c0.tv_nsec)};
+  };
+  // Bare prediction of every model's rows (and xgboost's SHAP too when asked).
+  auto bare = [&](bool shap) {
+    return timed([&] {
+      for (auto& c : ceilings) {
+        const std::size_t rows = c.rows.size() / c.cols;
+        if (rows == 0) continue;
+        char buf[160];
+        std::snprintf(buf, sizeof buf, R"({"data": [%zu, true], "shape": [%zu, %zu], "typestr": "<f4", "version": 3})",
+                      reinterpret_cast<std::uintptr_t>(c.rows.data()), rows, c.cols);
+        const bst_ulong* shape = nullptr;
+        bst_ulong dim = 0;
+        const float* out = nullptr;
+        check(XGBoosterPredictFromDense(c.booster.get(), buf, value_config, nullptr, &shape, &dim, &out), "predict");
+        sink = sink + out[rows - 1];
+        if (shap) {
+          DMatrixHandle m = nullptr;
+          check(XGDMatrixCreateFromMat_omp(c.rows.data(), rows, c.cols, std::nanf(""), &m, 1), "XGDMatrixCreateFromMat");
+          std::unique_ptr<void, MatrixFree> matrix(m);
+          check(XGBoosterPredictFromDMatrix(c.booster.get(), m, contribution_config, &shape, &dim, &out), "contribs");
+          sink = sink + out[0];
+        }
       }
-    }
-    return seconds_since(t0);
+    });
+  };
+  // The scoring itself on the prepared rows: Model::score_batch (prediction,
+  // CareLoop's TreeSHAP, the top factors in words), no database, no extraction.
+  auto in_memory = [&] {
+    return timed([&] {
+      for (auto& c : ceilings) {
+        if (c.rows.empty()) continue;
+        auto s = registry.find(c.id)->score_batch(c.rows, scoring::top_factors, now);
+        if (!s) std::exit(1);
+        sink = sink + static_cast<float>(s->size());
+      }
+    });
   };
   auto from_db = [&] {
-    const auto t0 = Clock::now();
-    std::size_t scores = 0;
-    for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(page)) {
-      const auto len = std::min(ids.size() - i, static_cast<std::size_t>(page));
-      auto s = scorer.score_patients({ids.data() + i, len}, now);
-      if (!s) std::exit(1);
-      scores += s->scores.size();
-    }
-    sink = sink + static_cast<float>(scores);
-    return seconds_since(t0);
+    return timed([&] {
+      std::size_t scores = 0;
+      for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(page)) {
+        const auto len = std::min(ids.size() - i, static_cast<std::size_t>(page));
+        auto s = scorer.score_patients({ids.data() + i, len}, now);
+        if (!s) std::exit(1);
+        scores += s->scores.size();
+      }
+      sink = sink + static_cast<float>(scores);
+    });
   };
   auto score_all = [&] {
-    const auto t0 = Clock::now();
-    auto s = scorer.score_all(now, page, nullptr);
-    if (!s) {
-      std::fprintf(stderr, "score_all: %s\n", s.error().message.c_str());
-      std::exit(1);
-    }
-    return seconds_since(t0);
+    return timed([&] {
+      auto s = scorer.score_all(now, page, nullptr);
+      if (!s) {
+        std::fprintf(stderr, "score_all: %s\n", s.error().message.c_str());
+        std::exit(1);
+      }
+    });
   };
 
-  std::vector<double> bare_rate, shap_rate, db_rate, all_rate;
+  const char* names[] = {"bare batch prediction, rows prepared", "bare prediction + xgboost SHAP, rows prepared",
+                         "Model::score_batch on the rows (TreeSHAP, factors)", "Scorer::score_patients from the database",
+                         "Scorer::score_all (the same, scores written)"};
+  std::vector<double> wall_rate[5], cpu_rate[5];
   for (int run = 0; run <= runs; ++run) {
-    const double b = bare(false), bs = bare(true), d = from_db(), a = score_all();
-    std::printf("run %d%s: bare %.0f/s, bare+SHAP %.0f/s, from the database %.0f/s (%.3fx, %.3fx), score --all %.0f/s (%.3fx)\n",
-                run, run == 0 ? " (warm-up)" : "", n / b, n / bs, n / d, b / d, bs / d, n / a, bs / a);
+    const Took t[5] = {bare(false), bare(true), in_memory(), from_db(), score_all()};
+    std::printf("run %d%s (patients/s wall | per CPU-s):", run, run == 0 ? " (warm-up)" : "");
+    for (int k = 0; k < 5; ++k) std::printf(" %.0f|%.0f", n / t[k].wall, n / t[k].cpu);
+    std::printf("; scorer/bare %.4fx wall, %.4fx CPU\n", t[0].wall / t[3].wall, t[0].cpu / t[3].cpu);
     std::fflush(stdout);
     if (run == 0) continue;
-    bare_rate.push_back(n / b), shap_rate.push_back(n / bs), db_rate.push_back(n / d), all_rate.push_back(n / a);
+    for (int k = 0; k < 5; ++k) wall_rate[k].push_back(n / t[k].wall), cpu_rate[k].push_back(n / t[k].cpu);
   }
-  const double b = median(bare_rate), bs = median(shap_rate), d = median(db_rate), a = median(all_rate);
-  std::printf("\nmedian of %d runs, %zu patients (patients/s):\n", runs, ids.size());
-  std::printf("  bare batch prediction, every model, rows prepared:   %10.0f  1\n", b);
-  std::printf("  bare batch prediction + SHAP, rows prepared:         %10.0f  %.3fx\n", bs, bs / b);
-  std::printf("  Scorer from the database (read, extract, score+SHAP): %10.0f  %.3fx of bare, %.3fx of bare+SHAP\n", d,
-              d / b, d / bs);
-  std::printf("  score --all (the same, scores written):              %10.0f  %.3fx of bare, %.3fx of bare+SHAP\n", a,
-              a / b, a / bs);
+  double w[5], c[5];
+  for (int k = 0; k < 5; ++k) w[k] = median(wall_rate[k]), c[k] = median(cpu_rate[k]);
+  std::printf("\nmedian of %d runs, %zu patients; patients/s (wall) and per CPU-second (the calling thread; "
+              "score_all's writes run on the store's writer thread), ratio to bare prediction and to bare + xgboost SHAP "
+              "(CPU):\n",
+              runs, ids.size());
+  for (int k = 0; k < 5; ++k)
+    std::printf("  %-52s %10.0f  %10.0f  %.4fx  %.3fx\n", names[k], w[k], c[k], c[k] / c[0], c[k] / c[1]);
   return 0;
 }

@@ -214,7 +214,7 @@ class CriticalAlertHook final : public store::ReadingsHook {
 
     // The book is saved whenever it changes, the state only every save_every_readings readings.
     if (entry.saved_seq == 0 || entry.unsaved >= save_every_readings) {
-      store::PatientStateRow row{patient_id, clinic_id, state.to_json(), {}, now, entry.applied_seq};
+      store::PatientStateRow row{patient_id, clinic_id, {}, {}, now, entry.applied_seq, state.to_binary()};
       row.alerts_json = events.empty() && kept && !kept->alerts_json.empty() ? kept->alerts_json : book.to_json();
       txn.save_state(row);
       entry.saved_seq = entry.applied_seq;
@@ -240,7 +240,7 @@ class CriticalAlertHook final : public store::ReadingsHook {
       if (auto cached = cache_.take(patient_id); cached && cached->saved_seq == saved_seq) {
         base = std::move(cached);
       } else if (auto row = txn.load_state(patient_id); row && row->state_seq == saved_seq) {
-        if (auto parsed = core::PatientState::from_json(row->state_json))
+        if (auto parsed = store::saved_state(*row))
           base = StateCache::Entry{std::move(*parsed), saved_seq, saved_seq, 0};
       }
     }

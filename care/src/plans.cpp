@@ -163,16 +163,15 @@ core::Result<protocols::ProtocolSet> Planner::protocols_for_clinic(std::int64_t 
   return library_->choose(store_.clinic_protocols(clinic_id));
 }
 
+std::vector<store::PatientWithState> Planner::with_states(std::span<const std::int64_t> ids, std::int64_t now_ms) const {
+  return store_.patients_with_state(ids, now_ms - core::PatientState::retained_days * day_ms, now_ms + 1);
+}
+
 core::Result<std::optional<Planner::Candidate>> Planner::evaluate(const core::Patient& patient,
+                                                                  const core::PatientState& state,
                                                                   const protocols::ProtocolSet& set,
                                                                   std::int64_t now_ms) const {
   if (set.protocols().empty()) return std::optional<Candidate>();
-  store::ReadingQuery q;
-  q.patient_id = patient.id;
-  q.from_ms = now_ms - core::PatientState::retained_days * day_ms;
-  q.to_ms = now_ms + 1;
-  q.limit = 100'000;
-  const auto state = core::PatientState::from_readings(store_.readings(q));
   protocols::SnapshotContext ctx;
   for (const auto& s : store_.latest_risk_scores(patient.id))
     ctx.risk.push_back({s.model_id, s.probability, s.band == "high"});
@@ -192,11 +191,12 @@ core::Result<std::optional<Planner::Candidate>> Planner::evaluate(const core::Pa
 }
 
 core::Result<Planner::Proposal> Planner::propose(std::int64_t patient_id, std::int64_t now_ms) const {
-  auto patient = store_.patient(patient_id);
-  if (!patient) return patient.error();
+  auto got = with_states({&patient_id, 1}, now_ms);
+  if (got.empty()) return core::Error::not_found("patient " + std::to_string(patient_id) + " not found");
+  const core::Patient* patient = &got.front().patient;
   auto set = protocols_for_clinic(patient->clinic_id);
   if (!set) return set.error();
-  auto candidate = evaluate(*patient, *set, now_ms);
+  auto candidate = evaluate(*patient, got.front().state, *set, now_ms);
   if (!candidate) return candidate.error();
   if (!*candidate) {
     // Nothing applies: the current proposal, if any, stays as it is.
@@ -233,9 +233,8 @@ core::Result<Planner::Summary> Planner::propose_all(std::int64_t now_ms, int bat
     if (ids.empty()) break;
     after = ids.back();
     std::vector<Candidate> candidates;
-    for (auto id : ids) {
-      auto patient = store_.patient(id);
-      if (!patient) continue;  // removed meanwhile
+    for (const auto& w : with_states(ids, now_ms)) {  // removed patients are left out
+      const core::Patient* patient = &w.patient;
       auto it = sets.find(patient->clinic_id);
       if (it == sets.end()) {
         auto set = protocols_for_clinic(patient->clinic_id);
@@ -247,7 +246,7 @@ core::Result<Planner::Summary> Planner::propose_all(std::int64_t now_ms, int bat
         }
         it = sets.emplace(patient->clinic_id, std::move(*set)).first;
       }
-      auto c = evaluate(*patient, it->second, now_ms);
+      auto c = evaluate(*patient, w.state, it->second, now_ms);
       if (!c) return c.error();
       if (*c)
         candidates.push_back(std::move(**c));

@@ -28,23 +28,6 @@ namespace {
 using nlohmann::json;
 constexpr std::int64_t day_ms = 86'400'000;
 
-// The patient's kept state with every stored reading applied: the saved
-// state caught up by change_seq, else rebuilt from the retained days.
-core::PatientState current_state(store::Store& st, std::int64_t patient_id, std::int64_t now_ms) {
-  if (auto row = st.patient_state(patient_id); row && row->state_seq > 0) {
-    if (auto parsed = core::PatientState::from_json(row->state_json)) {
-      for (const auto& r : st.readings_after(patient_id, row->state_seq)) parsed->apply(r);
-      return std::move(*parsed);
-    }
-  }
-  store::ReadingQuery q;
-  q.patient_id = patient_id;
-  q.from_ms = now_ms - core::PatientState::retained_days * day_ms;
-  q.to_ms = now_ms + day_ms;
-  q.limit = 1'000'000;
-  return core::PatientState::from_readings(st.readings(q));
-}
-
 std::string percent_text(double p) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%.0f%%", p * 100);
@@ -93,12 +76,16 @@ protocols::Text risk_reason(const store::StoredRiskScore& score) {
 
 core::Result<std::unique_ptr<Review>> prepare_review(store::Store& st, const ProtocolLibrary& library,
                                                      std::int64_t patient_id, std::int64_t now_ms) {
-  auto patient = st.patient(patient_id);
-  if (!patient) return patient.error();
+  // The record and the kept state caught up (the shared batch read; without a
+  // saved state, the fold of the retained days).
+  auto got = st.patients_with_state({&patient_id, 1}, now_ms - core::PatientState::retained_days * day_ms,
+                                    now_ms + day_ms);
+  if (got.empty()) return core::Error::not_found("patient " + std::to_string(patient_id) + " not found");
+  const core::Patient* patient = &got.front().patient;
+  const core::PatientState& state = got.front().state;
   auto review = std::make_unique<Review>();
   review->patient_id = patient_id;
   review->now_ms = now_ms;
-  const core::PatientState state = current_state(st, patient_id, now_ms);
 
   protocols::SnapshotContext context;
   const auto scores = st.latest_risk_scores(patient_id);

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "careloop/risk/logistic.hpp"
+#include "tree_shap.hpp"
 #include "xgb.hpp"
 
 namespace careloop::risk {
@@ -72,8 +73,35 @@ std::string describe_factor(const FeatureSpec& feature, std::optional<double> va
 struct Model::Impl {
   ModelSpec spec;
   RiskBands bands;
+  std::vector<bool> trained_with_missing;  // per spec feature
+  // SHAP computed here (tree_shap.hpp); empty: xgboost's own (type 2) call.
+  std::optional<detail::TreeShap> shap;
   xgb::Booster booster;
 };
+
+namespace {
+
+// xgboost's SHAP contributions of n rows: n × (cols + 1), the bias last.
+std::vector<float> xgboost_contributions(const xgb::Booster& booster, std::span<const float> rows, std::size_t n,
+                                         std::size_t cols) {
+  auto matrix = xgb::dense_matrix(rows.data(), n, cols);
+  const bst_ulong* shape = nullptr;
+  bst_ulong dim = 0;
+  const float* out = nullptr;
+  xgb::check(XGBoosterPredictFromDMatrix(booster.get(), matrix.get(), contribution_config, &shape, &dim, &out),
+             "XGBoosterPredictFromDMatrix contributions");
+  return std::vector<float>(out, out + n * (cols + 1));
+}
+
+std::vector<float> contributions_of(const Model::Impl& impl, std::span<const float> rows, std::size_t n,
+                                    std::size_t cols) {
+  if (!impl.shap) return xgboost_contributions(impl.booster, rows, n, cols);
+  std::vector<float> out(n * (cols + 1));
+  impl.shap->contributions(rows, out);
+  return out;
+}
+
+}  // namespace
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
@@ -81,6 +109,10 @@ Model::~Model() = default;
 const ModelSpec& Model::spec() const noexcept { return impl_->spec; }
 const RiskBands& Model::bands() const noexcept { return impl_->bands; }
 std::size_t Model::feature_count() const noexcept { return impl_->spec.features.size(); }
+bool Model::own_tree_shap() const noexcept { return impl_->shap.has_value(); }
+bool Model::trained_with_missing(std::size_t feature) const noexcept {
+  return feature < impl_->trained_with_missing.size() && impl_->trained_with_missing[feature];
+}
 
 RiskBand Model::band(double p) const noexcept {
   if (p >= impl_->bands.high) return RiskBand::high;
@@ -120,6 +152,37 @@ core::Result<std::shared_ptr<const Model>> Model::load(const std::filesystem::pa
       return core::Error::invalid(model_path.string() + ": the model's features do not match its spec",
                                   {{"/features", "model has " + std::to_string(n_features) + " [" + a + "], spec has " +
                                                      std::to_string(expected.size()) + " [" + e + "]"}});
+    }
+    // Checked after the features: a card that names other features than the spec belongs to another model.
+    auto missing = parse_card_missing(*card, impl->spec);
+    if (!missing)
+      return core::Error::invalid((dir / "card.json").string() + ": " + missing.error().message, missing.error().fields);
+    impl->trained_with_missing = std::move(*missing);
+    // Our TreeSHAP, kept only if it agrees with xgboost's on rows spread over
+    // every feature's range, each feature missing in turn (else xgboost's).
+    if (auto text = read_text(model_path)) {
+      if (auto own = detail::TreeShap::from_model_json(*text, impl->spec.features.size())) {
+        const std::size_t cols = impl->spec.features.size();
+        std::vector<float> rows;
+        for (std::size_t r = 0; r < 3 * cols + 3; ++r)
+          for (std::size_t c = 0; c < cols; ++c) {
+            const auto& f = impl->spec.features[c];
+            const double t = static_cast<double>((r * 7 + c * 3) % 11) / 10.0;
+            rows.push_back(r % (cols + 1) == c ? std::nanf("") : static_cast<float>(f.min + t * (f.max - f.min)));
+          }
+        const std::size_t n = rows.size() / cols;
+        const auto theirs = xgboost_contributions(impl->booster, rows, n, cols);
+        std::vector<float> ours(theirs.size());
+        own->contributions(rows, ours);
+        double worst = 0;
+        for (std::size_t i = 0; i < ours.size(); ++i)
+          worst = std::max(worst, static_cast<double>(std::abs(ours[i] - theirs[i])));
+        if (worst <= 1e-5)
+          impl->shap = std::move(*own);
+        else
+          std::fprintf(stderr, "careloop risk: %s: own TreeSHAP differs from xgboost's by %g; using xgboost's\n",
+                       impl->spec.id.c_str(), worst);
+      }
     }
     std::shared_ptr<const Model> model(new Model(std::move(impl)));
     // Warm-up: the first prediction configures the learner; do it before traffic.
@@ -168,14 +231,9 @@ core::Result<Explanation> Model::explain(std::span<const float> row) const {
   if (row.size() != cols)
     return core::Error::invalid("expected " + std::to_string(cols) + " features, got " + std::to_string(row.size()));
   try {
-    auto m = xgb::dense_matrix(row.data(), 1, cols);
-    const bst_ulong* shape = nullptr;
-    bst_ulong dim = 0;
-    const float* out = nullptr;
-    xgb::check(XGBoosterPredictFromDMatrix(impl_->booster.get(), m.get(), contribution_config, &shape, &dim, &out),
-               "XGBoosterPredictFromDMatrix contributions");
+    const auto out = contributions_of(*impl_, row, 1, cols);
     Explanation e;
-    e.contributions.assign(out, out + cols + 1);
+    e.contributions.assign(out.begin(), out.end());
     for (double c : e.contributions) e.margin += c;
     e.probability = inverse_logit(e.margin);
     return e;
@@ -231,16 +289,12 @@ core::Result<std::vector<RiskScore>> Model::score_batch(std::span<const float> r
   // The probability of record is the plain prediction, so it equals predict() to the last bit.
   std::vector<float> probability(n);
   if (auto p = predict_batch(rows, probability); !p) return p.error();
+  std::vector<float> all;
   const float* contributions = nullptr;
-  xgb::DMatrix matrix;
   if (top_factors > 0) {
     try {
-      matrix = xgb::dense_matrix(rows.data(), n, cols);
-      const bst_ulong* shape = nullptr;
-      bst_ulong dim = 0;
-      xgb::check(XGBoosterPredictFromDMatrix(impl_->booster.get(), matrix.get(), contribution_config, &shape, &dim,
-                                             &contributions),
-                 "XGBoosterPredictFromDMatrix contributions");
+      all = contributions_of(*impl_, rows, n, cols);
+      contributions = all.data();
     } catch (const xgb::Failure& f) {
       return xgb::to_error(f);
     }

@@ -1,5 +1,6 @@
 #include "careloop/risk/model_card.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -245,6 +246,25 @@ core::Result<RiskBands> parse_card_bands(std::string_view card_json) {
     return bands;
   } catch (const nlohmann::json::exception& e) {
     return core::Error::invalid(std::string("card.json: ") + e.what(), {{"/bands", "missing or malformed"}});
+  }
+}
+
+core::Result<std::vector<bool>> parse_card_missing(std::string_view card_json, const ModelSpec& spec) {
+  try {
+    const auto j = nlohmann::json::parse(card_json);
+    std::vector<bool> out;
+    for (const auto& f : spec.features) {
+      const auto& listed = j.at("features");
+      const auto it = std::find_if(listed.begin(), listed.end(),
+                                   [&](const nlohmann::json& x) { return x.value("name", std::string()) == f.name; });
+      if (it == listed.end() || !it->contains("missing"))
+        return core::Error::invalid("card.json: no training missing count for feature " + f.name,
+                                    {{"/features", f.name + ": missing count required"}});
+      out.push_back(it->at("missing").get<std::int64_t>() > 0);
+    }
+    return out;
+  } catch (const nlohmann::json::exception& e) {
+    return core::Error::invalid(std::string("card.json: ") + e.what(), {{"/features", "missing or malformed"}});
   }
 }
 

@@ -4,6 +4,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <nlohmann/json.hpp>
 
@@ -16,30 +17,13 @@ namespace {
 
 constexpr std::int64_t day_ms = 86'400'000;
 
-// The readings the rolling state keeps (PatientState::retained_days).
-std::vector<core::Reading> recent_readings(store::Store& st, std::int64_t patient_id, std::int64_t now_ms) {
-  store::ReadingQuery q;
-  q.patient_id = patient_id;
-  q.from_ms = now_ms - core::PatientState::retained_days * day_ms;
-  q.to_ms = now_ms + 1;
-  q.limit = 100'000;
-  return st.readings(q);
+// The records and kept states of a page of patients (Store::patients_with_state:
+// the saved state caught up, else the fold of the retained days up to now).
+std::vector<store::PatientWithState> with_states(store::Store& st, std::span<const std::int64_t> ids,
+                                                 std::int64_t now_ms) {
+  return st.patients_with_state(ids, now_ms - core::PatientState::retained_days * day_ms, now_ms + 1);
 }
 
-// Whether a model applies to a patient, and the model's input row if so.
-std::optional<std::string> applies(const risk::Model& model, const core::Patient& patient,
-                                   const risk::PatientFeatures& features, std::span<float> row) {
-  const auto& spec = model.spec();
-  const auto excluded = std::find_if(spec.excludes_diagnoses.begin(), spec.excludes_diagnoses.end(),
-                                     [&](const std::string& dx) { return patient.has_diagnosis(dx); });
-  if (excluded != spec.excludes_diagnoses.end()) return "has " + *excluded;
-  if (auto ok = risk::model_input(spec, features, row); !ok) {
-    std::string why = ok.error().message;
-    for (const auto& f : ok.error().fields) why += "; " + f.pointer + ": " + f.detail;
-    return why;
-  }
-  return std::nullopt;
-}
 
 // One patient as scoring sees it.
 struct Subject {
@@ -65,7 +49,7 @@ PatientScores score_subjects(const std::vector<std::shared_ptr<const risk::Model
     for (std::size_t i = 0; i < subjects.size(); ++i) {
       rows.resize(static_cast<std::size_t>(n + 1) * cols);
       const std::span<float> row(rows.data() + n * cols, cols);
-      if (auto why = applies(model, subjects[i].patient, subjects[i].features, row)) {
+      if (auto why = model_row(model, subjects[i].patient, subjects[i].features, row)) {
         out.skipped.push_back({model.spec().id, std::move(*why)});
         continue;
       }
@@ -91,27 +75,42 @@ PatientScores score_subjects(const std::vector<std::shared_ptr<const risk::Model
 }
 
 PatientScores score_ids(store::Store& st, const std::vector<std::shared_ptr<const risk::Model>>& models,
-                        std::span<const std::int64_t> ids, std::int64_t now_ms);
-
-std::optional<Subject> load_subject(store::Store& st, std::int64_t patient_id, std::int64_t now_ms) {
-  auto patient = st.patient(patient_id);
-  if (!patient) return std::nullopt;
-  const auto state = core::PatientState::from_readings(recent_readings(st, patient_id, now_ms));
-  Subject s{std::move(*patient), {}};
-  s.features = risk::extract_patient_features(s.patient, &state, {}, now_ms);
-  return s;
-}
-
-PatientScores score_ids(store::Store& st, const std::vector<std::shared_ptr<const risk::Model>>& models,
                         std::span<const std::int64_t> ids, std::int64_t now_ms) {
   std::vector<Subject> subjects;
   subjects.reserve(ids.size());
-  for (auto id : ids)
-    if (auto s = load_subject(st, id, now_ms)) subjects.push_back(std::move(*s));  // else removed meanwhile
+  for (auto& w : with_states(st, ids, now_ms)) {  // patients removed meanwhile are left out
+    Subject s{std::move(w.patient), {}};
+    s.features = risk::extract_patient_features(s.patient, &w.state, {}, now_ms);
+    subjects.push_back(std::move(s));
+  }
   return score_subjects(models, subjects, now_ms);
 }
 
 }  // namespace
+
+std::optional<std::string> model_row(const risk::Model& model, const core::Patient& patient,
+                                   const risk::PatientFeatures& features, std::span<float> row) {
+  const auto& spec = model.spec();
+  if (!spec.patient_scoring) return "not a patient model";
+  const auto excluded = std::find_if(spec.excludes_diagnoses.begin(), spec.excludes_diagnoses.end(),
+                                     [&](const std::string& dx) { return patient.has_diagnosis(dx); });
+  if (excluded != spec.excludes_diagnoses.end()) return "has " + *excluded;
+  if (auto ok = risk::model_input(spec, features, row); !ok) {
+    std::string why = ok.error().message;
+    for (const auto& f : ok.error().fields) why += "; " + f.pointer + ": " + f.detail;
+    return why;
+  }
+  // Missing stays missing (NaN), but only a model that saw the feature missing
+  // in training knows where NaN goes; otherwise the score would follow an
+  // arbitrary branch (the diabetes model without fasting glucose came out
+  // "high" for nearly everyone: scoring/README.md).
+  std::string unlearnt;
+  for (std::size_t i = 0; i < row.size(); ++i)
+    if (std::isnan(row[i]) && !model.trained_with_missing(i))
+      unlearnt += (unlearnt.empty() ? "" : ", ") + spec.features[i].name;
+  if (!unlearnt.empty()) return "not recorded: " + unlearnt + " (the model was trained without missing values for them)";
+  return std::nullopt;
+}
 
 std::string factors_json(const risk::RiskScore& score) {
   nlohmann::json out = nlohmann::json::array();
@@ -140,11 +139,10 @@ core::Status Scorer::write(std::vector<store::StoredRiskScore> scores) const {
 }
 
 core::Result<PatientScores> Scorer::score_patient(std::int64_t patient_id, std::int64_t now_ms) const {
-  auto patient = store_.patient(patient_id);
-  if (!patient) return patient.error();
-  const auto state = core::PatientState::from_readings(recent_readings(store_, patient_id, now_ms));
-  std::vector<Subject> one{{std::move(*patient), {}}};
-  one[0].features = risk::extract_patient_features(one[0].patient, &state, {}, now_ms);
+  auto got = with_states(store_, {&patient_id, 1}, now_ms);
+  if (got.empty()) return core::Error::not_found("patient " + std::to_string(patient_id) + " not found");
+  std::vector<Subject> one{{std::move(got.front().patient), {}}};
+  one[0].features = risk::extract_patient_features(one[0].patient, &got.front().state, {}, now_ms);
   return score_subjects(registry_.models(), one, now_ms);
 }
 

@@ -447,6 +447,14 @@ CREATE TABLE clinic_webhooks (
 ) STRICT;
 )sql";
 
+// The kept state in core::PatientState's binary form (patient_state_binary.cpp):
+// written by the hook instead of state_json, read by batch work (scoring,
+// reviews, plans) with one query a page. Rows saved before keep their JSON
+// until the hook next saves them; readers take the blob first.
+constexpr std::string_view migration_state_bin = R"sql(
+ALTER TABLE patient_state ADD COLUMN state_bin BLOB;
+)sql";
+
 const std::string& migration_2() {
   static const std::string sql = std::string(migration_2_readings) + std::string(migration_2_rest);
   return sql;
@@ -477,10 +485,10 @@ CREATE INDEX visits_patient_time ON visits(patient_id, visited_at_ms);
 )sql";
 
 std::span<const std::string_view> migrations() {
-  static const std::array<std::string_view, 12> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
+  static const std::array<std::string_view, 13> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
                                                      migration_6, migration_7(), migration_care_plans,
                                                      migration_patient_months, migration_alert_timers, migration_webhooks,
-                                                     migration_visits};
+                                                     migration_state_bin, migration_visits};
   return all;
 }
 

@@ -92,6 +92,8 @@ class Statement {
   double real(int col) const noexcept { return sqlite3_column_double(stmt_, col); }
   std::string text(int col) const;
   std::string blob(int col) const;
+  // The bytes without a copy: valid until the next step or reset.
+  std::string_view blob_view(int col) const;
   std::optional<std::int64_t> opt_int64(int col) const {
     return is_null(col) ? std::nullopt : std::optional<std::int64_t>(int64(col));
   }

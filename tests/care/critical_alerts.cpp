@@ -28,7 +28,7 @@ core::PatientState caught_up(store::Store& st, std::int64_t patient) {
   const auto kept = st.patient_state(patient);
   REQUIRE(kept);
   REQUIRE(kept->state_seq > 0);
-  auto state = must(core::PatientState::from_json(kept->state_json));
+  auto state = must(store::saved_state(*kept));
   store::ReadingQuery q;
   q.patient_id = patient;
   q.limit = 100'000;
@@ -285,7 +285,9 @@ TEST_CASE("after a restart with the last saves lost the hook catches the saved s
                 [&](store::WriteTxn& txn) -> core::Status {
                   auto row = txn.load_state(patient);
                   if (!row) return core::Error::not_found("no kept state");
+                  // A row saved before the binary form: JSON only (the hook reads it and saves the blob).
                   row->state_json = core::PatientState::from_readings({history.front()}).to_json();
+                  row->state_bin.clear();
                   row->state_seq = history.front().change_seq;
                   txn.save_state(*row);
                   put_back = true;
@@ -303,7 +305,9 @@ TEST_CASE("after a restart with the last saves lost the hook catches the saved s
   const auto saved = st->patient_state(patient);
   REQUIRE(saved);
   CHECK(saved->state_seq > history.front().change_seq);
-  const auto state = must(core::PatientState::from_json(saved->state_json));
+  CHECK(saved->state_json.empty());  // saved again in the binary form
+  REQUIRE_FALSE(saved->state_bin.empty());
+  const auto state = must(store::saved_state(*saved));
   CHECK(state.readings_applied() == 41);
   CHECK(state == core::PatientState::from_readings(st->readings(q)));
   st->close();
@@ -336,7 +340,7 @@ TEST_CASE("a job rolled back after the hook ran leaves no cached state ahead of 
   const auto state = caught_up(*w.st, w.patient);
   CHECK(state.readings_applied() == 43);
   CHECK(state == rebuilt(*w.st, w.patient));
-  CHECK(must(core::PatientState::from_json(saved->state_json)).readings_applied() <= 43);
+  CHECK(must(store::saved_state(*saved)).readings_applied() <= 43);
   CHECK(w.alerts().empty());
 }
 

@@ -322,7 +322,7 @@ def main(argv):
               and all(a[1] == patient_id and a[2] == clinic_id and a[4] == "127.0.0.1" for a in audited),
               f"acknowledge and resolve are audited with patient, clinic and address: {audited}")
         check("called_patient" in audited[0][3] if audited else False, "... the action in the entry's detail")
-        state = db.execute("SELECT state_json IS NOT NULL, alerts_json FROM patient_state WHERE patient_id = ?",
+        state = db.execute("SELECT coalesce(state_bin, state_json) IS NOT NULL, alerts_json FROM patient_state WHERE patient_id = ?",
                            (patient_id,)).fetchone()
         check(state is not None and state[0] == 1, "the writer keeps the patient's state")
         db.close()

@@ -49,7 +49,7 @@ def activation_flow(srv):
     doctor = srv.login("doctor01", "demo-doctor")
     a = srv.call("POST", "/api/v1/clinic/patients", doctor,
                  {"name": "李建华", "sex": "male", "birth_date": "1958-03-14", "phone": "138 0000 1111", "height_cm": 168,
-                  "diagnoses": [{"code": "hypertension", "diagnosed_on": "2019-06-01"}], "external_id": "HT-0001"})
+                  "diagnoses": [{"code": "diabetes_t2", "diagnosed_on": "2019-06-01"}], "external_id": "HT-0001"})
     check(a.status == 201, "a doctor registers a patient (201)", a)
     body = a.json()
     pid, code = body["patient"]["id"], body["activation"]["code"]
@@ -91,18 +91,27 @@ def activation_flow(srv):
           "the old username and password no longer work")
     phone2 = srv.login("lijianhua2", "new-phone-2026")
 
-    # Risk: 2 s after an upload the patient is rescored; a hypertensive patient gets no
-    # hypertension-risk score (the model is for people without it), the diabetes model applies.
-    a = srv.call("POST", "/api/v1/me/readings", phone2, {"readings": [bp(str(uuid.uuid4()), 60 * (i + 1), 150 + i, 95)
+    # Risk: 2 s after an upload the patient is rescored; a diabetic patient gets no
+    # diabetes-risk score (the model is for people without it), the hypertension model
+    # applies once it has every input (home blood pressure, BMI from the weight): none
+    # of its features was ever missing in training, so none may be missing here.
+    a = srv.call("POST", "/api/v1/me/readings", phone2, {"readings": [bp(str(uuid.uuid4()), 60 * (i + 1), 128 + i, 82)
                                                                       for i in range(3)]})
     check(a.status == 200, "the new patient uploads three readings", a)
+    time.sleep(3)
+    check(srv.call("GET", "/api/v1/me/risk", phone2).json()["scores"] == [],
+          "no score while BMI is unknown (no weight yet)")
+    a = srv.call("POST", "/api/v1/me/readings", phone2, {"readings": [
+        {"client_id": str(uuid.uuid4()), "kind": "weight", "taken_at": at(30 + 60 * i), "value": 72.5 + i * 0.2,
+         "unit": "kg"} for i in range(3)]})
+    check(a.status == 200, "the new patient uploads three weights (a home mean needs three)", a)
     deadline = time.monotonic() + 15
     scores = []
     while time.monotonic() < deadline and not scores:
         time.sleep(0.5)
         scores = srv.call("GET", "/api/v1/me/risk", phone2).json()["scores"]
     models = {x["model_id"] for x in scores}
-    check(models == {"diabetes-8y"}, "the upload is scored within seconds, by the models that apply only", models)
+    check(models == {"hypertension-4y"}, "the upload is scored within seconds, by the models that apply only", models)
     if scores:
         x = scores[0]
         check(x["text"]["en"].startswith("About ") and "in 100 people" in x["text"]["en"] and x["text"]["zh-CN"],

@@ -1,10 +1,12 @@
 #include <catch2/catch.hpp>
+#include <xgboost/c_api.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <thread>
 
@@ -255,4 +257,96 @@ TEST_CASE("a batch of scores equals the scores of its rows one by one") {
   auto none = m.score_batch({}, 3, 0);
   REQUIRE(none.ok());
   CHECK(none->empty());
+}
+
+TEST_CASE("a model knows from its card which features it saw missing in training") {
+  auto loaded = Model::load(committed("pima-diabetes"));
+  REQUIRE(loaded.ok());
+  const auto pima = *loaded;
+  // PimaIndiansDiabetes2: zeros as missing in glucose, pressure, triceps, insulin and mass.
+  const std::vector<bool> expected{false, true, true, true, true, true, false, false};
+  REQUIRE(pima->feature_count() == expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) CHECK(pima->trained_with_missing(i) == expected[i]);
+  // The synthetic cohorts have every value: no feature of these models may be missing when scoring.
+  for (const char* id : {"diabetes-8y", "hypertension-4y"}) {
+    auto m = Model::load(committed(id)).value();
+    for (std::size_t i = 0; i < m->feature_count(); ++i) CHECK_FALSE(m->trained_with_missing(i));
+  }
+  CHECK_FALSE(pima->trained_with_missing(99));
+
+  // A card without a missing count for a feature is refused.
+  careloop::testing::TempDir dir("risk-card-missing");
+  const auto dst = dir.path() / "pima-diabetes";
+  std::filesystem::create_directories(dst);
+  for (const char* f : {"model.json", "spec.json"}) std::filesystem::copy_file(committed("pima-diabetes") / f, dst / f);
+  std::ifstream in(committed("pima-diabetes") / "card.json");
+  std::string card((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto triceps = card.find("\"name\": \"triceps\"");
+  REQUIRE(triceps != std::string::npos);
+  const auto count = card.find("\"missing\":", triceps);
+  REQUIRE(count != std::string::npos);
+  card.replace(count, 10, "\"unmissing\":");
+  std::ofstream(dst / "card.json") << card;
+  auto refused = Model::load(dst);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("no training missing count for feature triceps") != std::string::npos);
+}
+
+TEST_CASE("CareLoop's TreeSHAP equals xgboost's SHAP contributions (prediction type 2) to 1e-5") {
+  const char* contribution_config =
+      R"({"type": 2, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false})";
+  for (const char* id : {"pima-diabetes", "hypertension-4y", "diabetes-8y"}) {
+    INFO(id);
+    auto loaded = Model::load(committed(id));
+    REQUIRE(loaded.ok());
+    const auto& m = **loaded;
+    CHECK(m.own_tree_shap());
+    const std::size_t cols = m.feature_count();
+    // 2,000 rows across each feature's range (pima: the real rows, its missing values kept), one value in 8 missing.
+    std::vector<float> x;
+    if (std::string(id) == "pima-diabetes") {
+      const auto t = testing::pima();
+      x = rows_of(m.spec(), t, t.rows());
+    }
+    std::mt19937_64 rng(11);
+    std::uniform_real_distribution<double> u(0, 1);
+    while (x.size() < 2000 * cols)
+      for (const auto& f : m.spec().features)
+        x.push_back(rng() % 8 == 0 ? std::nanf("") : static_cast<float>(f.min + u(rng) * (f.max - f.min)));
+    const std::size_t n = x.size() / cols;
+
+    BoosterHandle booster = nullptr;
+    REQUIRE(XGBoosterCreate(nullptr, 0, &booster) == 0);
+    REQUIRE(XGBoosterLoadModel(booster, (committed(id) / "model.json").c_str()) == 0);
+    DMatrixHandle matrix = nullptr;
+    REQUIRE(XGDMatrixCreateFromMat(x.data(), n, cols, std::nanf(""), &matrix) == 0);
+    const bst_ulong* shape = nullptr;
+    bst_ulong dim = 0;
+    const float* theirs = nullptr;
+    REQUIRE(XGBoosterPredictFromDMatrix(booster, matrix, contribution_config, &shape, &dim, &theirs) == 0);
+    double worst = 0;
+    for (std::size_t r = 0; r < n; ++r) {
+      auto e = m.explain({&x[r * cols], cols});
+      REQUIRE(e.ok());
+      for (std::size_t c = 0; c <= cols; ++c)
+        worst = std::max(worst, std::abs(e->contributions[c] - static_cast<double>(theirs[r * (cols + 1) + c])));
+    }
+    XGDMatrixFree(matrix);
+    XGBoosterFree(booster);
+    INFO("largest difference " << worst << " over " << n << " rows");
+    CHECK(worst <= 1e-5);
+    // The batch path gives the factors of the same contributions.
+    auto batch = m.score_batch({x.data(), 50 * cols}, 3, 0);
+    REQUIRE(batch.ok());
+    for (std::size_t r = 0; r < 50; ++r) {
+      auto one = m.explain({&x[r * cols], cols});
+      REQUIRE(one.ok());
+      for (const auto& f : (*batch)[r].factors) {
+        const auto i = static_cast<std::size_t>(
+            std::find_if(m.spec().features.begin(), m.spec().features.end(),
+                         [&](const auto& s) { return s.name == f.feature; }) - m.spec().features.begin());
+        CHECK(f.contribution_log_odds == Approx(one->contributions[i]).margin(1e-6));
+      }
+    }
+  }
 }

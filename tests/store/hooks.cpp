@@ -39,7 +39,7 @@ class StateHook final : public ReadingsHook {
     std::int64_t seq = kept ? kept->state_seq : 0;
     for (const auto& r : created) seq = std::max(seq, r.change_seq);
     if (rebuilt_from) seq = rebuilt_from;
-    txn.save_state({patient_id, clinic_id, state.to_json(), "{\"calls\":" + std::to_string(calls) + "}", 1, seq});
+    txn.save_state({patient_id, clinic_id, state.to_json(), "{\"calls\":" + std::to_string(calls) + "}", 1, seq, {}});
     txn.append_clinic_event({0, clinic_id, patient_id, "test.readings", std::nullopt, "{}", 1});
     txn.after_commit([this] { ++committed; });
     if (fail_next) {

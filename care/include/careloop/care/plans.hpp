@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -70,8 +71,11 @@ class Planner {
   struct Candidate;
 
  private:
-  core::Result<std::optional<Candidate>> evaluate(const core::Patient& patient, const protocols::ProtocolSet& set,
-                                                  std::int64_t now_ms) const;
+  // The plan for a patient whose kept state is `state` (Store::patients_with_state).
+  core::Result<std::optional<Candidate>> evaluate(const core::Patient& patient, const core::PatientState& state,
+                                                  const protocols::ProtocolSet& set, std::int64_t now_ms) const;
+  // The records and kept states of `ids` (the shared batch read).
+  std::vector<store::PatientWithState> with_states(std::span<const std::int64_t> ids, std::int64_t now_ms) const;
 
   store::Store& store_;
   std::shared_ptr<const ProtocolLibrary> library_;

@@ -115,6 +115,12 @@ class PatientState {
   // Compact JSON for the store (one blob per patient) and back.
   std::string to_json() const;
   static Result<PatientState> from_json(std::string_view text);
+  // Compact binary form (patient_state_binary.cpp: versioned header, fixed
+  // little-endian layout, length and CRC-32 checked): what the writer stores
+  // and batch work reads. from_binary refuses a truncated or corrupt blob
+  // (Errc::invalid saying what is wrong); from_binary(to_binary()) == *this.
+  std::string to_binary() const;
+  static Result<PatientState> from_binary(std::string_view bytes);
 
   friend bool operator==(const PatientState&, const PatientState&) = default;
 

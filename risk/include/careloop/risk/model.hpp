@@ -66,6 +66,10 @@ class Model {
   const RiskBands& bands() const noexcept;
   RiskBand band(double probability) const noexcept;
   std::size_t feature_count() const noexcept;
+  // Whether the training rows had missing values for spec feature i (the
+  // card): a row missing a feature the model never saw missing gets an
+  // arbitrary branch, so a caller must not score it (scoring/ skips it).
+  bool trained_with_missing(std::size_t feature) const noexcept;
 
   // row: feature_count() values in the spec's order, NaN for missing.
   core::Result<double> predict(std::span<const float> row) const;
@@ -81,6 +85,9 @@ class Model {
                                                    std::int64_t now_ms) const;
 
   struct Impl;
+  // Whether SHAP values come from CareLoop's TreeSHAP (risk/src/tree_shap.hpp,
+  // checked against xgboost's at load) rather than xgboost's own call.
+  bool own_tree_shap() const noexcept;
 
  private:
   explicit Model(std::unique_ptr<Impl> impl);

@@ -77,5 +77,11 @@ std::string card_to_markdown(const ModelCard& card);
 
 // The bands of a card.json, for serving (the rest of the card is for people).
 core::Result<RiskBands> parse_card_bands(std::string_view card_json);
+// Per spec feature (in the spec's order): whether the training rows had
+// missing values for it (the card's features[].missing > 0). Only then has
+// each tree learnt which way a missing value goes; for a feature never
+// missing in training xgboost sends NaN down an arbitrary branch.
+// Errc::invalid when the card lists no missing count for a spec feature.
+core::Result<std::vector<bool>> parse_card_missing(std::string_view card_json, const ModelSpec& spec);
 
 }  // namespace careloop::risk

@@ -13,12 +13,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "careloop/core/result.hpp"
+#include "careloop/risk/features.hpp"
 #include "careloop/risk/registry.hpp"
 #include "careloop/store/store.hpp"
 
@@ -36,6 +38,15 @@ struct PatientScores {
   std::vector<store::StoredRiskScore> scores;
   std::vector<Skip> skipped;
 };
+
+// Whether a model applies to a patient: a patient_scoring model whose
+// excluded diagnoses the patient does not have, whose feature ranges the
+// values fit, and which saw in training every feature the patient lacks
+// (Model::trained_with_missing). If so the model's input row is written to
+// `row` (feature_count() values, NaN for missing) and nullopt returned, else
+// the reason it does not apply.
+std::optional<std::string> model_row(const risk::Model& model, const core::Patient& patient,
+                                     const risk::PatientFeatures& features, std::span<float> row);
 
 // The factors of a score as stored in risk_scores.factors_json.
 std::string factors_json(const risk::RiskScore& score);

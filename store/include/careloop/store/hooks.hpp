@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "careloop/core/domain.hpp"
+#include "careloop/core/patient_state.hpp"
 #include "careloop/core/reading.hpp"
 #include "careloop/core/result.hpp"
 
@@ -27,11 +28,14 @@ struct AuditEntry;
 struct StoredRiskScore;
 
 // What the writer keeps per patient beside the readings (table patient_state).
-// The state is saved lazily: state_json covers exactly the patient's readings
-// with change_seq <= state_seq, and the readings after it are applied on
-// load (readings_after). state_json is empty and state_seq 0 when no state is
-// kept (never computed, or readings were written without a hook since: the
-// hook then rebuilds it). The alert book is saved whenever it changes.
+// The state is saved lazily: the saved state covers exactly the patient's
+// readings with change_seq <= state_seq, and the readings after it are
+// applied on load (readings_after). It is kept as core::PatientState's binary
+// form (state_bin, written since the binary form exists) or, in rows written
+// before, as JSON (state_json); saved_state() reads either, the blob first.
+// Both are empty and state_seq 0 when no state is kept (never computed, or
+// readings were written without a hook since: the hook then rebuilds it).
+// The alert book is saved whenever it changes.
 struct PatientStateRow {
   std::int64_t patient_id = 0;
   std::int64_t clinic_id = 0;
@@ -39,7 +43,13 @@ struct PatientStateRow {
   std::string alerts_json;
   std::int64_t updated_at_ms = 0;
   std::int64_t state_seq = 0;
+  std::string state_bin;
 };
+
+// The saved state of a row: the binary form if there is one, else the JSON
+// form. Errc::not_found when the row keeps no state (state_seq 0), else the
+// decoder's Errc::invalid for a damaged one.
+core::Result<core::PatientState> saved_state(const PatientStateRow& row);
 
 // One patient's state at the end of one calendar month of the reporting
 // time zone (table patient_months), as reports/ computes it from the

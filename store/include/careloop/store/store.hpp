@@ -12,11 +12,13 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "careloop/core/domain.hpp"
+#include "careloop/core/patient_state.hpp"
 #include "careloop/core/reading.hpp"
 #include "careloop/core/result.hpp"
 #include "careloop/core/thread_role.hpp"
@@ -184,6 +186,18 @@ struct ReadingQuery {
   std::optional<std::int64_t> to_ms;       // taken_at < to
   std::optional<std::int64_t> after_id;    // paging: the readings after this one in (taken_at, id) order
   int limit = 100;                         // at most this many; <= 0 returns none
+};
+
+// A patient with the kept state brought up to date, as batch work reads it
+// (Store::patients_with_state: scoring, reviews, care plans).
+struct PatientWithState {
+  core::Patient patient;
+  core::PatientState state;
+  // true: the saved state (patient_state) with the readings stored after it
+  // applied; false: no usable saved state, folded from the readings taken in
+  // the window asked for.
+  bool from_saved = false;
+  std::int64_t readings_read = 0;  // readings applied on top of the saved state, or folded
 };
 
 struct AlertQuery {
@@ -398,6 +412,16 @@ class Store {
   virtual core::Result<Session> session(const std::string& token_sha256) = 0;
   // The state the writer keeps per patient (patient_state), if any.
   virtual std::optional<PatientStateRow> patient_state(std::int64_t patient_id) = 0;
+  // The patients of `ids` that exist, in the order given, each with its
+  // current state: the saved state (binary form, else JSON) caught up with
+  // the readings stored after its state_seq; a patient without a usable saved
+  // state gets the fold of its readings taken in [from_ms, to_ms) (the
+  // window its caller needs; the day buckets keep 100 days). One snapshot and
+  // a fixed number of queries whatever the number of patients: records with
+  // their saved states (one join), diagnoses, comorbidities, medications,
+  // catch-up readings, fallback readings.
+  virtual std::vector<PatientWithState> patients_with_state(std::span<const std::int64_t> ids, std::int64_t from_ms,
+                                                            std::int64_t to_ms) = 0;
   // The patient's readings with change_seq > after_seq, in change_seq order
   // (to catch a saved state up, as the writer's hook does).
   virtual std::vector<core::Reading> readings_after(std::int64_t patient_id, std::int64_t after_seq) = 0;
