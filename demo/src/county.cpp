@@ -288,6 +288,13 @@ std::vector<Reading> draw_readings(Rng& rng, const core::Patient& p, const Profi
         m.at(day, rng.integer(13 * 60, 14 * 60), glucose(pp, core::GlucoseContext::after_meal, pr.mg_dl_meter));
       }
     }
+    // Diabetes without hypertension: a weekly home blood pressure (hypertension
+    // is screened for at every diabetes visit), which is what the hypertension
+    // risk model reads for them.
+    if (!pr.hypertension && pr.diabetes && day % 7 == (p.id + 3) % 7 && rng.chance(pr.p_morning)) {
+      const int minute = rng.integer(7 * 60, 9 * 60 + 30);
+      m.at(day, minute, bp(day_sys + rng.normal(0, 5), day_dia + rng.normal(0, 4), pr.pulse_mean + rng.normal(0, 5), bp_source));
+    }
     if (pr.hypertension && !pr.diabetes && measuring_day && rng.chance(0.05)) {
       m.at(day, rng.integer(9 * 60, 11 * 60), [&] {
         Reading r;
