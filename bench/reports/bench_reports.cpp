@@ -2,7 +2,7 @@
 // brute-force query over the raw readings, and what the rollup hook costs ingest.
 //
 //   careloop_bench_reports [--patients N] [--days D] [--clinics C] [--runs R] [--db FILE] [--ingest-jobs J]
-//                          [--generate-only]
+//                          [--generate-only | --ingest-only | --no-ingest]
 //
 // 1. A demo county of N patients with D days of readings (written without
 //    hooks, as `careloop demo` does), then `rebuild` of the month rows; both
@@ -215,12 +215,12 @@ class InFlight {
 
 int main(int argc, char** argv) {
   int patients = 10'000, days = 60, clinics = 0, runs = 5, ingest_jobs = 3000;
-  bool generate_only = false;
+  bool generate_only = false, ingest_only = false, no_ingest = false;
   std::string db_path;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
-    if (k == "--generate-only") {
-      generate_only = true;
+    if (k == "--generate-only" || k == "--ingest-only" || k == "--no-ingest") {
+      (k == "--generate-only" ? generate_only : k == "--ingest-only" ? ingest_only : no_ingest) = true;
       continue;
     }
     const std::string v = i + 1 < argc ? argv[++i] : "";
@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: %s [--patients N] [--days D] [--clinics C] [--runs R] [--db FILE] [--ingest-jobs J] "
-                   "[--generate-only]\n",
+                   "[--generate-only | --ingest-only | --no-ingest]\n",
                    argv[0]);
       return 2;
     }
@@ -250,116 +250,118 @@ int main(int argc, char** argv) {
   const auto cal = must(reports::Calendar::in_zone("Asia/Shanghai"));
   const std::int64_t end_day = core::days_from_civil(2026, 11, 20);
 
-  store::Options so;
-  so.path = db_path;
-  const bool fresh = !std::filesystem::exists(db_path);
-  auto st = must(store::open_sqlite(so));
-  if (fresh) {
-    demo::Options o;
-    o.patients = patients;
-    o.clinics = clinics;
-    o.days = days;
-    o.end_day = end_day;
-    o.patient_logins = 0;
-    auto t = Clock::now();
-    auto s = must(demo::generate_county(*st, o, [](const std::string&) -> core::Result<std::string> { return std::string("-"); }));
-    std::printf("county: %d patients, %d clinics, %lld readings generated in %.1f s\n", s.patients, s.clinics,
-                static_cast<long long>(s.readings), seconds_since(t));
-    t = Clock::now();
-    auto r = must(reports::rebuild(*st, cal));
-    std::printf("rebuild: %lld month rows in %.1f s\n", static_cast<long long>(r.rows), seconds_since(t));
-  }
-  if (generate_only) {
-    std::error_code ec;
-    std::filesystem::remove_all(tmp, ec);
-    return 0;
-  }
-  const auto readings = st->count_readings();
-  std::int64_t county = 0;
-  for (const auto& r : st->regions())
-    if (r.level == core::RegionLevel::district) county = r.id;
-  std::string ids = "[";
-  for (const auto& c : st->clinics()) ids += (ids.size() > 1 ? "," : "") + std::to_string(c.id);
-  ids += "]";
-  std::printf("database: %lld readings, %zu clinics (%s)\n", static_cast<long long>(readings), st->clinics().size(),
-              db_path.c_str());
-
-  BruteForce one_pass(db_path, one_pass_sql), seeks(db_path, seek_sql);
   const int month = reports::month_index(2026, 10);
-  const auto now = core::now_utc_ms();
-
-  // Every county total the report publishes must equal each query's (suppressed ones are not published).
   bool agree = true;
-  auto compare = [&agree](const char* what, const Totals& roll, const Totals& other) {
-    int compared = 0, differ = 0;
-    for (const auto& [k, v] : roll) {
-      const auto b = other.count(k) ? other.at(k) : 0;
-      ++compared;
-      if (b != v) {
-        ++differ;
-        std::printf("  %s: %s %lld, rollups %lld\n", k.c_str(), what, static_cast<long long>(b), static_cast<long long>(v));
-      }
+  if (!ingest_only) {
+    store::Options so;
+    so.path = db_path;
+    const bool fresh = !std::filesystem::exists(db_path);
+    auto st = must(store::open_sqlite(so));
+    if (fresh) {
+      demo::Options o;
+      o.patients = patients;
+      o.clinics = clinics;
+      o.days = days;
+      o.end_day = end_day;
+      o.patient_logins = 0;
+      auto t = Clock::now();
+      auto s = must(demo::generate_county(*st, o, [](const std::string&) -> core::Result<std::string> { return std::string("-"); }));
+      std::printf("county: %d patients, %d clinics, %lld readings generated in %.1f s\n", s.patients, s.clinics,
+                  static_cast<long long>(s.readings), seconds_since(t));
+      t = Clock::now();
+      auto r = must(reports::rebuild(*st, cal));
+      std::printf("rebuild: %lld month rows in %.1f s\n", static_cast<long long>(r.rows), seconds_since(t));
     }
-    if (differ || !compared) agree = false;
-    return std::to_string(compared) + " published county totals " + (differ || !compared ? "DIFFER" : "agree");
-  };
+    if (generate_only) {
+      std::error_code ec;
+      std::filesystem::remove_all(tmp, ec);
+      return 0;
+    }
+    const auto readings = st->count_readings();
+    std::int64_t county = 0;
+    for (const auto& r : st->regions())
+      if (r.level == core::RegionLevel::district) county = r.id;
+    std::string ids = "[";
+    for (const auto& c : st->clinics()) ids += (ids.size() > 1 ? "," : "") + std::to_string(c.id);
+    ids += "]";
+    std::printf("database: %lld readings, %zu clinics (%s)\n", static_cast<long long>(readings), st->clinics().size(),
+                db_path.c_str());
 
-  // Month report: warm-up, then alternated runs (rollups, one pass, seeks).
-  std::vector<double> roll_month, pass_month, seek_month, roll_trend, pass_trend, seek_trend;
-  std::string pass_agree, seek_agree;
-  for (int run = 0; run <= runs; ++run) {
-    auto t = Clock::now();
-    auto rep = must(reports::build_report(*st, cal, reports::UnitType::region, county, month, now, {false, false, false}));
-    const double a = seconds_since(t);
-    t = Clock::now();
-    const auto pass_totals = one_pass.month(ids, cal, month);
-    const double b = seconds_since(t);
-    t = Clock::now();
-    const auto seek_totals = seeks.month(ids, cal, month);
-    const double c = seconds_since(t);
-    const auto roll_totals = totals_of(rep, rep.indicators.rows.front());
-    pass_agree = compare("one pass", roll_totals, pass_totals);
-    seek_agree = compare("seeks", roll_totals, seek_totals);
-    std::printf("  month run %d: rollups %.4f s, one pass %.3f s, seeks %.3f s\n", run, a, b, c);
-    std::fflush(stdout);
-    if (run == 0) continue;
-    roll_month.push_back(a);
-    pass_month.push_back(b);
-    seek_month.push_back(c);
-  }
-  std::printf("month report %s (%d runs, medians): rollups %.4f s; brute force (one pass) %.3f s, ratio %.1fx, %s; "
-              "index seeks per patient %.3f s, ratio %.1fx, %s\n",
-              reports::format_month(month).c_str(), runs, median(roll_month), median(pass_month),
-              median(pass_month) / median(roll_month), pass_agree.c_str(), median(seek_month),
-              median(seek_month) / median(roll_month), seek_agree.c_str());
+    BruteForce one_pass(db_path, one_pass_sql), seeks(db_path, seek_sql);
+    const auto now = core::now_utc_ms();
 
-  // The trend: the report's 12 months in one read of the rollups; each query 12 times.
-  for (int run = 0; run <= runs; ++run) {
-    auto t = Clock::now();
-    auto rep = must(reports::build_report(*st, cal, reports::UnitType::region, county, month, now, {true, false, false}));
-    const double a = seconds_since(t);
-    t = Clock::now();
-    for (int m = month - 11; m <= month; ++m) one_pass.month(ids, cal, m);
-    const double b = seconds_since(t);
-    t = Clock::now();
-    for (int m = month - 11; m <= month; ++m) seeks.month(ids, cal, m);
-    const double c = seconds_since(t);
-    std::printf("  trend run %d: rollups %.4f s, one pass %.3f s, seeks %.3f s\n", run, a, b, c);
+    // Every county total the report publishes must equal each query's (suppressed ones are not published).
+    auto compare = [&agree](const char* what, const Totals& roll, const Totals& other) {
+      int compared = 0, differ = 0;
+      for (const auto& [k, v] : roll) {
+        const auto b = other.count(k) ? other.at(k) : 0;
+        ++compared;
+        if (b != v) {
+          ++differ;
+          std::printf("  %s: %s %lld, rollups %lld\n", k.c_str(), what, static_cast<long long>(b), static_cast<long long>(v));
+        }
+      }
+      if (differ || !compared) agree = false;
+      return std::to_string(compared) + " published county totals " + (differ || !compared ? "DIFFER" : "agree");
+    };
+
+    // Month report: warm-up, then alternated runs (rollups, one pass, seeks).
+    std::vector<double> roll_month, pass_month, seek_month, roll_trend, pass_trend, seek_trend;
+    std::string pass_agree, seek_agree;
+    for (int run = 0; run <= runs; ++run) {
+      auto t = Clock::now();
+      auto rep = must(reports::build_report(*st, cal, reports::UnitType::region, county, month, now, {false, false, false}));
+      const double a = seconds_since(t);
+      t = Clock::now();
+      const auto pass_totals = one_pass.month(ids, cal, month);
+      const double b = seconds_since(t);
+      t = Clock::now();
+      const auto seek_totals = seeks.month(ids, cal, month);
+      const double c = seconds_since(t);
+      const auto roll_totals = totals_of(rep, rep.indicators.rows.front());
+      pass_agree = compare("one pass", roll_totals, pass_totals);
+      seek_agree = compare("seeks", roll_totals, seek_totals);
+      std::printf("  month run %d: rollups %.4f s, one pass %.3f s, seeks %.3f s\n", run, a, b, c);
+      std::fflush(stdout);
+      if (run == 0) continue;
+      roll_month.push_back(a);
+      pass_month.push_back(b);
+      seek_month.push_back(c);
+    }
+    std::printf("month report %s (%d runs, medians): rollups %.4f s; brute force (one pass) %.3f s, ratio %.1fx, %s; "
+                "index seeks per patient %.3f s, ratio %.1fx, %s\n",
+                reports::format_month(month).c_str(), runs, median(roll_month), median(pass_month),
+                median(pass_month) / median(roll_month), pass_agree.c_str(), median(seek_month),
+                median(seek_month) / median(roll_month), seek_agree.c_str());
+
+    // The trend: the report's 12 months in one read of the rollups; each query 12 times.
+    for (int run = 0; run <= runs; ++run) {
+      auto t = Clock::now();
+      auto rep = must(reports::build_report(*st, cal, reports::UnitType::region, county, month, now, {true, false, false}));
+      const double a = seconds_since(t);
+      t = Clock::now();
+      for (int m = month - 11; m <= month; ++m) one_pass.month(ids, cal, m);
+      const double b = seconds_since(t);
+      t = Clock::now();
+      for (int m = month - 11; m <= month; ++m) seeks.month(ids, cal, m);
+      const double c = seconds_since(t);
+      std::printf("  trend run %d: rollups %.4f s, one pass %.3f s, seeks %.3f s\n", run, a, b, c);
+      std::fflush(stdout);
+      if (run == 0) continue;
+      roll_trend.push_back(a);
+      pass_trend.push_back(b);
+      seek_trend.push_back(c);
+    }
+    std::printf("12-month trend (%zu runs, medians): rollups %.4f s; brute force (one pass) %.3f s, ratio %.1fx; "
+                "index seeks per patient %.3f s, ratio %.1fx\n",
+                roll_trend.size(), median(roll_trend), median(pass_trend), median(pass_trend) / median(roll_trend),
+                median(seek_trend), median(seek_trend) / median(roll_trend));
     std::fflush(stdout);
-    if (run == 0) continue;
-    roll_trend.push_back(a);
-    pass_trend.push_back(b);
-    seek_trend.push_back(c);
+    st->close();
   }
-  std::printf("12-month trend (%zu runs, medians): rollups %.4f s; brute force (one pass) %.3f s, ratio %.1fx; "
-              "index seeks per patient %.3f s, ratio %.1fx\n",
-              roll_trend.size(), median(roll_trend), median(pass_trend), median(pass_trend) / median(roll_trend),
-              median(seek_trend), median(seek_trend) / median(roll_trend));
-  std::fflush(stdout);
-  st->close();
 
   // Ingest with and without the rollup hook.
-  {
+  if (!no_ingest) {
     store::Options io;
     io.path = (tmp / "ingest.db").string();
     auto in = must(store::open_sqlite(io));

@@ -850,6 +850,20 @@ class SqliteWriteTxn final : public WriteTxn {
   void save_patient_month(const PatientMonthRow& r) override {
     const bool bp = r.bp_reading_id.has_value();
     const bool gl = r.glycemic_reading_id.has_value();
+    // Most saves move a row's newest contact or latest values and keep its
+    // statuses: an UPDATE that sets no indexed column rewrites the row alone,
+    // where a REPLACE would delete and reinsert it in both indexes.
+    db_.prepare(
+          "UPDATE patient_months SET last_contact_ms = ?, bp_reading_id = ?, bp_taken_ms = ?, systolic_mmhg = ?, "
+          "diastolic_mmhg = ?, glycemic_reading_id = ?, glycemic_taken_ms = ?, glycemic_kind = ?, glycemic_value = ? "
+          "WHERE patient_id = ? AND month = ? AND clinic_id = ? AND bp_status = ? AND glycemic_status = ?")
+        .bind_all(r.last_contact_ms, r.bp_reading_id, r.bp_taken_ms,
+                  bp ? std::optional<double>(r.systolic_mmhg) : std::nullopt,
+                  bp ? std::optional<double>(r.diastolic_mmhg) : std::nullopt, r.glycemic_reading_id,
+                  r.glycemic_taken_ms, r.glycemic_kind, gl ? std::optional<double>(r.glycemic_value) : std::nullopt,
+                  r.patient_id, r.month, r.clinic_id, r.bp_status, r.glycemic_status)
+        .run();
+    if (db_.changes() > 0) return;
     db_.prepare(
           "INSERT OR REPLACE INTO patient_months (patient_id, clinic_id, month, last_contact_ms, bp_reading_id, "
           "bp_taken_ms, systolic_mmhg, diastolic_mmhg, glycemic_reading_id, glycemic_taken_ms, glycemic_kind, "
