@@ -1,6 +1,8 @@
 #include "careloop/reports/rollup.hpp"
 
 #include <algorithm>
+#include <iterator>
+#include <optional>
 #include <string>
 
 namespace careloop::reports {
@@ -43,8 +45,8 @@ void MonthFold::load(std::vector<store::PatientMonthRow> rows) {
   }
 }
 
-store::PatientMonthRow& MonthFold::row(int month) {
-  auto [it, inserted] = rows_.try_emplace(month);
+store::PatientMonthRow& MonthFold::row(std::map<int, store::PatientMonthRow>& in, int month) {
+  auto [it, inserted] = in.try_emplace(month);
   if (inserted) {
     it->second.patient_id = patient_id_;
     it->second.clinic_id = clinic_id_;
@@ -54,35 +56,61 @@ store::PatientMonthRow& MonthFold::row(int month) {
 }
 
 void MonthFold::apply(const core::Reading& r) {
-  const int m = calendar_.month_of(r.taken_at.utc_ms);
   const std::int64_t t = r.taken_at.utc_ms;
-  const bool is_bp = r.kind == core::ReadingKind::blood_pressure && r.systolic_mmhg && r.diastolic_mmhg;
-  const auto gly = glycemic_value(r);
-  for (int month = m; month < m + under_care_months; ++month) {
-    auto& row = this->row(month);
-    row.last_contact_ms = std::max(row.last_contact_ms, t);
-    if (month >= m + recent_months) continue;
-    if (is_bp && newer(t, r.id, row.bp_taken_ms, row.bp_reading_id)) {
-      row.bp_reading_id = r.id;
-      row.bp_taken_ms = t;
-      row.systolic_mmhg = *r.systolic_mmhg;
-      row.diastolic_mmhg = *r.diastolic_mmhg;
-    }
-    if (gly && newer(t, r.id, row.glycemic_taken_ms, row.glycemic_reading_id)) {
-      row.glycemic_reading_id = r.id;
-      row.glycemic_taken_ms = t;
-      row.glycemic_kind = gly->first;
-      row.glycemic_value = gly->second;
-    }
+  if (t < cached_start_ms_ || t >= cached_end_ms_) {
+    cached_month_ = calendar_.month_of(t);
+    cached_start_ms_ = calendar_.month_start_ms(cached_month_);
+    cached_end_ms_ = calendar_.month_end_ms(cached_month_);
+    // A month whose bounds do not hold the instant (cannot happen in a sane zone): never reuse it.
+    if (t < cached_start_ms_ || t >= cached_end_ms_) cached_end_ms_ = cached_start_ms_;
+  }
+  auto& own = row(own_, cached_month_);
+  own.last_contact_ms = std::max(own.last_contact_ms, t);
+  if (r.kind == core::ReadingKind::blood_pressure && r.systolic_mmhg && r.diastolic_mmhg &&
+      newer(t, r.id, own.bp_taken_ms, own.bp_reading_id)) {
+    own.bp_reading_id = r.id;
+    own.bp_taken_ms = t;
+    own.systolic_mmhg = *r.systolic_mmhg;
+    own.diastolic_mmhg = *r.diastolic_mmhg;
+  }
+  if (const auto gly = glycemic_value(r); gly && newer(t, r.id, own.glycemic_taken_ms, own.glycemic_reading_id)) {
+    own.glycemic_reading_id = r.id;
+    own.glycemic_taken_ms = t;
+    own.glycemic_kind = gly->first;
+    own.glycemic_value = gly->second;
   }
 }
 
-void MonthFold::contact(std::int64_t at_ms) {
-  const int m = calendar_.month_of(at_ms);
-  for (int month = m; month < m + under_care_months; ++month) {
-    auto& row = this->row(month);
-    row.last_contact_ms = std::max(row.last_contact_ms, at_ms);
+// A month's own readings reach its row and the 11 after it (contact), and
+// the 2 after it (the latest values). Newer wins, so the order does not matter.
+void MonthFold::spread() {
+  for (const auto& [m, own] : own_) {
+    for (int month = m; month < m + under_care_months; ++month) {
+      auto& r = row(rows_, month);
+      r.last_contact_ms = std::max(r.last_contact_ms, own.last_contact_ms);
+      if (month >= m + recent_months) continue;
+      if (own.bp_reading_id && newer(own.bp_taken_ms, *own.bp_reading_id, r.bp_taken_ms, r.bp_reading_id)) {
+        r.bp_reading_id = own.bp_reading_id;
+        r.bp_taken_ms = own.bp_taken_ms;
+        r.systolic_mmhg = own.systolic_mmhg;
+        r.diastolic_mmhg = own.diastolic_mmhg;
+      }
+      if (own.glycemic_reading_id &&
+          newer(own.glycemic_taken_ms, *own.glycemic_reading_id, r.glycemic_taken_ms, r.glycemic_reading_id)) {
+        r.glycemic_reading_id = own.glycemic_reading_id;
+        r.glycemic_taken_ms = own.glycemic_taken_ms;
+        r.glycemic_kind = own.glycemic_kind;
+        r.glycemic_value = own.glycemic_value;
+      }
+    }
   }
+  own_.clear();
+}
+
+void MonthFold::contact(std::int64_t at_ms) {
+  // Contact only: spread() carries it to the month's row and the 11 after it.
+  auto& own = row(own_, calendar_.month_of(at_ms));
+  own.last_contact_ms = std::max(own.last_contact_ms, at_ms);
 }
 
 store::PatientMonthRow MonthFold::with_status(store::PatientMonthRow r) const {
@@ -92,7 +120,8 @@ store::PatientMonthRow MonthFold::with_status(store::PatientMonthRow r) const {
   return r;
 }
 
-std::vector<store::PatientMonthRow> MonthFold::changed() const {
+std::vector<store::PatientMonthRow> MonthFold::changed() {
+  spread();
   std::vector<store::PatientMonthRow> out;
   for (const auto& [month, r] : rows_) {
     auto next = with_status(r);
@@ -102,7 +131,8 @@ std::vector<store::PatientMonthRow> MonthFold::changed() const {
   return out;
 }
 
-std::vector<store::PatientMonthRow> MonthFold::rows() const {
+std::vector<store::PatientMonthRow> MonthFold::rows() {
+  spread();
   std::vector<store::PatientMonthRow> out;
   out.reserve(rows_.size());
   for (const auto& [month, r] : rows_) out.push_back(with_status(r));
@@ -153,7 +183,7 @@ core::Result<RebuildSummary> rebuild(store::Store& st, const Calendar& calendar,
                                      const std::function<void(std::int64_t)>& progress) {
   RebuildSummary summary;
   std::int64_t after = 0;
-  constexpr int page = 200;
+  constexpr int page = 1000;
   for (;;) {
     const auto ids = st.patient_ids(after, page);
     if (ids.empty()) break;
@@ -161,18 +191,24 @@ core::Result<RebuildSummary> rebuild(store::Store& st, const Calendar& calendar,
     auto done = store::wait_for<core::Unit>([&](auto complete) {
       st.transact(
           [&ids, &calendar, &rows](store::WriteTxn& txn) -> core::Status {
-            for (const auto id : ids) {
-              auto patient = txn.patient(id);
-              if (!patient) return patient.error();
-              txn.clear_patient_months(id);
-              MonthFold fold(calendar, id, patient->clinic_id);
-              for (const auto& r : txn.readings_of(id)) fold.apply(r);
-              for (const auto& v : txn.visits_of(id)) fold.contact(v.visited_at.utc_ms);
-              for (const auto& row : fold.rows()) {
+            for (const auto id : ids) txn.clear_patient_months(id);
+            // The page's readings in one pass, patient by patient, then their visits.
+            std::map<std::int64_t, MonthFold> folds;
+            MonthFold* fold = nullptr;
+            txn.scan_readings(ids.front(), ids.back(), [&](const core::Reading& r) {
+              if (!fold || r.patient_id != fold->patient_id())
+                fold = &folds.try_emplace(r.patient_id, calendar, r.patient_id, r.clinic_id).first->second;
+              fold->apply(r);
+            });
+            for (const auto id : ids)
+              for (const auto& v : txn.visits_of(id))
+                folds.try_emplace(id, calendar, id, v.clinic_id).first->second.contact(v.visited_at.utc_ms);
+            rows = 0;
+            for (auto& [id, f] : folds)
+              for (const auto& row : f.rows()) {
                 txn.save_patient_month(row);
                 ++rows;
               }
-            }
             return core::ok_status();
           },
           std::move(complete));

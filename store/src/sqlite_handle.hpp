@@ -91,6 +91,11 @@ class Statement {
   std::int64_t int64(int col) const noexcept { return sqlite3_column_int64(stmt_, col); }
   double real(int col) const noexcept { return sqlite3_column_double(stmt_, col); }
   std::string text(int col) const;
+  // The column's text without a copy: valid until the next step, reset or column call.
+  std::string_view view(int col) const noexcept {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string_view();
+  }
   std::string blob(int col) const;
   // The bytes without a copy: valid until the next step or reset.
   std::string_view blob_view(int col) const;

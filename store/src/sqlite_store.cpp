@@ -1,12 +1,15 @@
 // The SQLite implementation of Store: the writer for every change, the read
 // pool for every query, and the SQL of each operation in one place.
 #include <algorithm>
+#include <array>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <type_traits>
@@ -559,6 +562,187 @@ core::Status insert_risk_score(Connection& db, const StoredRiskScore& r, std::si
   return core::Unit{};
 }
 
+// One cut of the rollups: a month row joined, for patients registered in
+// [registered_from_ms, registered_before_ms), bucketed as RollupCount says.
+struct RollupCut {
+  int month = 0;
+  std::string as_of_date;
+  std::int64_t registered_before_ms = 0;
+  std::int64_t registered_from_ms = 0;
+  std::int64_t cohort_before_ms = 0;
+  std::int64_t month_start_ms = 0;
+  std::int64_t risk_before_ms = 0;
+};
+
+// The rollup counts of several cuts in one read of each table: the clinics'
+// patients, their two diagnoses, their month rows of the cuts' months (the
+// covering index patient_months_clinic) and their risk scores, joined and
+// counted here rather than by a correlated SQL per patient and month.
+std::vector<RollupCount> rollup_scan(Connection& db, const std::vector<std::int64_t>& clinic_ids,
+                                     const std::vector<RollupCut>& cuts, bool set_month) {
+  std::vector<RollupCount> out;
+  if (cuts.empty() || clinic_ids.empty()) return out;
+  const std::string clinics = json_ids(clinic_ids);
+  std::int64_t newest_end = std::numeric_limits<std::int64_t>::min();
+  int first_month = cuts.front().month, last_month = cuts.front().month;
+  for (const auto& c : cuts) {
+    newest_end = std::max(newest_end, c.registered_before_ms);
+    first_month = std::min(first_month, c.month);
+    last_month = std::max(last_month, c.month);
+  }
+  // Texts (sexes, statuses) are kept as small numbers; 0 is the empty text.
+  std::vector<std::string> words{""};
+  std::unordered_map<std::string, std::uint8_t> word_ids{{"", 0}};
+  auto word = [&](std::string_view w) -> std::uint8_t {
+    auto it = word_ids.find(std::string(w));
+    if (it != word_ids.end()) return it->second;
+    if (words.size() >= 255) throw StoreError(core::Errc::internal, "rollups: too many distinct status words");
+    words.emplace_back(w);
+    return word_ids.emplace(std::string(w), static_cast<std::uint8_t>(words.size() - 1)).first->second;
+  };
+  struct P {
+    std::int64_t id, clinic_id, registered_at_ms;
+    int birth_year, birth_mmdd;
+    std::uint8_t sex;
+    bool htn = false, dm = false;
+  };
+  std::vector<P> ps;
+  std::unordered_map<std::int64_t, std::uint32_t> index;
+  {
+    Statement s = db.prepare(
+        "SELECT id, clinic_id, sex, birth_date, registered_at_ms FROM patients "
+        "WHERE clinic_id IN (SELECT value FROM json_each(?1)) AND registered_at_ms < ?2");
+    s.bind_all(clinics, newest_end);
+    while (s.step()) {
+      const auto b = s.view(3);  // YYYY-MM-DD (the column's CHECK)
+      auto num = [&](std::size_t at, std::size_t n) {
+        int v = 0;
+        for (std::size_t i = at; i < at + n && i < b.size(); ++i) v = v * 10 + (b[i] - '0');
+        return v;
+      };
+      index.emplace(s.int64(0), static_cast<std::uint32_t>(ps.size()));
+      ps.push_back({s.int64(0), s.int64(1), s.int64(4), num(0, 4), num(5, 2) * 100 + num(8, 2), word(s.view(2))});
+    }
+  }
+  {
+    Statement s = db.prepare(
+        "SELECT patient_id, code FROM patient_diagnoses WHERE clinic_id IN (SELECT value FROM json_each(?1)) "
+        "AND code IN ('hypertension', 'diabetes_t2')");
+    s.bind_all(clinics);
+    while (s.step()) {
+      auto it = index.find(s.int64(0));
+      if (it == index.end()) continue;
+      (s.view(1) == "hypertension" ? ps[it->second].htn : ps[it->second].dm) = true;
+    }
+  }
+  // statuses[cut][patient] = {bp, glycemic}
+  std::vector<std::vector<std::array<std::uint8_t, 2>>> statuses(cuts.size(),
+                                                                  std::vector<std::array<std::uint8_t, 2>>(ps.size()));
+  {
+    Statement s = db.prepare(
+        "SELECT patient_id, month, bp_status, glycemic_status FROM patient_months "
+        "WHERE clinic_id IN (SELECT value FROM json_each(?1)) AND month BETWEEN ?2 AND ?3");
+    s.bind_all(clinics, first_month, last_month);
+    while (s.step()) {
+      auto it = index.find(s.int64(0));
+      if (it == index.end()) continue;
+      const int m = static_cast<int>(s.int64(1));
+      for (std::size_t c = 0; c < cuts.size(); ++c)
+        if (cuts[c].month == m) statuses[c][it->second] = {word(s.view(2)), word(s.view(3))};
+    }
+  }
+  // risk[cut][patient]: the highest band (3 high, 2 moderate, 1 low, 0 other) of
+  // each model's newest score before the cut's risk_before_ms.
+  std::vector<std::vector<std::uint8_t>> risk(cuts.size(), std::vector<std::uint8_t>(ps.size(), 0));
+  {
+    Statement s = db.prepare(
+        "SELECT patient_id, model_id, band, computed_at_ms FROM risk_scores "
+        "WHERE clinic_id IN (SELECT value FROM json_each(?1)) ORDER BY patient_id, model_id, computed_at_ms, id");
+    s.bind_all(clinics);
+    std::int64_t cur_patient = 0;
+    std::string cur_model;
+    std::vector<std::uint8_t> newest(cuts.size(), 0);
+    std::optional<std::uint32_t> cur;
+    auto close_group = [&] {
+      if (!cur) return;
+      for (std::size_t c = 0; c < cuts.size(); ++c) risk[c][*cur] = std::max(risk[c][*cur], newest[c]);
+    };
+    bool any = false;
+    while (s.step()) {
+      const std::int64_t pid = s.int64(0);
+      const auto model = s.view(1);
+      if (!any || pid != cur_patient || model != cur_model) {
+        close_group();
+        any = true;
+        cur_patient = pid;
+        cur_model = std::string(model);
+        std::fill(newest.begin(), newest.end(), 0);
+        auto it = index.find(pid);
+        cur = it == index.end() ? std::nullopt : std::optional<std::uint32_t>(it->second);
+      }
+      if (!cur) continue;
+      const auto band = s.view(2);
+      const std::uint8_t rank = band == "high" ? 3 : band == "moderate" ? 2 : band == "low" ? 1 : 0;
+      const std::int64_t at = s.int64(3);
+      // Ascending (computed_at, id): the last one before the cut is the newest.
+      for (std::size_t c = 0; c < cuts.size(); ++c)
+        if (at < cuts[c].risk_before_ms) newest[c] = rank;
+    }
+    close_group();
+  }
+  struct Key {
+    std::int64_t clinic_id;
+    int age_decade;
+    std::uint8_t sex, registration, bp, gly, risk;
+    bool htn, dm;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const noexcept {
+      std::uint64_t h = static_cast<std::uint64_t>(k.clinic_id) * 0x9E3779B97F4A7C15ULL;
+      h ^= static_cast<std::uint64_t>(static_cast<std::uint32_t>(k.age_decade)) << 32;
+      h ^= (static_cast<std::uint64_t>(k.sex) << 0) ^ (static_cast<std::uint64_t>(k.registration) << 8) ^
+           (static_cast<std::uint64_t>(k.bp) << 16) ^ (static_cast<std::uint64_t>(k.gly) << 24) ^
+           (static_cast<std::uint64_t>(k.risk) << 40) ^ (static_cast<std::uint64_t>(k.htn) << 48) ^
+           (static_cast<std::uint64_t>(k.dm) << 49);
+      return static_cast<std::size_t>(h * 0xBF58476D1CE4E5B9ULL);
+    }
+  };
+  static constexpr std::array<std::string_view, 4> bands{"", "low", "moderate", "high"};
+  for (std::size_t c = 0; c < cuts.size(); ++c) {
+    const auto& cut = cuts[c];
+    const int as_year = std::atoi(cut.as_of_date.substr(0, 4).c_str());
+    const int as_mmdd = cut.as_of_date.size() >= 10
+                            ? std::atoi(cut.as_of_date.substr(5, 2).c_str()) * 100 + std::atoi(cut.as_of_date.substr(8, 2).c_str())
+                            : 0;
+    std::unordered_map<Key, std::int64_t, KeyHash> counts;
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+      const auto& p = ps[i];
+      if (p.registered_at_ms >= cut.registered_before_ms || p.registered_at_ms < cut.registered_from_ms) continue;
+      // Completed years on as_of_date, as the integer division of SQL (toward zero).
+      const int age = (as_year - p.birth_year) - (as_mmdd < p.birth_mmdd ? 1 : 0);
+      const std::uint8_t reg = p.registered_at_ms < cut.cohort_before_ms ? 0 : p.registered_at_ms < cut.month_start_ms ? 1 : 2;
+      ++counts[{p.clinic_id, age / 10, p.sex, reg, statuses[c][i][0], statuses[c][i][1], risk[c][i], p.htn, p.dm}];
+    }
+    for (const auto& [k, n] : counts) {
+      RollupCount rc;
+      rc.month = set_month ? cut.month : 0;
+      rc.clinic_id = k.clinic_id;
+      rc.sex = words[k.sex];
+      rc.age_decade = k.age_decade;
+      rc.hypertension = k.htn;
+      rc.diabetes = k.dm;
+      rc.registration = k.registration;
+      rc.bp_status = words[k.bp];
+      rc.glycemic_status = words[k.gly];
+      rc.risk_band = std::string(bands[k.risk]);
+      rc.patients = n;
+      out.push_back(std::move(rc));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 core::Result<core::PatientState> saved_state(const PatientStateRow& row) {
@@ -584,6 +768,30 @@ class SqliteWriteTxn final : public WriteTxn {
     s.bind(1, patient_id);
     while (s.step()) out.push_back(reading_from(s));
     return out;
+  }
+
+  void scan_readings(std::int64_t from_patient_id, std::int64_t to_patient_id,
+                     const std::function<void(const core::Reading&)>& f) override {
+    Statement s = db_.prepare(
+        "SELECT id, patient_id, clinic_id, kind, taken_at_ms, offset_min, systolic_mmhg, diastolic_mmhg, "
+        "glucose_mmol_l, glucose_context, hba1c_percent FROM readings WHERE patient_id BETWEEN ? AND ? "
+        "ORDER BY patient_id, taken_at_ms, id");
+    s.bind(1, from_patient_id).bind(2, to_patient_id);
+    core::Reading r;
+    while (s.step()) {
+      r.id = s.int64(0);
+      r.patient_id = s.int64(1);
+      r.clinic_id = s.int64(2);
+      r.kind = parse_column(core::parse_reading_kind(s.text(3)), s, 3);
+      r.taken_at = core::Instant{s.int64(4), static_cast<int>(s.int64(5))};
+      r.systolic_mmhg = s.opt_real(6);
+      r.diastolic_mmhg = s.opt_real(7);
+      r.glucose_mmol_l = s.opt_real(8);
+      r.glucose_context = s.is_null(9) ? std::nullopt
+                                        : std::optional(parse_column(core::parse_glucose_context(s.text(9)), s, 9));
+      r.hba1c_percent = s.opt_real(10);
+      f(r);
+    }
   }
 
   std::vector<core::Reading> readings_after(std::int64_t patient_id, std::int64_t after_seq) override {
@@ -778,6 +986,20 @@ class SqliteWriteTxn final : public WriteTxn {
   void save_patient_month(const PatientMonthRow& r) override {
     const bool bp = r.bp_reading_id.has_value();
     const bool gl = r.glycemic_reading_id.has_value();
+    // Most saves move a row's newest contact or latest values and keep its
+    // statuses: an UPDATE that sets no indexed column rewrites the row alone,
+    // where a REPLACE would delete and reinsert it in both indexes.
+    db_.prepare(
+          "UPDATE patient_months SET last_contact_ms = ?, bp_reading_id = ?, bp_taken_ms = ?, systolic_mmhg = ?, "
+          "diastolic_mmhg = ?, glycemic_reading_id = ?, glycemic_taken_ms = ?, glycemic_kind = ?, glycemic_value = ? "
+          "WHERE patient_id = ? AND month = ? AND clinic_id = ? AND bp_status = ? AND glycemic_status = ?")
+        .bind_all(r.last_contact_ms, r.bp_reading_id, r.bp_taken_ms,
+                  bp ? std::optional<double>(r.systolic_mmhg) : std::nullopt,
+                  bp ? std::optional<double>(r.diastolic_mmhg) : std::nullopt, r.glycemic_reading_id,
+                  r.glycemic_taken_ms, r.glycemic_kind, gl ? std::optional<double>(r.glycemic_value) : std::nullopt,
+                  r.patient_id, r.month, r.clinic_id, r.bp_status, r.glycemic_status)
+        .run();
+    if (db_.changes() > 0) return;
     db_.prepare(
           "INSERT OR REPLACE INTO patient_months (patient_id, clinic_id, month, last_contact_ms, bp_reading_id, "
           "bp_taken_ms, systolic_mmhg, diastolic_mmhg, glycemic_reading_id, glycemic_taken_ms, glycemic_kind, "
@@ -1915,98 +2137,21 @@ class SqliteStore final : public Store {
 
   std::vector<RollupCount> rollup_counts(const RollupQuery& q) override {
     return read([&](Connection& db) {
-      std::vector<RollupCount> out;
-      // Age in completed years on as_of_date, from the YYYY-MM-DD texts.
-      // The risk band: the highest band among each model's newest score before risk_before_ms.
-      Statement s = db.prepare(
-          "SELECT p.clinic_id, p.sex, "
-          "((CAST(substr(?2, 1, 4) AS INTEGER) - CAST(substr(p.birth_date, 1, 4) AS INTEGER)) - "
-          "  (substr(?2, 6, 5) < substr(p.birth_date, 6, 5))) / 10, "
-          "EXISTS (SELECT 1 FROM patient_diagnoses d WHERE d.patient_id = p.id AND d.code = 'hypertension'), "
-          "EXISTS (SELECT 1 FROM patient_diagnoses d WHERE d.patient_id = p.id AND d.code = 'diabetes_t2'), "
-          "CASE WHEN p.registered_at_ms < ?5 THEN 0 WHEN p.registered_at_ms < ?6 THEN 1 ELSE 2 END, "
-          "coalesce(m.bp_status, ''), coalesce(m.glycemic_status, ''), "
-          "coalesce((SELECT CASE max(CASE r.band WHEN 'high' THEN 3 WHEN 'moderate' THEN 2 WHEN 'low' THEN 1 ELSE 0 END) "
-          "    WHEN 3 THEN 'high' WHEN 2 THEN 'moderate' WHEN 1 THEN 'low' END FROM risk_scores r "
-          "  WHERE r.patient_id = p.id AND r.computed_at_ms < ?8 AND NOT EXISTS (SELECT 1 FROM risk_scores x "
-          "    WHERE x.patient_id = p.id AND x.model_id = r.model_id AND x.computed_at_ms < ?8 AND "
-          "    (x.computed_at_ms > r.computed_at_ms OR (x.computed_at_ms = r.computed_at_ms AND x.id > r.id)))), ''), "
-          "count(*) "
-          "FROM patients p LEFT JOIN patient_months m ON m.patient_id = p.id AND m.month = ?1 "
-          "WHERE p.clinic_id IN (SELECT value FROM json_each(?7)) AND p.registered_at_ms < ?3 "
-          "AND p.registered_at_ms >= ?4 "
-          "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9");
-      s.bind_all(q.month, q.as_of_date, q.registered_before_ms, q.registered_from_ms, q.cohort_before_ms,
-                 q.month_start_ms, json_ids(q.clinic_ids), q.risk_before_ms);
-      while (s.step()) {
-        RollupCount c;
-        c.clinic_id = s.int64(0);
-        c.sex = s.text(1);
-        c.age_decade = static_cast<int>(s.int64(2));
-        c.hypertension = s.int64(3) != 0;
-        c.diabetes = s.int64(4) != 0;
-        c.registration = static_cast<int>(s.int64(5));
-        c.bp_status = s.text(6);
-        c.glycemic_status = s.text(7);
-        c.risk_band = s.text(8);
-        c.patients = s.int64(9);
-        out.push_back(std::move(c));
-      }
-      return out;
+      return rollup_scan(db, q.clinic_ids,
+                         {{q.month, q.as_of_date, q.registered_before_ms, q.registered_from_ms, q.cohort_before_ms,
+                           q.month_start_ms, q.risk_before_ms}},
+                         false);
     });
   }
 
   std::vector<RollupCount> rollup_counts_months(const std::vector<std::int64_t>& clinic_ids,
                                                 const std::vector<RollupMonth>& months) override {
     return read([&](Connection& db) {
-      std::vector<RollupCount> out;
-      std::string spec = "[";
-      for (std::size_t i = 0; i < months.size(); ++i) {
-        const auto& m = months[i];
-        spec += (i ? "," : "") + std::string("[") + std::to_string(m.month) + ",\"" + m.as_of_date + "\"," +
-                std::to_string(m.end_ms) + "," + std::to_string(m.cohort_before_ms) + "," +
-                std::to_string(m.month_start_ms) + "]";
-      }
-      spec += "]";
-      // The patients and their diagnoses once (materialized), then each month's row and buckets.
-      Statement s = db.prepare(
-          "WITH mo AS MATERIALIZED (SELECT json_extract(value, '$[0]') AS m, json_extract(value, '$[1]') AS d, "
-          "  json_extract(value, '$[2]') AS e, json_extract(value, '$[3]') AS c, json_extract(value, '$[4]') AS s "
-          "  FROM json_each(?1)), "
-          "p AS MATERIALIZED (SELECT id, clinic_id, sex, birth_date, registered_at_ms AS reg, "
-          "  EXISTS (SELECT 1 FROM patient_diagnoses d WHERE d.patient_id = patients.id AND d.code = 'hypertension') AS htn, "
-          "  EXISTS (SELECT 1 FROM patient_diagnoses d WHERE d.patient_id = patients.id AND d.code = 'diabetes_t2') AS dm "
-          "  FROM patients WHERE clinic_id IN (SELECT value FROM json_each(?2))) "
-          "SELECT mo.m, p.clinic_id, p.sex, "
-          "((CAST(substr(mo.d, 1, 4) AS INTEGER) - CAST(substr(p.birth_date, 1, 4) AS INTEGER)) - "
-          "  (substr(mo.d, 6, 5) < substr(p.birth_date, 6, 5))) / 10, p.htn, p.dm, "
-          "CASE WHEN p.reg < mo.c THEN 0 WHEN p.reg < mo.s THEN 1 ELSE 2 END, "
-          "coalesce(pm.bp_status, ''), coalesce(pm.glycemic_status, ''), "
-          "coalesce((SELECT CASE max(CASE r.band WHEN 'high' THEN 3 WHEN 'moderate' THEN 2 WHEN 'low' THEN 1 ELSE 0 END) "
-          "    WHEN 3 THEN 'high' WHEN 2 THEN 'moderate' WHEN 1 THEN 'low' END FROM risk_scores r "
-          "  WHERE r.patient_id = p.id AND r.computed_at_ms < mo.e AND NOT EXISTS (SELECT 1 FROM risk_scores x "
-          "    WHERE x.patient_id = p.id AND x.model_id = r.model_id AND x.computed_at_ms < mo.e AND "
-          "    (x.computed_at_ms > r.computed_at_ms OR (x.computed_at_ms = r.computed_at_ms AND x.id > r.id)))), ''), "
-          "count(*) "
-          "FROM mo JOIN p ON p.reg < mo.e LEFT JOIN patient_months pm ON pm.patient_id = p.id AND pm.month = mo.m "
-          "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10");
-      s.bind_all(spec, json_ids(clinic_ids));
-      while (s.step()) {
-        RollupCount c;
-        c.month = static_cast<int>(s.int64(0));
-        c.clinic_id = s.int64(1);
-        c.sex = s.text(2);
-        c.age_decade = static_cast<int>(s.int64(3));
-        c.hypertension = s.int64(4) != 0;
-        c.diabetes = s.int64(5) != 0;
-        c.registration = static_cast<int>(s.int64(6));
-        c.bp_status = s.text(7);
-        c.glycemic_status = s.text(8);
-        c.risk_band = s.text(9);
-        c.patients = s.int64(10);
-        out.push_back(std::move(c));
-      }
-      return out;
+      std::vector<RollupCut> cuts;
+      for (const auto& m : months)
+        cuts.push_back({m.month, m.as_of_date, m.end_ms, std::numeric_limits<std::int64_t>::min(), m.cohort_before_ms,
+                        m.month_start_ms, m.end_ms});
+      return rollup_scan(db, clinic_ids, cuts, true);
     });
   }
 

@@ -31,30 +31,41 @@ inline constexpr int under_care_months = 12;  // the month and the 11 before it
 inline constexpr int recent_months = 3;       // the month and the 2 before it
 
 // One patient's rows, folded from readings on top of rows already stored.
+// apply() only keeps, per month, what that month's own readings say (its
+// newest contact, blood pressure and glycaemic value); rows() and changed()
+// then spread each month onto the months whose windows hold it. Each reading
+// costs one month lookup, not twelve row updates.
 class MonthFold {
  public:
   MonthFold(const Calendar& calendar, std::int64_t patient_id, std::int64_t clinic_id)
       : calendar_(calendar), patient_id_(patient_id), clinic_id_(clinic_id) {}
 
+  std::int64_t patient_id() const noexcept { return patient_id_; }
   void load(std::vector<store::PatientMonthRow> rows);
   void apply(const core::Reading& r);
   // A visit at `at_ms`: contact for that month and the 11 after it (under
   // care, no missed visit), no measurement.
   void contact(std::int64_t at_ms);
   // The rows whose values changed since load(), statuses filled in.
-  std::vector<store::PatientMonthRow> changed() const;
+  std::vector<store::PatientMonthRow> changed();
   // Every row, statuses filled in.
-  std::vector<store::PatientMonthRow> rows() const;
+  std::vector<store::PatientMonthRow> rows();
 
  private:
-  store::PatientMonthRow& row(int month);
+  store::PatientMonthRow& row(std::map<int, store::PatientMonthRow>& in, int month);
   store::PatientMonthRow with_status(store::PatientMonthRow r) const;
+  void spread();
 
   const Calendar& calendar_;
   std::int64_t patient_id_;
   std::int64_t clinic_id_;
+  std::map<int, store::PatientMonthRow> own_;  // per month: its own readings only
   std::map<int, store::PatientMonthRow> rows_;
   std::map<int, store::PatientMonthRow> loaded_;
+  // The month of the last reading applied, [start, end): readings come in time order mostly.
+  int cached_month_ = 0;
+  std::int64_t cached_start_ms_ = 0;
+  std::int64_t cached_end_ms_ = 0;
 };
 
 // The status words of a month row (they are stored, and reports count them).
@@ -72,7 +83,8 @@ struct RebuildSummary {
 
 // Recomputes every patient's rows from its readings (after writes that
 // bypassed the hook: the demo generator, imports, a change of reporting
-// zone). One write job per page of patients, so it can run beside a server.
+// zone). One write job per page of patients, so it can run beside a server;
+// each page reads its patients' readings in one pass (the fold's columns only).
 core::Result<RebuildSummary> rebuild(store::Store& store, const Calendar& calendar,
                                      const std::function<void(std::int64_t done)>& progress = {});
 

@@ -166,6 +166,13 @@ class WriteTxn {
   // Every reading of the patient, in (taken_at, id) order.
   virtual std::vector<core::Reading> readings_of(std::int64_t patient_id) = 0;
 
+  // The readings of the patients from_patient_id … to_patient_id, by patient
+  // then (taken_at, id), in one pass, for a rebuild of many patients. Only
+  // these fields are filled: id, patient_id, clinic_id, kind, taken_at,
+  // systolic/diastolic, glucose_mmol_l, glucose_context, hba1c_percent.
+  virtual void scan_readings(std::int64_t from_patient_id, std::int64_t to_patient_id,
+                             const std::function<void(const core::Reading&)>& f) = 0;
+
   // The patient's readings with change_seq > after_seq, in change_seq (arrival) order.
   virtual std::vector<core::Reading> readings_after(std::int64_t patient_id, std::int64_t after_seq) = 0;
 
