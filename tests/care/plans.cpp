@@ -62,7 +62,7 @@ std::string field_of(const core::Error& e) { return e.fields.empty() ? std::stri
 
 }  // namespace
 
-TEST_CASE("plans: a new version only when the content changes; an older proposal is superseded") {
+TEST_CASE("plans: a new version only when the content changes, an older proposal is superseded") {
   World w;
   Planner planner(*w.st, w.library);
   bp_week(w, "calm", 124, 76);
@@ -113,7 +113,7 @@ TEST_CASE("plans: the content ignores what moves with the clock alone") {
   CHECK(plan_content(a) != plan_content(b));
 }
 
-TEST_CASE("plans: approve makes it the patient's plan; the next approval supersedes it") {
+TEST_CASE("plans: approve makes it the patient's plan, the next approval supersedes it") {
   World w;
   Planner planner(*w.st, w.library);
   const auto doctor = a_doctor(w);

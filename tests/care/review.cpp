@@ -285,7 +285,7 @@ TEST_CASE("schedule: a warning whose condition has cleared for 72 h resolves its
   CHECK(nlohmann::json::parse(resolved[0].payload_json)["auto"] == true);
 }
 
-TEST_CASE("schedule: stale data opens a warning; the next reading resolves it") {
+TEST_CASE("schedule: stale data opens a warning, the next reading resolves it") {
   World w;
   Clock clock;
   const std::int64_t start = core::now_utc_ms();
@@ -340,7 +340,7 @@ TEST_CASE("schedule: an approved plan's follow-up date gone by opens follow_up_o
   CHECK(events_of(w, "alert.opened", "follow_up_overdue").size() == 1);
 }
 
-TEST_CASE("schedule: a visit since the plan's interval began moves the follow-up due date; the alert resolves at once") {
+TEST_CASE("schedule: a visit since the plan's interval began moves the follow-up due date, the alert resolves at once") {
   World w;
   Clock clock;
   const std::int64_t now = core::now_utc_ms();

@@ -53,7 +53,7 @@ store::VisitRow visit_on(std::int64_t day, const std::string& classification) {
 
 }  // namespace
 
-TEST_CASE("visits: recorded once with its audit entry; a resend returns the same visit") {
+TEST_CASE("visits: recorded once with its audit entry, a resend returns the same visit") {
   World w;
   const auto doctor = a_doctor(w);
   const std::int64_t at = core::now_utc_ms() - 3'600'000;

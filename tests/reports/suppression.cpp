@@ -14,7 +14,7 @@ std::size_t hidden_in(const SuppressionGrid& g, const std::vector<std::size_t>& 
 }
 }  // namespace
 
-TEST_CASE("counts 1 to 4 are suppressed; 0 and 5 are published") {
+TEST_CASE("counts 1 to 4 are suppressed, 0 and 5 are published") {
   SuppressionGrid g;
   for (auto v : {0, 1, 2, 3, 4, 5, 100}) g.add(v);
   suppress(g, 5);

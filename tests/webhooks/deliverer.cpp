@@ -177,7 +177,7 @@ TEST_CASE("a new webhook starts after the clinic's newest event, then delivers i
   CHECK(d.counters().delivered == 3);
 }
 
-TEST_CASE("the cursor moves only past 2xx answers; failures back off and the same event is retried") {
+TEST_CASE("the cursor moves only past 2xx answers, failures back off and the same event is retried") {
   Clinic c;
   c.set();
   const std::int64_t e1 = c.event(1), e2 = c.event(2), e3 = c.event(3);
@@ -305,7 +305,7 @@ TEST_CASE("no webhook, a disabled one, a deleted one, another clinic's events: n
   CHECK(script->requests().empty());
 }
 
-TEST_CASE("re-enabling starts after the newest event; changing the URL keeps the cursor and resets the back-off") {
+TEST_CASE("re-enabling starts after the newest event, changing the URL keeps the cursor and resets the back-off") {
   Clinic c;
   const auto first = c.set();
   c.event(1);
