@@ -508,10 +508,12 @@ VisitRow visit_from(const Statement& s) {
   return v;
 }
 
-std::vector<VisitRow> visits_of(Connection& db, std::int64_t patient_id, int limit) {
+// A patient's visits, newest first (a list) or oldest first (a rebuild), at most `limit`.
+std::vector<VisitRow> visits_of(Connection& db, std::int64_t patient_id, bool newest_first, int limit) {
   std::vector<VisitRow> out;
   Statement s = db.prepare(std::string(visit_columns) +
-                           "WHERE v.patient_id = ? ORDER BY v.visited_at_ms DESC, v.id DESC LIMIT ?");
+                           (newest_first ? "WHERE v.patient_id = ? ORDER BY v.visited_at_ms DESC, v.id DESC LIMIT ?"
+                                         : "WHERE v.patient_id = ? ORDER BY v.visited_at_ms, v.id LIMIT ?"));
   s.bind_all(patient_id, limit);
   while (s.step()) out.push_back(visit_from(s));
   return out;
@@ -952,11 +954,7 @@ class SqliteWriteTxn final : public WriteTxn {
   }
 
   std::vector<VisitRow> visits_of(std::int64_t patient_id) override {
-    std::vector<VisitRow> out;
-    Statement s = db_.prepare(std::string(visit_columns) + "WHERE v.patient_id = ? ORDER BY v.visited_at_ms, v.id");
-    s.bind(1, patient_id);
-    while (s.step()) out.push_back(visit_from(s));
-    return out;
+    return store::visits_of(db_, patient_id, false, std::numeric_limits<int>::max());
   }
 
   std::int64_t save_visit(const VisitRow& v) override {
@@ -1783,7 +1781,7 @@ class SqliteStore final : public Store {
   }
 
   std::vector<VisitRow> visits(std::int64_t patient_id, int limit) override {
-    return read([&](Connection& db) { return visits_of(db, patient_id, limit); });
+    return read([&](Connection& db) { return visits_of(db, patient_id, true, limit); });
   }
 
   std::vector<std::string> clinic_protocols(std::int64_t clinic_id) override {

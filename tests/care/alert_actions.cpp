@@ -14,14 +14,6 @@ core::Result<store::AlertRow> act(World& w, AlertAction a) {
   return store::wait_for<store::AlertRow>([&](auto done) { act_on_alert(*w.st, w.hub, a, done); });
 }
 
-std::int64_t a_doctor(World& w) {
-  core::User u;
-  u.username = "dr.li";
-  u.role = core::Role::doctor;
-  u.clinic_id = w.place.clinic_id;
-  return must(store::wait_for<std::int64_t>([&](auto done) { w.st->add_user({u, "x"}, done); }));
-}
-
 }  // namespace
 
 TEST_CASE("acknowledge then resolve: the row, the events and the audit log agree") {

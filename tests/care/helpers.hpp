@@ -31,4 +31,14 @@ struct World {
   }
 };
 
+// A doctor of the world's clinic (the actor of acknowledgements, decisions, visits).
+inline std::int64_t a_doctor(World& w, const std::string& username = "dr.li", const std::string& display_name = "") {
+  core::User u;
+  u.username = username;
+  u.display_name = display_name;
+  u.role = core::Role::doctor;
+  u.clinic_id = w.place.clinic_id;
+  return must(store::wait_for<std::int64_t>([&](auto done) { w.st->add_user({u, "x"}, done); }));
+}
+
 }  // namespace careloop::care::testing

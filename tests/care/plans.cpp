@@ -30,15 +30,6 @@ void bp_week(World& w, const std::string& tag, double sys, double dia) {
   insert(*w.st, w.patient, std::move(rs));
 }
 
-std::int64_t a_doctor(World& w, const std::string& name = "dr.zhang") {
-  core::User u;
-  u.username = name;
-  u.display_name = "Dr Zhang";
-  u.role = core::Role::doctor;
-  u.clinic_id = w.place.clinic_id;
-  return must(store::wait_for<std::int64_t>([&](auto done) { w.st->add_user({u, "x"}, done); }));
-}
-
 core::Result<store::CarePlanRow> decide(World& w, PlanDecision d) {
   d.patient_id = d.patient_id ? d.patient_id : w.patient;
   return store::wait_for<store::CarePlanRow>([&](auto done) { decide_plan(*w.st, w.library, d, done); });
@@ -116,7 +107,7 @@ TEST_CASE("plans: the content ignores what moves with the clock alone") {
 TEST_CASE("plans: approve makes it the patient's plan, the next approval supersedes it") {
   World w;
   Planner planner(*w.st, w.library);
-  const auto doctor = a_doctor(w);
+  const auto doctor = a_doctor(w, "dr.zhang", "Dr Zhang");
   bp_week(w, "calm", 124, 76);
   const auto v1 = propose(w, planner).proposed->version;
 
@@ -161,7 +152,7 @@ TEST_CASE("plans: approve makes it the patient's plan, the next approval superse
 TEST_CASE("plans: a rejection needs a reason, and the rejected plan is not proposed again") {
   World w;
   Planner planner(*w.st, w.library);
-  const auto doctor = a_doctor(w);
+  const auto doctor = a_doctor(w, "dr.zhang", "Dr Zhang");
   bp_week(w, "calm", 124, 76);
   const auto v1 = propose(w, planner).proposed->version;
   PlanDecision d;
@@ -190,7 +181,7 @@ TEST_CASE("plans: a rejection needs a reason, and the rejected plan is not propo
 TEST_CASE("plans: an edit is a new approved version with its JSON Patch from the proposal") {
   World w;
   Planner planner(*w.st, w.library);
-  const auto doctor = a_doctor(w);
+  const auto doctor = a_doctor(w, "dr.zhang", "Dr Zhang");
   bp_week(w, "calm", 124, 76);
   const auto proposal = *propose(w, planner).proposed;
   json edited = json::parse(proposal.plan_json);

@@ -91,14 +91,6 @@ ScheduleSettings every_sweep_full() {
   return s;
 }
 
-std::int64_t a_doctor(World& w) {
-  core::User u;
-  u.username = "dr.wang";
-  u.role = core::Role::doctor;
-  u.clinic_id = w.place.clinic_id;
-  return must(store::wait_for<std::int64_t>([&](auto done) { w.st->add_user({u, "x"}, done); }));
-}
-
 struct Clock {
   std::atomic<std::int64_t> now{core::now_utc_ms()};
   std::function<std::int64_t()> fn() {
@@ -217,7 +209,7 @@ TEST_CASE("schedule: an acknowledged critical alert does not escalate") {
   AlertAction ack;
   ack.kind = ActionKind::acknowledge;
   ack.alert_id = a->id;
-  ack.by_user_id = a_doctor(w);
+  ack.by_user_id = a_doctor(w, "dr.wang");
   ack.ack = protocols::AckAction::called_patient;
   REQUIRE(store::wait_for<store::AlertRow>([&](auto done) { act_on_alert(*w.st, w.hub, ack, done); }));
   clock.now = core::now_utc_ms() + 3 * hour_ms;
@@ -235,7 +227,7 @@ TEST_CASE("schedule: a snooze ends and the alert is open again") {
   AlertAction snooze;
   snooze.kind = ActionKind::snooze;
   snooze.alert_id = a->id;
-  snooze.by_user_id = a_doctor(w);
+  snooze.by_user_id = a_doctor(w, "dr.wang");
   snooze.snooze_until_ms = core::now_utc_ms() + 30 * minute_ms;
   REQUIRE(store::wait_for<store::AlertRow>([&](auto done) { act_on_alert(*w.st, w.hub, snooze, done); }));
   CHECK(unresolved(w, "bp_high")->status == "snoozed");
@@ -353,7 +345,7 @@ TEST_CASE("schedule: a visit since the plan's interval began moves the follow-up
   REQUIRE(unresolved(w, "follow_up_overdue"));  // due 3 days ago, no visit
 
   // A visit recorded before the interval began does not count.
-  const auto doctor = a_doctor(w);
+  const auto doctor = a_doctor(w, "dr.wang");
   auto visit = [&](const std::string& id, std::int64_t at_ms, const std::string& classification) {
     VisitInput v;
     v.patient_id = w.patient;

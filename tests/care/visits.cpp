@@ -19,14 +19,6 @@ namespace {
 
 constexpr std::int64_t day_ms = 86'400'000;
 
-std::int64_t a_doctor(World& w) {
-  core::User u;
-  u.username = "dr.li";
-  u.role = core::Role::doctor;
-  u.clinic_id = w.place.clinic_id;
-  return must(store::wait_for<std::int64_t>([&](auto done) { w.st->add_user({u, "x"}, done); }));
-}
-
 VisitInput input(World& w, std::int64_t by, std::string client_id, std::int64_t at_ms, std::string classification) {
   VisitInput v;
   v.patient_id = w.patient;
