@@ -21,6 +21,7 @@
 #include "careloop/reports/report.hpp"
 #include "careloop/reports/rollup.hpp"
 #include "careloop/risk/registry.hpp"
+#include "careloop/scoring/digest.hpp"
 #include "careloop/scoring/scorer.hpp"
 #include "careloop/store/state_rebuild.hpp"
 #include "careloop/store/store.hpp"
@@ -420,7 +421,7 @@ int main(int argc, char** argv) {
     // and the kept states batch work (scoring, reviews, plans) reads instead of the readings.
     auto rolled = reports::rebuild(st, *calendar);
     if (!rolled) return fail(rolled.error());
-    auto states = store::rebuild_patient_states(st, 500);
+    auto states = store::rebuild_patient_states(st, 500, {}, scoring::save_digest);
     if (!states) return fail(states.error());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     std::printf("demo county: %d regions, %d clinics, %d users, %d patients, %lld readings in %.1f s (seed %llu, ending %s)\n",
@@ -633,7 +634,7 @@ int main(int argc, char** argv) {
     auto rebuilt = store::rebuild_patient_states(st, state_batch, [tty](std::int64_t done, std::int64_t total) {
       if (tty) std::fprintf(stderr, "\rstate: %lld/%lld patients", static_cast<long long>(done), static_cast<long long>(total));
       if (tty && done == total) std::fprintf(stderr, "\n");
-    });
+    }, scoring::save_digest);
     if (!rebuilt) return fail(rebuilt.error());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     std::printf("state rebuild: %lld patients, %lld states saved from %lld readings in %.1f s\n",

@@ -19,6 +19,7 @@
 #include "careloop/mobile_api/api.hpp"
 #include "careloop/reports/rollup.hpp"
 #include "careloop/risk/registry.hpp"
+#include "careloop/scoring/digest.hpp"
 #include "careloop/scoring/scorer.hpp"
 #include "careloop/server/server.hpp"
 #include "careloop/server/static_files.hpp"
@@ -343,7 +344,7 @@ int run_serve(const Settings& s) {
   // the month rows reports read: both in the readings' transaction.
   st->set_readings_hook(std::make_shared<store::ReadingsHooks>(std::vector<std::shared_ptr<store::ReadingsHook>>{
       care::make_critical_alert_hook(*library, hub, [&reviewer](std::int64_t patient_id) { reviewer.schedule(patient_id); }),
-      reports::make_rollup_hook(*calendar)}));
+      reports::make_rollup_hook(*calendar), scoring::make_digest_hook()}));
   // Timers and full reviews on a schedule, on the compute pool.
   care::ScheduleSettings schedule_settings;
   schedule_settings.interval = ms(s.alert_sweep_s);

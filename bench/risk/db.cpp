@@ -34,6 +34,7 @@
 #include "careloop/core/time.hpp"
 #include "careloop/risk/features.hpp"
 #include "careloop/risk/registry.hpp"
+#include "careloop/scoring/digest.hpp"
 #include "careloop/scoring/scorer.hpp"
 #include "careloop/store/state_rebuild.hpp"
 #include "careloop/store/store.hpp"
@@ -150,7 +151,7 @@ int main(int argc, char** argv) {
       }
       ++patients;
     }
-    auto rebuilt = store::rebuild_patient_states(st, 500);
+    auto rebuilt = store::rebuild_patient_states(st, 500, {}, scoring::save_digest);
     if (!rebuilt) {
       std::fprintf(stderr, "state rebuild: %s\n", rebuilt.error().message.c_str());
       return 1;
@@ -164,6 +165,7 @@ int main(int argc, char** argv) {
 
   // The ceiling's rows: built once, untimed, exactly as the scorer builds them.
   std::vector<Ceiling> ceilings;
+  std::vector<std::shared_ptr<const risk::Model>> models_by_id;  // as ceilings
   for (const auto& m : models) {
     if (!m->spec().patient_scoring) continue;
     Ceiling c;
@@ -175,6 +177,7 @@ int main(int argc, char** argv) {
     const std::string file = std::string(CARELOOP_DATA_DIR) + "/models/" + c.id + "/model.json";
     check(XGBoosterLoadModel(h, file.c_str()), "XGBoosterLoadModel");
     check(XGBoosterSetParam(h, "nthread", "1"), "XGBoosterSetParam");
+    models_by_id.push_back(registry.find(c.id));
     ceilings.push_back(std::move(c));
   }
   std::int64_t from_saved = 0, read_readings = 0;
@@ -298,6 +301,50 @@ int main(int argc, char** argv) {
       sink = sink + static_cast<float>(scores);
     });
   };
+  // The same read and the same rule for which model applies, then only the
+  // probabilities and bands (Model::score_batch without factors): the scorer's pipeline without the
+  // explanations, to set against bare prediction alone.
+  auto probabilities_from_db = [&] {
+    return timed([&] {
+      std::size_t scored = 0;
+      std::vector<std::vector<float>> rows(ceilings.size());
+      for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(page)) {
+        const auto len = std::min(ids.size() - i, static_cast<std::size_t>(page));
+        for (auto& r : rows) r.clear();
+        for (auto& p : st.patients_with_digest({ids.data() + i, len})) {
+          if (!p.digest) {
+            std::fprintf(stderr, "patient %lld has no state digest: run careloop state rebuild\n", static_cast<long long>(p.patient.id));
+            std::exit(2);
+          }
+          const auto f = risk::extract_patient_features(p.patient, &*p.digest, {}, now);
+          for (std::size_t k = 0; k < ceilings.size(); ++k) {
+            const auto& c = ceilings[k];
+            const auto at = rows[k].size();
+            rows[k].resize(at + c.cols);
+            if (scoring::model_row(*models_by_id[k], p.patient, f, {rows[k].data() + at, c.cols})) rows[k].resize(at);
+          }
+        }
+        for (std::size_t k = 0; k < ceilings.size(); ++k) {
+          if (rows[k].empty()) continue;
+          auto p = models_by_id[k]->score_batch(rows[k], 0, now);  // probability and band, no factors
+          if (!p) std::exit(1);
+          scored += p->size();
+        }
+      }
+      sink = sink + static_cast<float>(scored);
+    });
+  };
+  // Only the read of the pages (records and digests): what the database costs.
+  auto read_only = [&] {
+    return timed([&] {
+      std::size_t got = 0;
+      for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(page)) {
+        const auto len = std::min(ids.size() - i, static_cast<std::size_t>(page));
+        got += st.patients_with_digest({ids.data() + i, len}).size();
+      }
+      sink = sink + static_cast<float>(got);
+    });
+  };
   auto score_all = [&] {
     return timed([&] {
       auto s = scorer.score_all(now, page, nullptr);
@@ -310,24 +357,27 @@ int main(int argc, char** argv) {
 
   const char* names[] = {"bare batch prediction, rows prepared", "bare prediction + xgboost SHAP, rows prepared",
                          "Model::score_batch on the rows (TreeSHAP, factors)", "Scorer::score_patients from the database",
-                         "Scorer::score_all (the same, scores written)"};
-  std::vector<double> wall_rate[5], cpu_rate[5];
+                         "Scorer::score_all (the same, scores written)",
+                         "from the database, probabilities only (no factors)",
+                         "reading the pages only (records and digests)"};
+  constexpr int subjects = 7;
+  std::vector<double> wall_rate[subjects], cpu_rate[subjects];
   for (int run = 0; run <= runs; ++run) {
-    const Took t[5] = {bare(false), bare(true), in_memory(), from_db(), score_all()};
+    const Took t[subjects] = {bare(false), bare(true), in_memory(), from_db(), score_all(), probabilities_from_db(), read_only()};
     std::printf("run %d%s (patients/s wall | per CPU-s):", run, run == 0 ? " (warm-up)" : "");
-    for (int k = 0; k < 5; ++k) std::printf(" %.0f|%.0f", n / t[k].wall, n / t[k].cpu);
+    for (int k = 0; k < subjects; ++k) std::printf(" %.0f|%.0f", n / t[k].wall, n / t[k].cpu);
     std::printf("; scorer/bare %.4fx wall, %.4fx CPU\n", t[0].wall / t[3].wall, t[0].cpu / t[3].cpu);
     std::fflush(stdout);
     if (run == 0) continue;
-    for (int k = 0; k < 5; ++k) wall_rate[k].push_back(n / t[k].wall), cpu_rate[k].push_back(n / t[k].cpu);
+    for (int k = 0; k < subjects; ++k) wall_rate[k].push_back(n / t[k].wall), cpu_rate[k].push_back(n / t[k].cpu);
   }
-  double w[5], c[5];
-  for (int k = 0; k < 5; ++k) w[k] = median(wall_rate[k]), c[k] = median(cpu_rate[k]);
+  double w[subjects], c[subjects];
+  for (int k = 0; k < subjects; ++k) w[k] = median(wall_rate[k]), c[k] = median(cpu_rate[k]);
   std::printf("\nmedian of %d runs, %zu patients; patients/s (wall) and per CPU-second (the calling thread; "
               "score_all's writes run on the store's writer thread), ratio to bare prediction and to bare + xgboost SHAP "
               "(CPU):\n",
               runs, ids.size());
-  for (int k = 0; k < 5; ++k)
+  for (int k = 0; k < subjects; ++k)
     std::printf("  %-52s %10.0f  %10.0f  %.4fx  %.3fx\n", names[k], w[k], c[k], c[k] / c[0], c[k] / c[1]);
   return 0;
 }

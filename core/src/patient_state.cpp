@@ -213,6 +213,29 @@ Stat PatientState::window(Metric m, std::int64_t today, int days) const noexcept
   return s;
 }
 
+PatientState PatientState::digest(std::span<const KeptWindow> keep, std::int64_t now_ms) const {
+  PatientState d;
+  d.last_offset_min_ = last_offset_min_;
+  d.last_offset_at_ms_ = last_offset_at_ms_;
+  d.applied_ = applied_;
+  d.applied_by_kind_ = applied_by_kind_;
+  d.too_old_ = too_old_;
+  const std::int64_t t = today(now_ms);
+  for (const auto& b : days_) {
+    DayBucket kept;
+    kept.day = b.day;
+    bool any = false;
+    for (const auto& k : keep)
+      // One day more than the window: exact from the day before today(now_ms) on.
+      if (b.day > t - k.days - 1 && b.stats[idx(k.metric)].count > 0) {
+        kept.stats[idx(k.metric)] = b.stats[idx(k.metric)];
+        any = true;
+      }
+    if (any) d.days_.push_back(kept);
+  }
+  return d;
+}
+
 Stat PatientState::window_24h(Metric m, std::int64_t now_ms) const noexcept {
   Stat s;
   for (auto it = recent_.rbegin(); it != recent_.rend() && it->utc_ms > now_ms - ms_per_day; ++it)

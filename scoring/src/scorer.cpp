@@ -74,16 +74,41 @@ PatientScores score_subjects(const std::vector<std::shared_ptr<const risk::Model
   return out;
 }
 
-PatientScores score_ids(store::Store& st, const std::vector<std::shared_ptr<const risk::Model>>& models,
-                        std::span<const std::int64_t> ids, std::int64_t now_ms) {
+// The subjects of a page of patients, in the order asked for (patients
+// removed meanwhile are left out): from their state digests (one small blob a
+// patient, patients_with_digest) where the digest answers for now_ms, else
+// from the full kept state (patients_with_state).
+std::vector<Subject> subjects_of(store::Store& st, std::span<const std::int64_t> ids, std::int64_t now_ms) {
+  std::vector<std::optional<Subject>> slots(ids.size());
+  std::unordered_map<std::int64_t, std::size_t> slot_of;
+  for (std::size_t i = 0; i < ids.size(); ++i) slot_of.emplace(ids[i], i);
+  std::vector<std::int64_t> without;
+  for (auto& w : st.patients_with_digest(ids)) {
+    // A digest is exact from a day before it was written on (store/hooks.hpp DigestRow).
+    if (!w.digest || now_ms < w.as_of_ms - day_ms) {
+      without.push_back(w.patient.id);
+      continue;
+    }
+    Subject s{std::move(w.patient), {}};
+    s.features = risk::extract_patient_features(s.patient, &*w.digest, {}, now_ms);
+    slots[slot_of[s.patient.id]] = std::move(s);
+  }
+  if (!without.empty())
+    for (auto& w : with_states(st, without, now_ms)) {
+      Subject s{std::move(w.patient), {}};
+      s.features = risk::extract_patient_features(s.patient, &w.state, {}, now_ms);
+      slots[slot_of[s.patient.id]] = std::move(s);
+    }
   std::vector<Subject> subjects;
   subjects.reserve(ids.size());
-  for (auto& w : with_states(st, ids, now_ms)) {  // patients removed meanwhile are left out
-    Subject s{std::move(w.patient), {}};
-    s.features = risk::extract_patient_features(s.patient, &w.state, {}, now_ms);
-    subjects.push_back(std::move(s));
-  }
-  return score_subjects(models, subjects, now_ms);
+  for (auto& s : slots)
+    if (s) subjects.push_back(std::move(*s));
+  return subjects;
+}
+
+PatientScores score_ids(store::Store& st, const std::vector<std::shared_ptr<const risk::Model>>& models,
+                        std::span<const std::int64_t> ids, std::int64_t now_ms) {
+  return score_subjects(models, subjects_of(st, ids, now_ms), now_ms);
 }
 
 }  // namespace
@@ -139,10 +164,8 @@ core::Status Scorer::write(std::vector<store::StoredRiskScore> scores) const {
 }
 
 core::Result<PatientScores> Scorer::score_patient(std::int64_t patient_id, std::int64_t now_ms) const {
-  auto got = with_states(store_, {&patient_id, 1}, now_ms);
-  if (got.empty()) return core::Error::not_found("patient " + std::to_string(patient_id) + " not found");
-  std::vector<Subject> one{{std::move(got.front().patient), {}}};
-  one[0].features = risk::extract_patient_features(one[0].patient, &got.front().state, {}, now_ms);
+  auto one = subjects_of(store_, {&patient_id, 1}, now_ms);
+  if (one.empty()) return core::Error::not_found("patient " + std::to_string(patient_id) + " not found");
   return score_subjects(registry_.models(), one, now_ms);
 }
 

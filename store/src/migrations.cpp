@@ -491,12 +491,23 @@ CREATE TABLE visits (
 CREATE INDEX visits_patient_time ON visits(patient_id, visited_at_ms);
 )sql";
 
+// State digests for batch risk scoring (store/hooks.hpp DigestRow): one small
+// blob a patient, read in one pass by score --all instead of the full state.
+constexpr std::string_view migration_patient_digests = R"sql(
+CREATE TABLE patient_digests (
+  patient_id  INTEGER PRIMARY KEY REFERENCES patients(id),
+  digest_seq  INTEGER NOT NULL,
+  as_of_ms    INTEGER NOT NULL,
+  digest      BLOB NOT NULL
+) STRICT;
+)sql";
+
 std::span<const std::string_view> migrations() {
-  static const std::array<std::string_view, 14> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
+  static const std::array<std::string_view, 15> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
                                                      migration_6, migration_7(), migration_care_plans,
                                                      migration_patient_months, migration_alert_timers, migration_webhooks,
                                                      migration_state_bin, migration_visits,
-                                                     migration_patient_months_covering};
+                                                     migration_patient_months_covering, migration_patient_digests};
   return all;
 }
 

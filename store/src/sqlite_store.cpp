@@ -36,11 +36,21 @@ using detail::Statement;
 std::string date_text(std::int64_t days) { return core::format_date(days); }
 
 std::int64_t date_days(const std::string& text) {
-  int y = 0;
-  unsigned m = 0, d = 0;
-  if (std::sscanf(text.c_str(), "%d-%u-%u", &y, &m, &d) != 3)
+  // YYYY-MM-DD as the store writes it (date_text), read without sscanf: batch
+  // reads parse one a patient (birth dates) and more (diagnoses, medications).
+  auto digits = [&](std::size_t from, std::size_t n, int& out) {
+    out = 0;
+    for (std::size_t i = from; i < from + n; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      out = out * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  int y = 0, m = 0, d = 0;
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-' || !digits(0, 4, y) || !digits(5, 2, m) ||
+      !digits(8, 2, d) || m < 1 || m > 12 || d < 1 || d > 31)
     throw StoreError(core::Errc::internal, "malformed date in the database: " + text);
-  return core::days_from_civil(y, m, d);
+  return core::days_from_civil(y, static_cast<unsigned>(m), static_cast<unsigned>(d));
 }
 
 // Enums are stored by their wire names; the CHECK constraints keep them valid.
@@ -231,11 +241,23 @@ AuditEntry audit_from(const Statement& s) {
 constexpr std::string_view audit_columns =
     "SELECT at_ms, actor_user_id, action, patient_id, clinic_id, detail, remote_addr FROM audit_log ";
 
+// An id range, bound as ?1 and ?2.
+struct IdRange {
+  std::int64_t first = 0, last = 0;
+};
+
 // Loads the diagnoses, comorbidities and medications of the patients that
-// `where` selects (bound to `key`: an id, or a JSON list of ids), into `by_id`.
+// `where` selects (bound to `key`: an id, a JSON list of ids, or an IdRange),
+// into `by_id`.
 template <class Key>
 void load_patient_details(Connection& db, std::string_view where, const Key& key,
                           const std::unordered_map<std::int64_t, core::Patient*>& by_id) {
+  auto bind_key = [&](Statement& s) {
+    if constexpr (std::is_same_v<Key, IdRange>)
+      s.bind(1, key.first).bind(2, key.last);
+    else
+      s.bind(1, key);
+  };
   auto target = [&](std::int64_t id) -> core::Patient* {
     auto it = by_id.find(id);
     return it == by_id.end() ? nullptr : it->second;
@@ -243,21 +265,21 @@ void load_patient_details(Connection& db, std::string_view where, const Key& key
   {
     Statement s = db.prepare(std::string("SELECT patient_id, code, diagnosed_on FROM patient_diagnoses ") +
                              std::string(where) + " ORDER BY patient_id, diagnosed_on, code");
-    s.bind(1, key);
+    bind_key(s);
     while (s.step())
       if (auto* p = target(s.int64(0))) p->diagnoses.push_back({s.text(1), date_days(s.text(2))});
   }
   {
     Statement s = db.prepare(std::string("SELECT patient_id, code FROM patient_comorbidities ") +
                              std::string(where) + " ORDER BY patient_id, code");
-    s.bind(1, key);
+    bind_key(s);
     while (s.step())
       if (auto* p = target(s.int64(0))) p->comorbidities.push_back(s.text(1));
   }
   {
     Statement s = db.prepare(std::string("SELECT patient_id, name, dose, since FROM patient_medications ") +
                              std::string(where) + " ORDER BY patient_id, id");
-    s.bind(1, key);
+    bind_key(s);
     while (s.step())
       if (auto* p = target(s.int64(0))) p->medications.push_back({s.text(1), s.text(2), date_days(s.text(3))});
   }
@@ -822,6 +844,23 @@ class SqliteWriteTxn final : public WriteTxn {
     return PatientStateRow{s.int64(0), s.int64(1), {}, s.text(2), s.int64(3), s.int64(4), {}};
   }
 
+  std::optional<DigestRow> load_digest(std::int64_t patient_id) override {
+    Statement s = db_.prepare("SELECT patient_id, digest_seq, as_of_ms, digest FROM patient_digests WHERE patient_id = ?");
+    s.bind(1, patient_id);
+    if (!s.step()) return std::nullopt;
+    return DigestRow{s.int64(0), s.int64(1), s.int64(2), std::string(s.blob_view(3))};
+  }
+
+  void save_digest(const DigestRow& row) override {
+    Statement s = db_.prepare(
+        "INSERT INTO patient_digests (patient_id, digest_seq, as_of_ms, digest) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (patient_id) DO UPDATE SET digest_seq = excluded.digest_seq, as_of_ms = excluded.as_of_ms, "
+        "digest = excluded.digest");
+    s.bind_all(row.patient_id, row.digest_seq, row.as_of_ms);
+    s.bind_blob(4, row.digest);
+    s.run();
+  }
+
   void save_state(const PatientStateRow& row) override {
     const bool has_state = !row.state_json.empty() || !row.state_bin.empty();
     Statement s = db_.prepare(
@@ -1215,6 +1254,7 @@ class SqliteStore final : public Store {
             db.prepare("UPDATE patient_state SET state_json = NULL, state_bin = NULL, state_seq = NULL WHERE patient_id = ?")
                 .bind(1, patient_id)
                 .run();
+            db.prepare("DELETE FROM patient_digests WHERE patient_id = ?").bind(1, patient_id).run();
           }
           return out;
         },
@@ -1828,6 +1868,65 @@ class SqliteStore final : public Store {
       s.bind(1, patient_id);
       if (!s.step()) return std::nullopt;
       return state_from(s);
+    });
+  }
+
+  std::vector<PatientWithDigest> patients_with_digest(std::span<const std::int64_t> ids) override {
+    return read([&](Connection& db) {
+      std::vector<PatientWithDigest> found;
+      if (ids.empty()) return found;
+      ReadSnapshot snapshot(db);
+      // A page of score --all is a run of ascending ids: read it as a range
+      // (cheaper than a lookup per id); other lists by their ids.
+      const bool ascending = std::is_sorted(ids.begin(), ids.end());
+      const IdRange range{ids.front(), ids.back()};
+      const bool as_range = ascending && range.last - range.first < 2 * static_cast<std::int64_t>(ids.size());
+      const std::string id_list = as_range ? std::string() : json_ids(ids);
+      std::unordered_map<std::int64_t, std::size_t> index;
+      std::unordered_map<std::int64_t, bool> wanted;
+      if (as_range)
+        for (auto id : ids) wanted.emplace(id, true);
+      {
+        const std::string from = ", d.as_of_ms, d.digest FROM patients p LEFT JOIN patient_digests d ON d.patient_id = p.id ";
+        Statement s = db.prepare(qualified_patient_columns() + from +
+                                 (as_range ? "WHERE p.id BETWEEN ?1 AND ?2" : "WHERE p.id IN (SELECT value FROM json_each(?1))"));
+        if (as_range)
+          s.bind(1, range.first).bind(2, range.last);
+        else
+          s.bind(1, id_list);
+        const int as_of = 13, digest = 14;
+        while (s.step()) {
+          if (as_range && !wanted.contains(s.int64(0))) continue;
+          PatientWithDigest p;
+          p.patient = patient_from(s);
+          if (!s.is_null(digest)) {
+            // A damaged digest is left out: the caller reads the full state instead.
+            if (auto decoded = core::PatientState::from_binary(s.blob_view(digest))) {
+              p.digest = std::move(*decoded);
+              p.as_of_ms = s.int64(as_of);
+            }
+          }
+          index.emplace(p.patient.id, found.size());
+          found.push_back(std::move(p));
+        }
+      }
+      if (found.empty()) return found;
+      {
+        std::unordered_map<std::int64_t, core::Patient*> by_id;
+        for (auto& p : found) by_id.emplace(p.patient.id, &p.patient);
+        if (as_range)
+          load_patient_details(db, "WHERE patient_id BETWEEN ?1 AND ?2", range, by_id);
+        else
+          load_patient_details(db, "WHERE patient_id IN (SELECT value FROM json_each(?))", id_list, by_id);
+      }
+      std::vector<PatientWithDigest> out;
+      out.reserve(found.size());
+      for (auto id : ids)
+        if (auto it = index.find(id); it != index.end() && found[it->second].patient.id == id) {
+          out.push_back(std::move(found[it->second]));
+          found[it->second].patient.id = 0;  // a repeated id comes once
+        }
+      return out;
     });
   }
 

@@ -8,7 +8,8 @@
 namespace careloop::store {
 
 core::Result<StateRebuild> rebuild_patient_states(Store& st, int batch,
-                                                  const std::function<void(std::int64_t, std::int64_t)>& progress) {
+                                                  const std::function<void(std::int64_t, std::int64_t)>& progress,
+                                                  const StateSaved& also) {
   std::vector<std::int64_t> ids;
   for (std::int64_t after = 0;;) {
     auto page = st.patient_ids(after, 100'000);
@@ -29,7 +30,10 @@ core::Result<StateRebuild> rebuild_patient_states(Store& st, int batch,
             for (auto id : chunk) {
               ++part.patients;
               const auto readings = txn.readings_of(id);
-              if (readings.empty()) continue;  // nothing to keep: readers fold nothing
+              if (readings.empty()) {  // no state to keep: readers fold nothing
+                if (also) also(txn, id, core::PatientState{}, 0, now);
+                continue;
+              }
               const auto state = core::PatientState::from_readings(readings);
               std::int64_t seq = 0;
               for (const auto& r : readings) seq = std::max(seq, r.change_seq);
@@ -43,6 +47,7 @@ core::Result<StateRebuild> rebuild_patient_states(Store& st, int batch,
                 clinic_id = patient->clinic_id;
               }
               txn.save_state({id, clinic_id, {}, kept ? kept->alerts_json : std::string(), now, seq, state.to_binary()});
+              if (also) also(txn, id, state, seq, now);
               ++part.states;
               part.readings += static_cast<std::int64_t>(readings.size());
             }

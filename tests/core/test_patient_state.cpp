@@ -160,3 +160,67 @@ TEST_CASE("patient state: JSON round trip is exact and rejects damage") {
   CHECK_FALSE(PatientState::from_json(R"({"v":2})").ok());
   CHECK(PatientState::from_json(R"({"v":1})").error().message.find("patient state") == 0);
 }
+
+TEST_CASE("patient state: a digest answers its kept windows exactly as the state does, before and after new readings") {
+  const KeptWindow keep[] = {{Metric::systolic, 30}, {Metric::diastolic, 30}, {Metric::glucose_fasting, 90},
+                             {Metric::weight, 90}};
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> kind(0, 4), minute(0, 24 * 60 - 1), late(0, 9), back_days(1, 120);
+  std::uniform_real_distribution<double> unit(0, 1);
+  auto random_reading = [&](std::int64_t day_start) {
+    std::int64_t t = day_start + minute(rng) * minute_ms;
+    if (late(rng) == 0) t -= back_days(rng) * day_ms;  // an offline phone's late reading
+    const int offset = unit(rng) < 0.9 ? shanghai_min : -300;  // a trip abroad now and then
+    Reading r;
+    switch (kind(rng)) {
+      case 0: r = bp(t, 100 + 80 * unit(rng), 60 + 40 * unit(rng), 70); break;
+      case 1: r = glucose(t, 4 + 8 * unit(rng), GlucoseContext::fasting); break;
+      case 2: r = glucose(t, 5 + 8 * unit(rng), GlucoseContext::after_meal); break;
+      case 3: r.kind = ReadingKind::weight, r.weight_kg = 60 + 30 * unit(rng); break;
+      default: r = dose(t, MedicationStatus::taken); break;
+    }
+    r.taken_at = {t, offset};
+    return r;
+  };
+  int checked = 0;
+  for (int patient = 0; patient < 20; ++patient) {
+    PatientState full;
+    std::int64_t day = t0;
+    // Some history, then a digest cut at a "now", then more readings applied to both.
+    const int history_days = 20 + patient * 9;
+    for (int d = 0; d < history_days; ++d, day += day_ms)
+      for (int n = static_cast<int>(unit(rng) * 4); n > 0; --n) full.apply(random_reading(day));
+    const std::int64_t cut_now = day + 9 * hour_ms;
+    PatientState digest = full.digest(keep, cut_now);
+    const std::int64_t cut_today = full.today(cut_now);
+    CHECK(digest.recent().empty());
+    CHECK(digest.days().size() <= full.days().size());
+    REQUIRE(PatientState::from_binary(digest.to_binary()).value() == digest);
+    for (int d = 0; d < 15; ++d, day += day_ms) {
+      for (int n = static_cast<int>(unit(rng) * 3); n > 0; --n) {
+        const Reading r = random_reading(day);
+        full.apply(r);
+        digest.apply(r);
+      }
+      const std::int64_t now = day + 20 * hour_ms;
+      REQUIRE(digest.today(now) == full.today(now));
+      for (std::int64_t today = cut_today - 1; today <= full.today(now) + 2; ++today)
+        for (const auto& k : keep) {
+          INFO("patient " << patient << " today " << today << " metric " << to_string(k.metric));
+          const Stat a = digest.window(k.metric, today, k.days), b = full.window(k.metric, today, k.days);
+          REQUIRE(a.count == b.count);
+          REQUIRE(a.sum == Approx(b.sum));
+          ++checked;
+        }
+    }
+  }
+  CHECK(checked > 5000);
+  // Two days before the cut, a 30-day window would reach a day the digest dropped.
+  PatientState full;
+  for (int d = 0; d < 40; ++d) full.apply(bp(t0 + d * day_ms + hour_ms, 120 + d, 80));
+  const std::int64_t now = t0 + 39 * day_ms + 2 * hour_ms;
+  const auto digest = full.digest(keep, now);
+  CHECK(digest.window(Metric::systolic, full.today(now) - 2, 30).count + 1 ==
+        full.window(Metric::systolic, full.today(now) - 2, 30).count);
+  CHECK(digest.to_binary().size() < full.to_binary().size() / 2);
+}

@@ -7,7 +7,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include <sqlite3.h>
+
 #include "careloop/core/time.hpp"
+#include "careloop/scoring/digest.hpp"
 #include "careloop/scoring/scorer.hpp"
 #include "careloop/store/state_rebuild.hpp"
 #include "fixture.hpp"
@@ -163,6 +166,54 @@ TEST_CASE("scores from the saved states equal scores from the readings") {
     CHECK(from_states.scores[i].factors_json == folded.scores[i].factors_json);
   }
   CHECK(from_states.skipped.size() == folded.skipped.size());
+}
+
+namespace {
+
+void expect_same_scores(const scoring::PatientScores& a, const scoring::PatientScores& b) {
+  REQUIRE(a.scores.size() == b.scores.size());
+  for (std::size_t i = 0; i < a.scores.size(); ++i) {
+    CHECK(a.scores[i].patient_id == b.scores[i].patient_id);
+    CHECK(a.scores[i].model_id == b.scores[i].model_id);
+    CHECK(a.scores[i].probability == b.scores[i].probability);
+    CHECK(a.scores[i].factors_json == b.scores[i].factors_json);
+  }
+  CHECK(a.skipped.size() == b.skipped.size());
+}
+
+}  // namespace
+
+TEST_CASE("scores from the state digests equal scores from the full states, now and ten days on") {
+  World w;
+  // The digest hook keeps every patient's digest in the readings' transaction.
+  w.st->set_readings_hook(scoring::make_digest_hook());
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 15; ++i) ids.push_back(w.add(i));
+  // Late readings from an offline phone, in a second upload: the hook catches the digest up.
+  core::Reading late = bp("late-5", w.now - 12 * day_ms, 171, 99);
+  insert(*w.st, ids[5], {late});
+  std::size_t with_digest = 0;
+  for (const auto& p : w.st->patients_with_digest(ids)) with_digest += p.digest.has_value();
+  CHECK(with_digest == 10);  // the silent third sent nothing
+  const scoring::Scorer scorer(*w.st, w.registry);
+  const auto now = must(scorer.score_patients(ids, w.now));
+  const auto later = must(scorer.score_patients(ids, w.now + 10 * day_ms));
+  CHECK(now.scores.size() > 0);
+
+  // The same patients from their full states: the digests removed behind the store's back.
+  must(store::rebuild_patient_states(*w.st, 4));
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(w.dir.file("scoring.db").c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "DELETE FROM patient_digests", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  for (const auto& p : w.st->patients_with_digest(ids)) CHECK_FALSE(p.digest);
+  expect_same_scores(now, must(scorer.score_patients(ids, w.now)));
+  expect_same_scores(later, must(scorer.score_patients(ids, w.now + 10 * day_ms)));
+  // Ten days on (older ages, 30-day windows holding fewer readings) the scores differ.
+  bool moved = false;
+  for (std::size_t i = 0; i < now.scores.size() && i < later.scores.size(); ++i)
+    moved |= now.scores[i].probability != later.scores[i].probability;
+  CHECK(moved);
 }
 
 TEST_CASE("the rescorer scores a patient once for a burst of readings") {

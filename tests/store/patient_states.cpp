@@ -210,3 +210,61 @@ TEST_CASE("saved states: the blob first, JSON for old rows, a damaged one is fol
   // No state kept: not_found.
   CHECK(saved_state(PatientStateRow{}).error().code == core::Errc::not_found);
 }
+
+TEST_CASE("state digests: kept beside the record, read back in one batch, dropped by readings without a hook") {
+  World w;
+  const auto a = add_patient(*w.st, w.place.clinic_id, "A");
+  const auto b = add_patient(*w.st, w.place.clinic_id, "B");
+  insert(*w.st, a, days_of_bp("a", w.now - 40 * day, 40, 130));
+  const core::KeptWindow keep[] = {{core::Metric::systolic, 30}};
+  const auto full = core::PatientState::from_readings(all_readings(*w.st, a));
+  const auto digest = full.digest(keep, w.now);
+  must(wait_for<core::Unit>([&](auto done) {
+    w.st->transact(
+        [&](WriteTxn& txn) -> core::Status {
+          CHECK_FALSE(txn.load_digest(a));
+          txn.save_digest({a, 40, w.now, digest.to_binary()});
+          const auto back = txn.load_digest(a);
+          REQUIRE(back);
+          CHECK(back->digest_seq == 40);
+          CHECK(back->as_of_ms == w.now);
+          return core::ok_status();
+        },
+        std::move(done));
+  }));
+  // In the order asked for, unknown ids left out, a repeated id once; b has no digest.
+  const std::vector<std::int64_t> ids{b, 999'999, a, b};
+  auto got = w.st->patients_with_digest(ids);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].patient.id == b);
+  CHECK_FALSE(got[0].digest);
+  CHECK(got[1].patient.id == a);
+  CHECK(got[1].patient.name == "A");
+  CHECK(got[1].patient.diagnoses.size() == w.st->patient(a)->diagnoses.size());
+  REQUIRE(got[1].digest);
+  CHECK(*got[1].digest == digest);
+  CHECK(got[1].as_of_ms == w.now);
+  CHECK(got[1].digest->window(core::Metric::systolic, full.today(w.now), 30).count ==
+        full.window(core::Metric::systolic, full.today(w.now), 30).count);
+  // A run of ascending ids (a page of score --all) is read as a range: the same answer.
+  const auto c = add_patient(*w.st, w.place.clinic_id, "C");
+  const std::vector<std::int64_t> page{a, c};  // b, between them, not asked for
+  REQUIRE(a < b);
+  REQUIRE(b < c);
+  const auto ranged = w.st->patients_with_digest(page);
+  REQUIRE(ranged.size() == 2);
+  CHECK(ranged[0].patient.id == a);
+  CHECK(ranged[0].patient.diagnoses.size() == got[1].patient.diagnoses.size());
+  CHECK(ranged[0].patient.medications.size() == got[1].patient.medications.size());
+  REQUIRE(ranged[0].digest);
+  CHECK(*ranged[0].digest == digest);
+  CHECK(ranged[1].patient.id == c);
+  CHECK_FALSE(ranged[1].digest);
+
+  // A reading written without the hook: the digest no longer covers every reading.
+  w.st->set_readings_hook(nullptr);
+  insert(*w.st, a, {bp("nohook", w.now - hour, 140, 90)});
+  got = w.st->patients_with_digest(ids);
+  REQUIRE(got.size() == 2);
+  CHECK_FALSE(got[1].digest);
+}

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,6 +70,12 @@ struct RecentReading {
   friend bool operator==(const RecentReading&, const RecentReading&) = default;
 };
 
+// One metric's window that a digest keeps (PatientState::digest).
+struct KeptWindow {
+  Metric metric;
+  int days;
+};
+
 // Only GlucoseContext::fasting counts as fasting; before-meal, after-meal,
 // bedtime, random and a missing context count as non-fasting.
 bool is_fasting(const Reading& r) noexcept;
@@ -111,6 +118,15 @@ class PatientState {
   // Readings of one kind applied so far: a key that changes with each new reading.
   std::int64_t readings_applied(ReadingKind k) const noexcept { return applied_by_kind_[static_cast<std::size_t>(k)]; }
   std::int64_t readings_older_than_retained() const noexcept { return too_old_; }
+
+  // A small state for batch readers that need a few windowed means (risk
+  // scoring reads one a patient): only the kept metrics' day statistics, of
+  // the `days` + 1 local days ending with today(now_ms) — no raw ring, no
+  // latest readings, no glucose-in-range or medication counts. For every kept
+  // (metric, days) and every today >= today(now_ms) - 1, digest.window(metric,
+  // today, days) equals window(metric, today, days), today() included (the
+  // offset is kept), and applying later readings to both keeps it so.
+  PatientState digest(std::span<const KeptWindow> keep, std::int64_t now_ms) const;
 
   // Compact JSON for the store (one blob per patient) and back.
   std::string to_json() const;

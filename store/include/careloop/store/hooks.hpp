@@ -76,6 +76,20 @@ struct PatientMonthRow {
   friend bool operator==(const PatientMonthRow&, const PatientMonthRow&) = default;
 };
 
+// A patient's state digest (table patient_digests): a small
+// core::PatientState (PatientState::digest, binary form) holding only the
+// windows a batch reader needs, written by a readings hook in the readings'
+// own transaction (scoring/'s digest hook: the windows the risk models read).
+// It covers exactly the patient's readings with change_seq <= digest_seq and
+// answers its windows exactly for any now from as_of_ms - 1 day on. Readings
+// written without the hook delete it (the hook then rebuilds it).
+struct DigestRow {
+  std::int64_t patient_id = 0;
+  std::int64_t digest_seq = 0;
+  std::int64_t as_of_ms = 0;
+  std::string digest;  // core::PatientState::to_binary() of the digest
+};
+
 // One row of the alerts table (one per patient per signal while unresolved).
 struct AlertRow {
   std::int64_t id = 0;  // 0: a new alert
@@ -182,6 +196,8 @@ class WriteTxn {
   virtual std::optional<PatientStateRow> load_state_header(std::int64_t patient_id) = 0;
   // Writes every column of the row.
   virtual void save_state(const PatientStateRow& row) = 0;
+  virtual std::optional<DigestRow> load_digest(std::int64_t patient_id) = 0;
+  virtual void save_digest(const DigestRow& row) = 0;
   // Writes the alert book alone, keeping the saved state (a new row has none).
   virtual void save_alert_book(std::int64_t patient_id, std::int64_t clinic_id, const std::string& alerts_json,
                                std::int64_t at_ms) = 0;

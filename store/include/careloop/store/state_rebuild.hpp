@@ -24,8 +24,14 @@ struct StateRebuild {
 // folded; the alert book is kept. A reading stored by another writer after
 // a job is caught up by change_seq like any other, so this is safe beside a
 // running server (its hook's cache only trusts a state with the seq it saved).
-// progress(done, total) after each batch.
+// progress(done, total) after each batch. `also` runs for each patient in
+// its write job with the state and the seq it covers (an empty state and 0
+// for a patient without readings, who gets no saved state): what is kept
+// beside the state (app/ passes scoring's digest, store/hooks.hpp DigestRow).
+using StateSaved = std::function<void(WriteTxn& txn, std::int64_t patient_id, const core::PatientState& state,
+                                      std::int64_t seq, std::int64_t now_ms)>;
 core::Result<StateRebuild> rebuild_patient_states(Store& st, int batch,
-                                                  const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+                                                  const std::function<void(std::int64_t, std::int64_t)>& progress = {},
+                                                  const StateSaved& also = {});
 
 }  // namespace careloop::store

@@ -200,6 +200,16 @@ struct PatientWithState {
   std::int64_t readings_read = 0;  // readings applied on top of the saved state, or folded
 };
 
+// A patient with the state digest scoring reads (Store::patients_with_digest).
+struct PatientWithDigest {
+  core::Patient patient;
+  // The decoded digest (DigestRow), or none: never written, deleted by a
+  // write without the hook, or damaged (then the caller falls back to
+  // patients_with_state).
+  std::optional<core::PatientState> digest;
+  std::int64_t as_of_ms = 0;
+};
+
 struct AlertQuery {
   std::int64_t clinic_id = 0;
   std::optional<std::string> status;       // open, acknowledged, snoozed, resolved; all when unset
@@ -422,6 +432,11 @@ class Store {
   // catch-up readings, fallback readings.
   virtual std::vector<PatientWithState> patients_with_state(std::span<const std::int64_t> ids, std::int64_t from_ms,
                                                             std::int64_t to_ms) = 0;
+  // The records of these patients (those that exist, in the order asked for)
+  // with their state digests (DigestRow): records and digests in one join,
+  // then diagnoses, comorbidities and medications — four queries a page and
+  // no reading read. For batch risk scoring (scoring/).
+  virtual std::vector<PatientWithDigest> patients_with_digest(std::span<const std::int64_t> ids) = 0;
   // The patient's readings with change_seq > after_seq, in change_seq order
   // (to catch a saved state up, as the writer's hook does).
   virtual std::vector<core::Reading> readings_after(std::int64_t patient_id, std::int64_t after_seq) = 0;
