@@ -312,11 +312,16 @@ int main(int argc, char** argv) {
         const auto len = std::min(ids.size() - i, static_cast<std::size_t>(page));
         for (auto& r : rows) r.clear();
         for (auto& p : st.patients_with_digest({ids.data() + i, len})) {
-          if (!p.digest) {
+          // As the scorer: no window is read for a patient every model rules out by diagnosis.
+          if (std::all_of(models_by_id.begin(), models_by_id.end(),
+                          [&](const auto& m) { return scoring::excluding_diagnosis(*m, p.patient).has_value(); }))
+            continue;
+          auto digest = core::PatientState::from_binary(p.digest);
+          if (!digest) {
             std::fprintf(stderr, "patient %lld has no state digest: run careloop state rebuild\n", static_cast<long long>(p.patient.id));
             std::exit(2);
           }
-          const auto f = risk::extract_patient_features(p.patient, &*p.digest, {}, now);
+          const auto f = risk::extract_patient_features(p.patient, &*digest, {}, now);
           for (std::size_t k = 0; k < ceilings.size(); ++k) {
             const auto& c = ceilings[k];
             const auto at = rows[k].size();

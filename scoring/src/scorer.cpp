@@ -74,30 +74,51 @@ PatientScores score_subjects(const std::vector<std::shared_ptr<const risk::Model
   return out;
 }
 
+// Whether a diagnosis of the patient excludes every patient model (a
+// hypertensive diabetic has no incident-risk model): then no window is read.
+bool excluded_from_all(const std::vector<std::shared_ptr<const risk::Model>>& models, const core::Patient& patient) {
+  return std::none_of(models.begin(), models.end(), [&](const auto& m) {
+    return m->spec().patient_scoring && !excluding_diagnosis(*m, patient);
+  });
+}
+
 // The subjects of a page of patients, in the order asked for (patients
 // removed meanwhile are left out): from their state digests (one small blob a
-// patient, patients_with_digest) where the digest answers for now_ms, else
-// from the full kept state (patients_with_state).
-std::vector<Subject> subjects_of(store::Store& st, std::span<const std::int64_t> ids, std::int64_t now_ms) {
+// patient, patients_with_digest, decoded only when some model may apply)
+// where the digest answers for now_ms, else from the full kept state
+// (patients_with_state).
+std::vector<Subject> subjects_of(store::Store& st, const std::vector<std::shared_ptr<const risk::Model>>& models,
+                                 std::span<const std::int64_t> ids, std::int64_t now_ms) {
   std::vector<std::optional<Subject>> slots(ids.size());
   std::unordered_map<std::int64_t, std::size_t> slot_of;
   for (std::size_t i = 0; i < ids.size(); ++i) slot_of.emplace(ids[i], i);
   std::vector<std::int64_t> without;
   for (auto& w : st.patients_with_digest(ids)) {
-    // A digest is exact from a day before it was written on (store/hooks.hpp DigestRow).
-    if (!w.digest || now_ms < w.as_of_ms - day_ms) {
-      without.push_back(w.patient.id);
-      continue;
-    }
     Subject s{std::move(w.patient), {}};
-    s.features = risk::extract_patient_features(s.patient, &*w.digest, {}, now_ms);
-    slots[slot_of[s.patient.id]] = std::move(s);
+    if (excluded_from_all(models, s.patient)) {
+      // model_row gives each model's "has <diagnosis>" before it looks at a value.
+      s.features = risk::extract_patient_features(s.patient, nullptr, {}, now_ms);
+    } else {
+      // A digest is exact from a day before it was cut on (store/hooks.hpp DigestRow);
+      // a damaged one is read as if there were none.
+      auto digest = w.digest.empty() || now_ms < w.as_of_ms - day_ms
+                        ? core::Result<core::PatientState>(core::Error::not_found("no digest"))
+                        : core::PatientState::from_binary(w.digest);
+      if (!digest) {
+        without.push_back(s.patient.id);
+        continue;
+      }
+      s.features = risk::extract_patient_features(s.patient, &*digest, {}, now_ms);
+    }
+    const auto at = slot_of[s.patient.id];
+    slots[at] = std::move(s);
   }
   if (!without.empty())
     for (auto& w : with_states(st, without, now_ms)) {
       Subject s{std::move(w.patient), {}};
       s.features = risk::extract_patient_features(s.patient, &w.state, {}, now_ms);
-      slots[slot_of[s.patient.id]] = std::move(s);
+      const auto at = slot_of[s.patient.id];
+      slots[at] = std::move(s);
     }
   std::vector<Subject> subjects;
   subjects.reserve(ids.size());
@@ -108,18 +129,22 @@ std::vector<Subject> subjects_of(store::Store& st, std::span<const std::int64_t>
 
 PatientScores score_ids(store::Store& st, const std::vector<std::shared_ptr<const risk::Model>>& models,
                         std::span<const std::int64_t> ids, std::int64_t now_ms) {
-  return score_subjects(models, subjects_of(st, ids, now_ms), now_ms);
+  return score_subjects(models, subjects_of(st, models, ids, now_ms), now_ms);
 }
 
 }  // namespace
+
+std::optional<std::string> excluding_diagnosis(const risk::Model& model, const core::Patient& patient) {
+  for (const auto& dx : model.spec().excludes_diagnoses)
+    if (patient.has_diagnosis(dx)) return dx;
+  return std::nullopt;
+}
 
 std::optional<std::string> model_row(const risk::Model& model, const core::Patient& patient,
                                    const risk::PatientFeatures& features, std::span<float> row) {
   const auto& spec = model.spec();
   if (!spec.patient_scoring) return "not a patient model";
-  const auto excluded = std::find_if(spec.excludes_diagnoses.begin(), spec.excludes_diagnoses.end(),
-                                     [&](const std::string& dx) { return patient.has_diagnosis(dx); });
-  if (excluded != spec.excludes_diagnoses.end()) return "has " + *excluded;
+  if (auto dx = excluding_diagnosis(model, patient)) return "has " + *dx;
   if (auto ok = risk::model_input(spec, features, row); !ok) {
     std::string why = ok.error().message;
     for (const auto& f : ok.error().fields) why += "; " + f.pointer + ": " + f.detail;
@@ -164,9 +189,10 @@ core::Status Scorer::write(std::vector<store::StoredRiskScore> scores) const {
 }
 
 core::Result<PatientScores> Scorer::score_patient(std::int64_t patient_id, std::int64_t now_ms) const {
-  auto one = subjects_of(store_, {&patient_id, 1}, now_ms);
+  const auto models = registry_.models();
+  auto one = subjects_of(store_, models, {&patient_id, 1}, now_ms);
   if (one.empty()) return core::Error::not_found("patient " + std::to_string(patient_id) + " not found");
-  return score_subjects(registry_.models(), one, now_ms);
+  return score_subjects(models, one, now_ms);
 }
 
 core::Result<PatientScores> Scorer::score_patients(std::span<const std::int64_t> patient_ids,

@@ -1900,11 +1900,8 @@ class SqliteStore final : public Store {
           PatientWithDigest p;
           p.patient = patient_from(s);
           if (!s.is_null(digest)) {
-            // A damaged digest is left out: the caller reads the full state instead.
-            if (auto decoded = core::PatientState::from_binary(s.blob_view(digest))) {
-              p.digest = std::move(*decoded);
-              p.as_of_ms = s.int64(as_of);
-            }
+            p.digest = std::string(s.blob_view(digest));
+            p.as_of_ms = s.int64(as_of);
           }
           index.emplace(p.patient.id, found.size());
           found.push_back(std::move(p));

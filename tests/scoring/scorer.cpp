@@ -193,7 +193,7 @@ TEST_CASE("scores from the state digests equal scores from the full states, now 
   core::Reading late = bp("late-5", w.now - 12 * day_ms, 171, 99);
   insert(*w.st, ids[5], {late});
   std::size_t with_digest = 0;
-  for (const auto& p : w.st->patients_with_digest(ids)) with_digest += p.digest.has_value();
+  for (const auto& p : w.st->patients_with_digest(ids)) with_digest += !p.digest.empty();
   CHECK(with_digest == 10);  // the silent third sent nothing
   const scoring::Scorer scorer(*w.st, w.registry);
   const auto now = must(scorer.score_patients(ids, w.now));
@@ -206,7 +206,7 @@ TEST_CASE("scores from the state digests equal scores from the full states, now 
   REQUIRE(sqlite3_open(w.dir.file("scoring.db").c_str(), &db) == SQLITE_OK);
   REQUIRE(sqlite3_exec(db, "DELETE FROM patient_digests", nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
-  for (const auto& p : w.st->patients_with_digest(ids)) CHECK_FALSE(p.digest);
+  for (const auto& p : w.st->patients_with_digest(ids)) CHECK(p.digest.empty());
   expect_same_scores(now, must(scorer.score_patients(ids, w.now)));
   expect_same_scores(later, must(scorer.score_patients(ids, w.now + 10 * day_ms)));
   // Ten days on (older ages, 30-day windows holding fewer readings) the scores differ.

@@ -39,6 +39,10 @@ struct PatientScores {
   std::vector<Skip> skipped;
 };
 
+// The patient's diagnosis that rules the model out (no incident-hypertension
+// risk for a hypertensive patient), if any.
+std::optional<std::string> excluding_diagnosis(const risk::Model& model, const core::Patient& patient);
+
 // Whether a model applies to a patient: a patient_scoring model whose
 // excluded diagnoses the patient does not have, whose feature ranges the
 // values fit, and which saw in training every feature the patient lacks

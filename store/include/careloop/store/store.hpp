@@ -203,10 +203,10 @@ struct PatientWithState {
 // A patient with the state digest scoring reads (Store::patients_with_digest).
 struct PatientWithDigest {
   core::Patient patient;
-  // The decoded digest (DigestRow), or none: never written, deleted by a
-  // write without the hook, or damaged (then the caller falls back to
-  // patients_with_state).
-  std::optional<core::PatientState> digest;
+  // The digest's binary form (DigestRow), left to the caller to decode
+  // (scoring decodes only the patients some model may apply to); empty when
+  // there is none: never written, or deleted by a write without the hook.
+  std::string digest;
   std::int64_t as_of_ms = 0;
 };
 
