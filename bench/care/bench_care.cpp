@@ -11,10 +11,12 @@
 //   state    — the hook with no protocols: load, apply, save the PatientState
 //   critical — the hook with the real protocols: state + patient record +
 //              snapshot + critical rules + alert book (what `serve` runs)
+//   digest   — scoring's digest hook alone (what `serve` adds after the
+//              critical and rollup hooks): load the 1 KB digest, apply, cut, save
 //   cold     — after the runs, a new critical hook (empty cache, as after a
 //              restart) over the critical patients: saved state + catch-up
 // The hook's own time is measured around on_readings_created (steady_clock);
-// the whole job's time is the batch's wall time over all patients with one
+// a quarter of the patients per writer; the whole job's time is the batch's wall time over all patients with one
 // reading per job and every job waited for (group commit of one job: fsync
 // included, so it is mostly the disk). Medians over the runs after a warm-up.
 #include <algorithm>
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "careloop/care/care.hpp"
+#include "careloop/scoring/digest.hpp"
 #include "careloop/core/time.hpp"
 
 using namespace careloop;
@@ -131,6 +134,7 @@ int main(int argc, char** argv) {
   auto library = must(care::ProtocolLibrary::load(CARELOOP_PROTOCOL_DIR));
   auto critical = std::make_shared<Timed>(care::make_critical_alert_hook(library, nullptr));
   auto state_only = std::make_shared<Timed>(care::make_critical_alert_hook(care::ProtocolLibrary::empty(), nullptr));
+  auto digest = std::make_shared<Timed>(scoring::make_digest_hook());
 
   int seq = 0;
   // One reading per patient, one job each; 1 in 20 is critical (185/122).
@@ -138,10 +142,10 @@ int main(int argc, char** argv) {
   // marks its patients' states stale, and each hook keeps its own cache.
   auto group = [&](int g) {
     std::vector<std::int64_t> out;
-    for (std::size_t i = static_cast<std::size_t>(g); i < ids.size(); i += 3) out.push_back(ids[i]);
+    for (std::size_t i = static_cast<std::size_t>(g); i < ids.size(); i += 4) out.push_back(ids[i]);
     return out;
   };
-  const auto g_none = group(0), g_state = group(1), g_critical = group(2);
+  const auto g_none = group(0), g_state = group(1), g_critical = group(2), g_digest = group(3);
   auto pass = [&](const std::shared_ptr<Timed>& hook, const std::vector<std::int64_t>& ids) {
     st->set_readings_hook(hook);
     const auto t = Clock::now();
@@ -161,12 +165,16 @@ int main(int argc, char** argv) {
   pass(state_only, g_state);
   state_only->samples.clear();
   pass(nullptr, g_none);
+  pass(digest, g_digest);
+  const double digest_first_us = median(digest->samples);
+  digest->samples.clear();
 
-  std::vector<double> job_none, job_state, job_critical;
+  std::vector<double> job_none, job_state, job_critical, job_digest;
   for (int r = 0; r < runs; ++r) {
     job_none.push_back(pass(nullptr, g_none));
     job_state.push_back(pass(state_only, g_state));
     job_critical.push_back(pass(critical, g_critical));
+    job_digest.push_back(pass(digest, g_digest));
   }
   // Cold: a new hook (nothing cached, as after a restart) over the same
   // patients loads each saved state and applies the readings stored after it.
@@ -207,8 +215,12 @@ int main(int argc, char** argv) {
   std::printf("hook time per reading: state only p50 %.1f us p99 %.1f us | critical p50 %.1f us p99 %.1f us\n",
               median(state_only->samples), pct(state_only->samples, 0.99), median(critical->samples),
               pct(critical->samples, 0.99));
-  std::printf("job wall time (insert + commit, fsync): none %.0f us | state %.0f us | critical %.0f us | ratio critical/none %.2f\n",
-              median(job_none), median(job_state), median(job_critical), median(job_critical) / median(job_none));
+  std::printf("digest hook (scoring) per reading: p50 %.1f us p99 %.1f us; first batch (fold of 180 readings) median %.0f us\n",
+              median(digest->samples), pct(digest->samples, 0.99), digest_first_us);
+  std::printf("job wall time (insert + commit, fsync): none %.0f us | state %.0f us | critical %.0f us | digest %.0f us | "
+              "ratio critical/none %.2f\n",
+              median(job_none), median(job_state), median(job_critical), median(job_digest),
+              median(job_critical) / median(job_none));
   std::printf("alerts opened: %zu\n", st->alerts({clinic, std::nullopt, std::nullopt, 100000}).size());
   st->close();
   std::filesystem::remove_all(dir);
