@@ -24,6 +24,27 @@ std::vector<store::PatientWithState> with_states(store::Store& st, std::span<con
   return st.patients_with_state(ids, now_ms - core::PatientState::retained_days * day_ms, now_ms + 1);
 }
 
+// The clinic measurements of a page of patients that still count (measured
+// within the validity window before now; Store::latest_clinic_measurements).
+std::unordered_map<std::int64_t, store::ClinicMeasurementSet> measurements_of(store::Store& st,
+                                                                              std::span<const std::int64_t> ids,
+                                                                              std::int64_t now_ms) {
+  return st.latest_clinic_measurements(ids, now_ms - clinic_measurement_valid_days * day_ms);
+}
+
+// The model inputs of one patient: the record (a clinic height fills a record
+// without one), the kept state and the clinic's measurements.
+risk::PatientFeatures features_of(core::Patient& patient, const core::PatientState& state,
+                                  const std::unordered_map<std::int64_t, store::ClinicMeasurementSet>& measured,
+                                  std::int64_t now_ms) {
+  risk::ClinicMeasurements clinic;
+  if (auto it = measured.find(patient.id); it != measured.end()) {
+    clinic = clinic_inputs(it->second);
+    if (!patient.height_cm)
+      if (const auto* h = it->second.find("height_cm")) patient.height_cm = h->value;
+  }
+  return risk::extract_patient_features(patient, &state, clinic, now_ms);
+}
 
 // One patient as scoring sees it.
 struct Subject {
@@ -78,15 +99,30 @@ PatientScores score_ids(store::Store& st, const std::vector<std::shared_ptr<cons
                         std::span<const std::int64_t> ids, std::int64_t now_ms) {
   std::vector<Subject> subjects;
   subjects.reserve(ids.size());
+  const auto measured = measurements_of(st, ids, now_ms);
   for (auto& w : with_states(st, ids, now_ms)) {  // patients removed meanwhile are left out
     Subject s{std::move(w.patient), {}};
-    s.features = risk::extract_patient_features(s.patient, &w.state, {}, now_ms);
+    s.features = features_of(s.patient, w.state, measured, now_ms);
     subjects.push_back(std::move(s));
   }
   return score_subjects(models, subjects, now_ms);
 }
 
 }  // namespace
+
+risk::ClinicMeasurements clinic_inputs(const store::ClinicMeasurementSet& set) {
+  risk::ClinicMeasurements c;
+  auto value = [&](std::string_view kind) -> std::optional<double> {
+    if (const auto* r = set.find(kind)) return r->value;
+    return std::nullopt;
+  };
+  c.weight_kg = value("weight_kg");
+  c.waist_cm = value("waist_cm");
+  c.fasting_glucose_mmol_l = value("fasting_glucose_mmol_l");
+  c.hdl_mmol_l = value("hdl_mmol_l");
+  c.triglycerides_mmol_l = value("triglycerides_mmol_l");
+  return c;
+}
 
 std::optional<std::string> model_row(const risk::Model& model, const core::Patient& patient,
                                    const risk::PatientFeatures& features, std::span<float> row) {
@@ -142,7 +178,8 @@ core::Result<PatientScores> Scorer::score_patient(std::int64_t patient_id, std::
   auto got = with_states(store_, {&patient_id, 1}, now_ms);
   if (got.empty()) return core::Error::not_found("patient " + std::to_string(patient_id) + " not found");
   std::vector<Subject> one{{std::move(got.front().patient), {}}};
-  one[0].features = risk::extract_patient_features(one[0].patient, &got.front().state, {}, now_ms);
+  one[0].features = features_of(one[0].patient, got.front().state, measurements_of(store_, {&patient_id, 1}, now_ms),
+                                now_ms);
   return score_subjects(registry_.models(), one, now_ms);
 }
 
