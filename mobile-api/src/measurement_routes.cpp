@@ -125,8 +125,12 @@ asio::awaitable<Response> record(RequestContext& ctx, Services& svc) {
     for (const auto& [kind, u] : units->items())
       if (!it->contains(kind)) errors.push_back({"/units/" + kind, "has no value in /values"});
   }
-  if (errors.empty())
-    if (auto ok = care::check_measurements(m, core::now_utc_ms()); !ok) errors = ok.error().fields;
+  // The checks of the values that did parse too, so that one answer names every bad field.
+  if (auto ok = care::check_measurements(m, core::now_utc_ms()); !ok)
+    for (auto& f : ok.error().fields)
+      if (std::none_of(errors.begin(), errors.end(), [&](const core::FieldError& e) { return e.pointer == f.pointer; }) &&
+          !(f.pointer == "/values" && body->contains("values")))
+        errors.push_back(std::move(f));
   if (!errors.empty()) co_return invalid_fields(std::move(errors));
 
   auto done = co_await server::await_completion<care::RecordedMeasurements>(
