@@ -18,10 +18,7 @@ using nlohmann::json;
 constexpr std::int64_t future_skew_ms = 5 * 60'000;
 constexpr std::int64_t oldest_ms = -2'208'988'800'000;  // 1900-01-01
 
-std::string number(double v) {
-  std::string s = json(v).dump();
-  return s;
-}
+std::string number(double v) { return json(v).dump(); }
 
 // The stored rows (by kind) are the record `m` describes.
 bool same_record(const std::vector<store::ClinicMeasurementRow>& stored, const MeasurementInput& m) {
