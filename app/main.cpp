@@ -424,9 +424,10 @@ int main(int argc, char** argv) {
     auto states = store::rebuild_patient_states(st, 500, {}, scoring::save_digest);
     if (!states) return fail(states.error());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    std::printf("demo county: %d regions, %d clinics, %d users, %d patients, %lld readings in %.1f s (seed %llu, ending %s)\n",
+    std::printf("demo county: %d regions, %d clinics, %d users, %d patients, %lld readings, %lld clinic "
+                "measurements in %.1f s (seed %llu, ending %s)\n",
                 summary->regions, summary->clinics, summary->users, summary->patients,
-                static_cast<long long>(summary->readings), secs, static_cast<unsigned long long>(demo_opts.seed),
+                static_cast<long long>(summary->readings), static_cast<long long>(summary->measurements), secs, static_cast<unsigned long long>(demo_opts.seed),
                 core::format_date(demo_opts.end_day).c_str());
     std::string table;
     for (const auto& l : summary->logins)

@@ -178,6 +178,9 @@ void add_all_routes(server::Router& router, store::Store& st, boost::asio::threa
       if (replanner) replanner->schedule(patient_id);
       if (reviewer) reviewer->schedule(patient_id);
     };
+  // Clinic measurements (waist, lipids, lab glucose) are model inputs.
+  if (rescorer)
+    services->measurements_recorded = [rescorer](std::int64_t patient_id) { rescorer->schedule(patient_id); };
   if (auto* deliverer = scoring.webhooks)
     services->webhook_changed = [deliverer](std::int64_t clinic_id) { deliverer->wake(clinic_id); };
   mobile_api::add_routes(router, services);

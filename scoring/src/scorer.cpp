@@ -24,6 +24,27 @@ std::vector<store::PatientWithState> with_states(store::Store& st, std::span<con
   return st.patients_with_state(ids, now_ms - core::PatientState::retained_days * day_ms, now_ms + 1);
 }
 
+// The clinic measurements of a page of patients that still count (measured
+// within the validity window before now; Store::latest_clinic_measurements).
+std::unordered_map<std::int64_t, store::ClinicMeasurementSet> measurements_of(store::Store& st,
+                                                                              std::span<const std::int64_t> ids,
+                                                                              std::int64_t now_ms) {
+  return st.latest_clinic_measurements(ids, now_ms - clinic_measurement_valid_days * day_ms);
+}
+
+// The model inputs of one patient: the record (a clinic height fills a record
+// without one), the kept state and the clinic's measurements.
+risk::PatientFeatures features_of(core::Patient& patient, const core::PatientState* state,
+                                  const std::unordered_map<std::int64_t, store::ClinicMeasurementSet>& measured,
+                                  std::int64_t now_ms) {
+  risk::ClinicMeasurements clinic;
+  if (auto it = measured.find(patient.id); it != measured.end()) {
+    clinic = clinic_inputs(it->second);
+    if (!patient.height_cm)
+      if (const auto* h = it->second.find("height_cm")) patient.height_cm = h->value;
+  }
+  return risk::extract_patient_features(patient, state, clinic, now_ms);
+}
 
 // One patient as scoring sees it.
 struct Subject {
@@ -93,6 +114,7 @@ std::vector<Subject> subjects_of(store::Store& st, const std::vector<std::shared
   std::unordered_map<std::int64_t, std::size_t> slot_of;
   for (std::size_t i = 0; i < ids.size(); ++i) slot_of.emplace(ids[i], i);
   std::vector<std::int64_t> without;
+  const auto measured = measurements_of(st, ids, now_ms);
   for (auto& w : st.patients_with_digest(ids)) {
     Subject s{std::move(w.patient), {}};
     if (excluded_from_all(models, s.patient)) {
@@ -108,7 +130,7 @@ std::vector<Subject> subjects_of(store::Store& st, const std::vector<std::shared
         without.push_back(s.patient.id);
         continue;
       }
-      s.features = risk::extract_patient_features(s.patient, &*digest, {}, now_ms);
+      s.features = features_of(s.patient, &*digest, measured, now_ms);
     }
     const auto at = slot_of[s.patient.id];
     slots[at] = std::move(s);
@@ -116,7 +138,7 @@ std::vector<Subject> subjects_of(store::Store& st, const std::vector<std::shared
   if (!without.empty())
     for (auto& w : with_states(st, without, now_ms)) {
       Subject s{std::move(w.patient), {}};
-      s.features = risk::extract_patient_features(s.patient, &w.state, {}, now_ms);
+      s.features = features_of(s.patient, &w.state, measured, now_ms);
       const auto at = slot_of[s.patient.id];
       slots[at] = std::move(s);
     }
@@ -138,6 +160,20 @@ std::optional<std::string> excluding_diagnosis(const risk::Model& model, const c
   for (const auto& dx : model.spec().excludes_diagnoses)
     if (patient.has_diagnosis(dx)) return dx;
   return std::nullopt;
+}
+
+risk::ClinicMeasurements clinic_inputs(const store::ClinicMeasurementSet& set) {
+  risk::ClinicMeasurements c;
+  auto value = [&](std::string_view kind) -> std::optional<double> {
+    if (const auto* r = set.find(kind)) return r->value;
+    return std::nullopt;
+  };
+  c.weight_kg = value("weight_kg");
+  c.waist_cm = value("waist_cm");
+  c.fasting_glucose_mmol_l = value("fasting_glucose_mmol_l");
+  c.hdl_mmol_l = value("hdl_mmol_l");
+  c.triglycerides_mmol_l = value("triglycerides_mmol_l");
+  return c;
 }
 
 std::optional<std::string> model_row(const risk::Model& model, const core::Patient& patient,

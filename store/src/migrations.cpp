@@ -502,12 +502,38 @@ CREATE TABLE patient_digests (
 ) STRICT;
 )sql";
 
+// Clinic measurements (the annual health check: waist, lipids, lab fasting
+// glucose, ...; core/clinic_measurement.hpp names the kinds and units): one
+// row per value, several values recorded together share a client_id. The
+// kind is checked by the application (core's list), not here, so adding a
+// kind needs no migration.
+constexpr std::string_view migration_clinic_measurements = R"sql(
+CREATE TABLE clinic_measurements (
+  id             INTEGER PRIMARY KEY,
+  patient_id     INTEGER NOT NULL,
+  clinic_id      INTEGER NOT NULL,
+  client_id      TEXT NOT NULL CHECK (length(client_id) BETWEEN 1 AND 64),
+  measured_at_ms INTEGER NOT NULL,
+  offset_min     INTEGER NOT NULL CHECK (offset_min BETWEEN -900 AND 900),
+  kind           TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 64),
+  value          REAL NOT NULL,
+  by_user_id     INTEGER NOT NULL REFERENCES users(id),
+  visit_id       INTEGER REFERENCES visits(id),
+  created_at_ms  INTEGER NOT NULL,
+  UNIQUE (patient_id, client_id, kind),
+  FOREIGN KEY (patient_id, clinic_id) REFERENCES patients(id, clinic_id) ON UPDATE CASCADE
+) STRICT;
+CREATE INDEX clinic_measurements_latest ON clinic_measurements(patient_id, kind, measured_at_ms);
+CREATE INDEX clinic_measurements_visit ON clinic_measurements(visit_id) WHERE visit_id IS NOT NULL;
+)sql";
+
 std::span<const std::string_view> migrations() {
-  static const std::array<std::string_view, 15> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
+  static const std::array<std::string_view, 16> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
                                                      migration_6, migration_7(), migration_care_plans,
                                                      migration_patient_months, migration_alert_timers, migration_webhooks,
                                                      migration_state_bin, migration_visits,
-                                                     migration_patient_months_covering, migration_patient_digests};
+                                                     migration_patient_months_covering, migration_patient_digests,
+                                                     migration_clinic_measurements};
   return all;
 }
 

@@ -541,6 +541,31 @@ std::vector<VisitRow> visits_of(Connection& db, std::int64_t patient_id, bool ne
   return out;
 }
 
+constexpr std::string_view measurement_columns =
+    "SELECT m.id, m.patient_id, m.clinic_id, m.client_id, m.measured_at_ms, m.offset_min, m.kind, m.value, "
+    "m.by_user_id, COALESCE(NULLIF(u.display_name, ''), u.username, ''), m.visit_id, m.created_at_ms ";
+
+// The columns of measurement_columns from `m` (a table or subquery) with its recorder.
+std::string measurement_select(std::string_view from) {
+  return std::string(measurement_columns) + "FROM " + std::string(from) + " m LEFT JOIN users u ON u.id = m.by_user_id ";
+}
+
+ClinicMeasurementRow measurement_from(const Statement& s) {
+  ClinicMeasurementRow r;
+  r.id = s.int64(0);
+  r.patient_id = s.int64(1);
+  r.clinic_id = s.int64(2);
+  r.client_id = s.text(3);
+  r.measured_at = {s.int64(4), static_cast<int>(s.int64(5))};
+  r.kind = s.text(6);
+  r.value = s.real(7);
+  r.by_user_id = s.int64(8);
+  r.by_name = s.text(9);
+  r.visit_id = s.opt_int64(10);
+  r.created_at_ms = s.int64(11);
+  return r;
+}
+
 constexpr std::string_view month_columns =
     "SELECT patient_id, clinic_id, month, last_contact_ms, bp_reading_id, bp_taken_ms, systolic_mmhg, diastolic_mmhg, "
     "glycemic_reading_id, glycemic_taken_ms, glycemic_kind, glycemic_value, bp_status, glycemic_status "
@@ -1010,6 +1035,26 @@ class SqliteWriteTxn final : public WriteTxn {
       hook_->on_visit_recorded(*this, saved);
     }
     return id;
+  }
+
+  std::vector<ClinicMeasurementRow> clinic_measurements_by_client_id(std::int64_t patient_id,
+                                                                     std::string_view client_id) override {
+    std::vector<ClinicMeasurementRow> out;
+    Statement s = db_.prepare(measurement_select("clinic_measurements") +
+                              "WHERE m.patient_id = ? AND m.client_id = ? ORDER BY m.kind");
+    s.bind_all(patient_id, std::string(client_id));
+    while (s.step()) out.push_back(measurement_from(s));
+    return out;
+  }
+
+  std::int64_t save_clinic_measurement(const ClinicMeasurementRow& r) override {
+    db_.prepare(
+          "INSERT INTO clinic_measurements (patient_id, clinic_id, client_id, measured_at_ms, offset_min, kind, value, "
+          "by_user_id, visit_id, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind_all(r.patient_id, r.clinic_id, r.client_id, r.measured_at.utc_ms, r.measured_at.offset_min, r.kind,
+                  r.value, r.by_user_id, r.visit_id, r.created_at_ms)
+        .run();
+    return db_.last_insert_rowid();
   }
 
   std::vector<PatientMonthRow> patient_months(std::int64_t patient_id, int from_month, int to_month) override {
@@ -1826,6 +1871,39 @@ class SqliteStore final : public Store {
 
   std::vector<std::string> clinic_protocols(std::int64_t clinic_id) override {
     return read([&](Connection& db) { return clinic_protocols_of(db, clinic_id); });
+  }
+
+  std::vector<ClinicMeasurementRow> clinic_measurements(std::int64_t patient_id, int limit) override {
+    return read([&](Connection& db) {
+      std::vector<ClinicMeasurementRow> out;
+      Statement s = db.prepare(measurement_select("clinic_measurements") +
+                               "WHERE m.patient_id = ? ORDER BY m.measured_at_ms DESC, m.id DESC LIMIT ?");
+      s.bind_all(patient_id, limit);
+      while (s.step()) out.push_back(measurement_from(s));
+      return out;
+    });
+  }
+
+  std::unordered_map<std::int64_t, ClinicMeasurementSet> latest_clinic_measurements(
+      std::span<const std::int64_t> patient_ids, std::int64_t since_ms) override {
+    if (patient_ids.empty()) return {};
+    const std::string ids = json_ids(patient_ids);
+    return read([&](Connection& db) {
+      std::unordered_map<std::int64_t, ClinicMeasurementSet> out;
+      // The newest row per (patient, kind) in the window: index
+      // clinic_measurements_latest serves the partition order.
+      Statement s = db.prepare(measurement_select(
+                                   "(SELECT *, row_number() OVER (PARTITION BY patient_id, kind "
+                                   "ORDER BY measured_at_ms DESC, id DESC) AS rn FROM clinic_measurements "
+                                   "WHERE patient_id IN (SELECT value FROM json_each(?1)) AND measured_at_ms >= ?2)") +
+                               "WHERE m.rn = 1 ORDER BY m.patient_id, m.kind");
+      s.bind_all(ids, since_ms);
+      while (s.step()) {
+        auto row = measurement_from(s);
+        out[row.patient_id].latest.push_back(std::move(row));
+      }
+      return out;
+    });
   }
 
   std::int64_t count_readings(std::optional<std::int64_t> patient_id) override {

@@ -208,6 +208,14 @@ def rows(ctx):
                       {"client_id": f"matrix-visit-{p.replace('_', '-')}",
                        "visited_at": (dt.datetime.now(CST) - dt.timedelta(hours=1)).replace(microsecond=0).isoformat(),
                        "kind": "clinic", "classification": "controlled"}, []))
+    # Clinic measurements: A's clinic and the administrator record (each its own client id) and list them.
+    add("GET", "/api/v1/clinic/patients/{id}/measurements", staff_of_a(200),
+        lambda c, p: (f"/api/v1/clinic/patients/{A}/measurements", None, []))
+    add("POST", "/api/v1/clinic/patients/{id}/measurements", staff_of_a(201),
+        lambda c, p: (f"/api/v1/clinic/patients/{A}/measurements",
+                      {"client_id": f"matrix-measure-{p.replace('_', '-')}",
+                       "measured_at": (dt.datetime.now(CST) - dt.timedelta(hours=1)).replace(microsecond=0).isoformat(),
+                       "values": {"waist_cm": 88}}, []))
     # Reports: aggregates of a region (authorities covering it, the administrator) or of a clinic
     # (also its own doctors); never a patient.
     region_report = {"anonymous": 401, "patient_a": 403, "patient_b": 403, "doctor_a": 403, "doctor_other": 403,

@@ -136,13 +136,118 @@ TEST_CASE("a model is not applied when a feature it never saw missing in trainin
   };
   CHECK(reason(quiet, "hypertension-4y") ==
         "not recorded: bmi_kg_m2, systolic_mmhg, diastolic_mmhg (the model was trained without missing values for them)");
-  // Waist and lipids are clinic measurements CareLoop does not hold yet: the diabetes model waits for them.
+  // Waist, lipids and a lab fasting glucose are clinic measurements, none recorded here: the diabetes model waits for them.
   const auto scored = must(scorer.score_patient(sending, w.now));
   REQUIRE(scored.scores.size() == 1);
   CHECK(scored.scores[0].model_id == "hypertension-4y");
   CHECK(reason(scored, "diabetes-8y").rfind("not recorded: waist_cm, fasting_glucose_mmol_l, hdl_mmol_l, "
                                             "triglycerides_mmol_l",
                                             0) == 0);
+}
+
+namespace {
+
+// Clinic measurements of one check, saved as the care/ routes save them.
+void measure(World& w, std::int64_t patient, const std::string& client_id, std::int64_t at_ms,
+             const std::vector<std::pair<std::string, double>>& values) {
+  const auto p = must(w.st->patient(patient));
+  core::User u;
+  u.username = "dr." + client_id;
+  u.role = core::Role::doctor;
+  u.clinic_id = p.clinic_id;
+  const auto doctor = must(store::wait_for<std::int64_t>([&](auto done) { w.st->add_user({u, "x"}, done); }));
+  must(store::wait_for<core::Unit>([&](auto done) {
+    w.st->transact(
+        [&](store::WriteTxn& txn) -> core::Status {
+          for (const auto& [kind, value] : values) {
+            store::ClinicMeasurementRow r;
+            r.patient_id = patient;
+            r.clinic_id = p.clinic_id;
+            r.client_id = client_id;
+            r.measured_at = {at_ms, 480};
+            r.kind = kind;
+            r.value = value;
+            r.by_user_id = doctor;
+            r.created_at_ms = at_ms;
+            txn.save_clinic_measurement(r);
+          }
+          return core::ok_status();
+        },
+        done);
+  }));
+}
+
+std::string skip_reason(const scoring::PatientScores& s, const std::string& model) {
+  for (const auto& k : s.skipped)
+    if (k.model_id == model) return k.reason;
+  return "(not skipped)";
+}
+
+const store::StoredRiskScore* score_of(const scoring::PatientScores& s, const std::string& model) {
+  for (const auto& x : s.scores)
+    if (x.model_id == model) return &x;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("clinic waist, lipids and fasting glucose give a patient without diabetes a diabetes-8y score") {
+  World w;
+  const auto p = w.add(2);  // no hypertension, no diabetes, 39 years old; home BP and weight
+  const scoring::Scorer scorer(*w.st, w.registry);
+  // Waist and glucose only: the skip names exactly the lipids still missing.
+  measure(w, p, "check-1", w.now - 40 * day_ms, {{"waist_cm", 96}, {"fasting_glucose_mmol_l", 6.2}});
+  const auto partial = must(scorer.score_patient(p, w.now));
+  CHECK_FALSE(score_of(partial, "diabetes-8y"));
+  CHECK(skip_reason(partial, "diabetes-8y") ==
+        "not recorded: hdl_mmol_l, triglycerides_mmol_l (the model was trained without missing values for them)");
+
+  measure(w, p, "check-2", w.now - 39 * day_ms, {{"hdl_mmol_l", 0.9}, {"triglycerides_mmol_l", 2.6}});
+  const auto full = must(scorer.score_patient(p, w.now));
+  const auto* high = score_of(full, "diabetes-8y");
+  REQUIRE(high);
+  CHECK(score_of(full, "hypertension-4y"));
+  // The clinic values are what the model saw: a better lipid profile and glucose lowers the risk.
+  measure(w, p, "check-3", w.now - 2 * day_ms,
+          {{"waist_cm", 80}, {"fasting_glucose_mmol_l", 4.8}, {"hdl_mmol_l", 1.6}, {"triglycerides_mmol_l", 0.9}});
+  const auto better = must(scorer.score_patient(p, w.now));
+  const auto* low = score_of(better, "diabetes-8y");
+  REQUIRE(low);
+  CHECK(low->probability < high->probability);
+  const auto factors = nlohmann::json::parse(low->factors_json);
+  CHECK(std::any_of(factors.begin(), factors.end(), [](const auto& f) {
+    return f["feature"] == "fasting_glucose_mmol_l" || f["feature"] == "hdl_mmol_l" ||
+           f["feature"] == "triglycerides_mmol_l" || f["feature"] == "waist_cm";
+  }));
+
+  // The page path reads the same measurements (one read for the page).
+  const std::vector<std::int64_t> ids{w.add(4), p};
+  const auto page = must(scorer.score_patients(ids, w.now));
+  const auto in_page = std::find_if(page.scores.begin(), page.scores.end(),
+                                    [&](const auto& x) { return x.patient_id == p && x.model_id == "diabetes-8y"; });
+  REQUIRE(in_page != page.scores.end());
+  CHECK(in_page->probability == low->probability);
+  // Rescoring stores it.
+  must(scorer.rescore(p, w.now));
+  const auto stored = w.st->latest_risk_scores(p);
+  CHECK(std::any_of(stored.begin(), stored.end(), [](const auto& x) { return x.model_id == "diabetes-8y"; }));
+}
+
+TEST_CASE("clinic measurements older than the validity window count as missing") {
+  World w;
+  const auto p = w.add(2);
+  const scoring::Scorer scorer(*w.st, w.registry);
+  const std::int64_t window_ms = scoring::clinic_measurement_valid_days * day_ms;
+  measure(w, p, "old", w.now - window_ms - day_ms,
+          {{"waist_cm", 96}, {"fasting_glucose_mmol_l", 6.2}, {"hdl_mmol_l", 0.9}, {"triglycerides_mmol_l", 2.6}});
+  const auto stale = must(scorer.score_patient(p, w.now));
+  CHECK_FALSE(score_of(stale, "diabetes-8y"));
+  CHECK(skip_reason(stale, "diabetes-8y").rfind("not recorded: waist_cm, fasting_glucose_mmol_l, hdl_mmol_l, "
+                                                "triglycerides_mmol_l",
+                                                0) == 0);
+  // Just inside the window they count.
+  const auto fresh = must(scorer.score_patient(p, w.now - 2 * day_ms));
+  CHECK(score_of(fresh, "diabetes-8y"));
 }
 
 TEST_CASE("scores from the saved states equal scores from the readings") {

@@ -304,6 +304,29 @@ try {
       `no clinic reading among ${JSON.stringify(items.slice(0, 3))}`);
   });
 
+  await check("the doctor records a visit with the annual check's measurements and sees them listed", async () => {
+    await page.goto(base + `/#/patients/${patientId}`);
+    await page.waitForSelector("[data-testid=record-visit]");
+    await page.click("[data-testid=record-visit]");
+    await page.selectOption("#visit-kind", "clinic");
+    await page.selectOption("#visit-class", "controlled");
+    await page.fill("#measure-waist_cm", "91.5");
+    await page.fill("#measure-hdl_mmol_l", "1.07");
+    await page.fill("#measure-triglycerides_mmol_l", "2.34");
+    await page.click("dialog.modal button[type=submit]");
+    // The demo patient may have had an annual check already: wait for the new value.
+    await page.waitForSelector('[data-testid=measurement-list] tr[data-kind=waist_cm]:has-text("91.5")');
+    const shown = await page.textContent("[data-testid=measurement-list] tr[data-kind=waist_cm]");
+    assert(shown.includes("91.5") && shown.includes("cm"), `waist row ${shown}`);
+    const visit = (await call("GET", `/api/v1/clinic/patients/${patientId}/visits`, doctor.token)).json.items[0];
+    const items = (await call("GET", `/api/v1/clinic/patients/${patientId}/measurements`, doctor.token)).json.items;
+    const waist = items.find((x) => x.kind === "waist_cm");
+    assert(waist && waist.value === 91.5 && waist.visit_id === visit.id && waist.loinc.code === "8280-0",
+      `measurements ${JSON.stringify(items.slice(0, 3))}`);
+    assert(items.some((x) => x.kind === "hdl_mmol_l" && x.value === 1.07) &&
+      items.some((x) => x.kind === "triglycerides_mmol_l" && x.value === 2.34), "HDL and triglycerides stored");
+  });
+
   const patientPage = await context.newPage();
   await patientPage.setViewportSize({ width: 390, height: 844 });
   await check("the patient page logs a reading offline, then syncs it once online", async () => {

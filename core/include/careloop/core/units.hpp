@@ -8,6 +8,11 @@ namespace careloop::core {
 
 inline constexpr double mg_dl_per_mmol_l = 18.016;  // glucose, CLINICAL.md header
 inline constexpr double kg_per_lb = 0.45359237;     // exact, international pound
+// Lipids (conventional factors, as in risk/lipids.hpp which uses these):
+// cholesterol (total, HDL, LDL) by its molar mass of about 386.7 g/mol;
+// triglycerides counted as triolein, about 885.7 g/mol.
+inline constexpr double cholesterol_mg_dl_per_mmol_l = 38.67;
+inline constexpr double triglycerides_mg_dl_per_mmol_l = 88.57;
 
 enum class GlucoseUnit { mmol_l, mg_dl };
 enum class WeightUnit { kg, g, lb };

@@ -41,6 +41,7 @@ struct Summary {
   int users = 0;
   int patients = 0;
   std::int64_t readings = 0;
+  std::int64_t measurements = 0;  // clinic measurement values (annual health checks)
   std::vector<Login> logins;
 };
 

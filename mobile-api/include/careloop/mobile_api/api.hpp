@@ -51,6 +51,9 @@ struct Services {
   // Called on an I/O thread after a new visit of a patient was recorded (its
   // plan and follow-up alert are looked at again): must not block.
   std::function<void(std::int64_t patient_id)> visit_recorded;
+  // Called on an I/O thread after new clinic measurements of a patient were
+  // recorded (the patient is rescored): must not block.
+  std::function<void(std::int64_t patient_id)> measurements_recorded;
   // Called on an I/O thread after a clinic's webhook was set or removed (the
   // deliverer looks at it now rather than at its next poll): must not block.
   std::function<void(std::int64_t clinic_id)> webhook_changed;

@@ -28,6 +28,17 @@ namespace careloop::scoring {
 
 inline constexpr int top_factors = 3;  // factors kept with each stored score
 
+// Clinic measurements (waist, lipids, lab fasting glucose, weight, height)
+// count for this many days after they were measured, then as missing: 13
+// months, an annual health check plus a month's grace (a decision,
+// scoring/README.md).
+inline constexpr std::int64_t clinic_measurement_valid_days = 396;
+
+// The model inputs among a patient's newest clinic measurements (the store's
+// kinds: core/clinic_measurement.hpp). Clinic blood pressure is a reading,
+// not one of these; height fills the record's (Scorer does).
+risk::ClinicMeasurements clinic_inputs(const store::ClinicMeasurementSet& set);
+
 // Why a model did not score a patient.
 struct Skip {
   std::string model_id;

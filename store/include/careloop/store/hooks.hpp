@@ -15,6 +15,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "careloop/core/domain.hpp"
@@ -137,6 +138,33 @@ struct VisitRow {
   std::int64_t created_at_ms = 0;
 };
 
+// One value the clinic measured (table clinic_measurements; kinds, units and
+// ranges in core/clinic_measurement.hpp). Values measured together share a
+// client_id, at most one per kind.
+struct ClinicMeasurementRow {
+  std::int64_t id = 0;  // 0: a new row
+  std::int64_t patient_id = 0;
+  std::int64_t clinic_id = 0;
+  std::string client_id;  // the recording app's UUID: a resend is the same record
+  core::Instant measured_at;
+  std::string kind;    // "waist_cm", "hdl_mmol_l", ...
+  double value = 0;    // in the kind's canonical unit
+  std::int64_t by_user_id = 0;
+  std::string by_name;  // filled by reads
+  std::optional<std::int64_t> visit_id;  // recorded with this visit
+  std::int64_t created_at_ms = 0;
+};
+
+// The newest value of each kind of one patient (Store::latest_clinic_measurements).
+struct ClinicMeasurementSet {
+  std::vector<ClinicMeasurementRow> latest;  // one per kind, by kind
+  const ClinicMeasurementRow* find(std::string_view kind) const {
+    for (const auto& r : latest)
+      if (r.kind == kind) return &r;
+    return nullptr;
+  }
+};
+
 struct ClinicEvent {
   std::int64_t seq = 0;
   std::int64_t clinic_id = 0;
@@ -232,6 +260,11 @@ class WriteTxn {
   virtual std::vector<VisitRow> visits_of(std::int64_t patient_id) = 0;
   // The protocol ids a clinic chose (sorted; empty: the deployment's set).
   virtual std::vector<std::string> clinic_protocols(std::int64_t clinic_id) = 0;
+  // A patient's clinic measurements recorded under this client id, by kind (empty: none).
+  virtual std::vector<ClinicMeasurementRow> clinic_measurements_by_client_id(std::int64_t patient_id,
+                                                                             std::string_view client_id) = 0;
+  // Inserts a new measurement row; returns its id.
+  virtual std::int64_t save_clinic_measurement(const ClinicMeasurementRow& row) = 0;
   // The patient's month rows with from_month <= month <= to_month, ascending.
   virtual std::vector<PatientMonthRow> patient_months(std::int64_t patient_id, int from_month, int to_month) = 0;
   // Inserts or replaces the row of (patient, month).

@@ -15,6 +15,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "careloop/core/domain.hpp"
@@ -415,6 +416,15 @@ class Store {
   virtual std::vector<VisitRow> visits(std::int64_t patient_id, int limit) = 0;
   // The protocol ids a clinic chose, sorted; empty: it chose none (the deployment's set applies).
   virtual std::vector<std::string> clinic_protocols(std::int64_t clinic_id) = 0;
+  // A patient's clinic measurements, newest first (measured_at, then id), at most `limit`.
+  virtual std::vector<ClinicMeasurementRow> clinic_measurements(std::int64_t patient_id, int limit) = 0;
+  // For each patient of `patient_ids` that has any measured at or after
+  // `since_ms`: the newest value of each kind measured at or after since_ms
+  // (ties on measured_at: the higher id), by kind. Patients without one are
+  // absent from the map. One query for the whole span (scoring reads a page
+  // of patients at once).
+  virtual std::unordered_map<std::int64_t, ClinicMeasurementSet> latest_clinic_measurements(
+      std::span<const std::int64_t> patient_ids, std::int64_t since_ms) = 0;
   virtual std::int64_t count_readings(std::optional<std::int64_t> patient_id = std::nullopt) = 0;
   // Newest first.
   virtual std::vector<AuditEntry> audit_log(std::optional<std::int64_t> patient_id, int limit) = 0;
