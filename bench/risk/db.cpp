@@ -186,11 +186,12 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(page)) {
       const auto len = std::min(ids.size() - i, static_cast<std::size_t>(page));
       // The scorer's own read and its own rule for which model applies (scoring::model_row).
-      for (const auto& p : st.patients_with_state({ids.data() + i, len}, now - core::PatientState::retained_days * day_ms,
-                                                  now + 1)) {
+      const auto measured = scoring::measurements_of(st, {ids.data() + i, len}, now);
+      for (auto& p : st.patients_with_state({ids.data() + i, len}, now - core::PatientState::retained_days * day_ms,
+                                            now + 1)) {
         from_saved += p.from_saved;
         read_readings += p.readings_read;
-        const auto f = risk::extract_patient_features(p.patient, &p.state, {}, now);
+        const auto f = scoring::features_of(p.patient, &p.state, measured, now);
         for (auto& c : ceilings) {
           std::vector<float> row(c.cols);
           if (!scoring::model_row(*registry.find(c.id), p.patient, f, row))
@@ -311,6 +312,7 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(page)) {
         const auto len = std::min(ids.size() - i, static_cast<std::size_t>(page));
         for (auto& r : rows) r.clear();
+        const auto measured = scoring::measurements_of(st, {ids.data() + i, len}, now);
         for (auto& p : st.patients_with_digest({ids.data() + i, len})) {
           // As the scorer: no window is read for a patient every model rules out by diagnosis.
           if (std::all_of(models_by_id.begin(), models_by_id.end(),
@@ -321,7 +323,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "patient %lld has no state digest: run careloop state rebuild\n", static_cast<long long>(p.patient.id));
             std::exit(2);
           }
-          const auto f = risk::extract_patient_features(p.patient, &*digest, {}, now);
+          const auto f = scoring::features_of(p.patient, &*digest, measured, now);
           for (std::size_t k = 0; k < ceilings.size(); ++k) {
             const auto& c = ceilings[k];
             const auto at = rows[k].size();
@@ -339,13 +341,14 @@ int main(int argc, char** argv) {
       sink = sink + static_cast<float>(scored);
     });
   };
-  // Only the read of the pages (records and digests): what the database costs.
+  // Only the read of the pages (records, digests and clinic measurements): what the database costs.
   auto read_only = [&] {
     return timed([&] {
       std::size_t got = 0;
       for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(page)) {
         const auto len = std::min(ids.size() - i, static_cast<std::size_t>(page));
         got += st.patients_with_digest({ids.data() + i, len}).size();
+        got += scoring::measurements_of(st, {ids.data() + i, len}, now).size();
       }
       sink = sink + static_cast<float>(got);
     });
@@ -364,7 +367,7 @@ int main(int argc, char** argv) {
                          "Model::score_batch on the rows (TreeSHAP, factors)", "Scorer::score_patients from the database",
                          "Scorer::score_all (the same, scores written)",
                          "from the database, probabilities only (no factors)",
-                         "reading the pages only (records and digests)"};
+                         "reading the pages only (records, digests, measurements)"};
   constexpr int subjects = 7;
   std::vector<double> wall_rate[subjects], cpu_rate[subjects];
   for (int run = 0; run <= runs; ++run) {

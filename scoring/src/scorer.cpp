@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "careloop/core/patient_state.hpp"
+#include "careloop/core/thread_role.hpp"
 #include "careloop/core/time.hpp"
 #include "careloop/risk/features.hpp"
 
@@ -22,28 +23,6 @@ constexpr std::int64_t day_ms = 86'400'000;
 std::vector<store::PatientWithState> with_states(store::Store& st, std::span<const std::int64_t> ids,
                                                  std::int64_t now_ms) {
   return st.patients_with_state(ids, now_ms - core::PatientState::retained_days * day_ms, now_ms + 1);
-}
-
-// The clinic measurements of a page of patients that still count (measured
-// within the validity window before now; Store::latest_clinic_measurements).
-std::unordered_map<std::int64_t, store::ClinicMeasurementSet> measurements_of(store::Store& st,
-                                                                              std::span<const std::int64_t> ids,
-                                                                              std::int64_t now_ms) {
-  return st.latest_clinic_measurements(ids, now_ms - clinic_measurement_valid_days * day_ms);
-}
-
-// The model inputs of one patient: the record (a clinic height fills a record
-// without one), the kept state and the clinic's measurements.
-risk::PatientFeatures features_of(core::Patient& patient, const core::PatientState* state,
-                                  const std::unordered_map<std::int64_t, store::ClinicMeasurementSet>& measured,
-                                  std::int64_t now_ms) {
-  risk::ClinicMeasurements clinic;
-  if (auto it = measured.find(patient.id); it != measured.end()) {
-    clinic = clinic_inputs(it->second);
-    if (!patient.height_cm)
-      if (const auto* h = it->second.find("height_cm")) patient.height_cm = h->value;
-  }
-  return risk::extract_patient_features(patient, state, clinic, now_ms);
 }
 
 // One patient as scoring sees it.
@@ -156,6 +135,25 @@ PatientScores score_ids(store::Store& st, const std::vector<std::shared_ptr<cons
 
 }  // namespace
 
+// The clinic measurements of a page of patients that still count (measured
+// within the validity window before now; Store::latest_clinic_measurements).
+MeasuredSets measurements_of(store::Store& st, std::span<const std::int64_t> ids, std::int64_t now_ms) {
+  return st.latest_clinic_measurements(ids, now_ms - clinic_measurement_valid_days * day_ms);
+}
+
+// The model inputs of one patient: the record (a clinic height fills a record
+// without one), the kept state and the clinic's measurements.
+risk::PatientFeatures features_of(core::Patient& patient, const core::PatientState* state, const MeasuredSets& measured,
+                                  std::int64_t now_ms) {
+  risk::ClinicMeasurements clinic;
+  if (auto it = measured.find(patient.id); it != measured.end()) {
+    clinic = clinic_inputs(it->second);
+    if (!patient.height_cm)
+      if (const auto* h = it->second.find("height_cm")) patient.height_cm = h->value;
+  }
+  return risk::extract_patient_features(patient, state, clinic, now_ms);
+}
+
 std::optional<std::string> excluding_diagnosis(const risk::Model& model, const core::Patient& patient) {
   for (const auto& dx : model.spec().excludes_diagnoses)
     if (patient.has_diagnosis(dx)) return dx;
@@ -209,19 +207,31 @@ std::string factors_json(const risk::RiskScore& score) {
   return out.dump();
 }
 
+std::future<core::Status> Scorer::start_write(std::vector<store::StoredRiskScore> scores) const {
+  auto done = std::make_shared<std::promise<core::Status>>();
+  auto outcome = done->get_future();
+  if (scores.empty()) {
+    done->set_value(core::ok_status());
+    return outcome;
+  }
+  auto finish = [done](core::Result<core::Unit> r) { done->set_value(r ? core::ok_status() : core::Status(r.error())); };
+  if (!with_scores_) {
+    store_.add_risk_scores(std::move(scores), std::move(finish));
+    return outcome;
+  }
+  store_.transact(
+      [scores = std::move(scores), &with = with_scores_](store::WriteTxn& txn) -> core::Status {
+        for (const auto& s : scores)
+          if (auto st = txn.insert_risk_score(s); !st) return st;
+        return with(txn, scores);
+      },
+      std::move(finish));
+  return outcome;
+}
+
 core::Status Scorer::write(std::vector<store::StoredRiskScore> scores) const {
-  if (scores.empty()) return core::ok_status();
-  if (!with_scores_)
-    return store::wait_for<core::Unit>([&](auto done) { store_.add_risk_scores(std::move(scores), std::move(done)); });
-  return store::wait_for<core::Unit>([&](auto done) {
-    store_.transact(
-        [&scores, &with = with_scores_](store::WriteTxn& txn) -> core::Status {
-          for (const auto& s : scores)
-            if (auto st = txn.insert_risk_score(s); !st) return st;
-          return with(txn, scores);
-        },
-        std::move(done));
-  });
+  core::require_blocking_allowed("Scorer::write");
+  return start_write(std::move(scores)).get();
 }
 
 core::Result<PatientScores> Scorer::score_patient(std::int64_t patient_id, std::int64_t now_ms) const {
@@ -255,6 +265,7 @@ core::Result<Scorer::Summary> Scorer::score_all(std::int64_t now_ms, int batch,
     total += static_cast<std::int64_t>(ids.size());
     after = ids.back();
   }
+  std::future<core::Status> pending;  // the previous page's write, stored while this page is scored
   for (std::int64_t after = 0;;) {
     auto ids = store_.patient_ids(after, std::max(1, batch));
     if (ids.empty()) break;
@@ -262,11 +273,19 @@ core::Result<Scorer::Summary> Scorer::score_all(std::int64_t now_ms, int batch,
     auto s = score_ids(store_, models, ids, now_ms);
     sum.skipped += static_cast<std::int64_t>(s.skipped.size());
     auto& scores = s.scores;
-    sum.patients += static_cast<std::int64_t>(ids.size());
-    sum.scores += static_cast<std::int64_t>(scores.size());
-    if (auto written = write(std::move(scores)); !written) return written.error();
+    const auto page_patients = static_cast<std::int64_t>(ids.size());
+    const auto page_scores = static_cast<std::int64_t>(scores.size());
+    // The previous page's write must have succeeded before this one starts
+    // (one write in flight: pages are stored in order, memory stays bounded).
+    if (pending.valid())
+      if (auto written = pending.get(); !written) return written.error();
+    pending = start_write(std::move(scores));
+    sum.patients += page_patients;
+    sum.scores += page_scores;
     if (progress) progress(sum.patients, total);
   }
+  if (pending.valid())
+    if (auto written = pending.get(); !written) return written.error();
   return sum;
 }
 

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <unordered_set>
 #include <unordered_map>
 #include <utility>
 
@@ -246,15 +247,48 @@ struct IdRange {
   std::int64_t first = 0, last = 0;
 };
 
+std::string json_ids(std::span<const std::int64_t> ids);
+
+// A batch read's patient ids as SQL selects them: a run of ascending ids (a
+// page of score --all) as a range, which is cheaper than a lookup per id
+// (rows of ids in the range but not asked for are skipped with wanted()),
+// any other list through json_each. Bound as ?1 (and ?2).
+struct IdSelection {
+  explicit IdSelection(std::span<const std::int64_t> ids) {
+    if (!ids.empty() && std::is_sorted(ids.begin(), ids.end()) &&
+        ids.back() - ids.front() < 2 * static_cast<std::int64_t>(ids.size())) {
+      range = IdRange{ids.front(), ids.back()};
+      for (auto id : ids) asked.insert(id);
+    } else {
+      list = json_ids(ids);
+    }
+  }
+  // "<column> BETWEEN ?1 AND ?2" or "<column> IN (SELECT value FROM json_each(?1))".
+  std::string where(std::string_view column) const {
+    return std::string(column) + (range ? " BETWEEN ?1 AND ?2" : " IN (SELECT value FROM json_each(?1))");
+  }
+  void bind(Statement& s) const {
+    if (range)
+      s.bind(1, range->first).bind(2, range->last);
+    else
+      s.bind(1, list);
+  }
+  bool wanted(std::int64_t id) const { return !range || asked.contains(id); }
+
+  std::optional<IdRange> range;
+  std::unordered_set<std::int64_t> asked;
+  std::string list;
+};
+
 // Loads the diagnoses, comorbidities and medications of the patients that
-// `where` selects (bound to `key`: an id, a JSON list of ids, or an IdRange),
+// `where` selects (bound to `key`: an id, a JSON list of ids, or an IdSelection),
 // into `by_id`.
 template <class Key>
 void load_patient_details(Connection& db, std::string_view where, const Key& key,
                           const std::unordered_map<std::int64_t, core::Patient*>& by_id) {
   auto bind_key = [&](Statement& s) {
-    if constexpr (std::is_same_v<Key, IdRange>)
-      s.bind(1, key.first).bind(2, key.last);
+    if constexpr (std::is_same_v<Key, IdSelection>)
+      key.bind(s);
     else
       s.bind(1, key);
   };
@@ -1887,20 +1921,26 @@ class SqliteStore final : public Store {
   std::unordered_map<std::int64_t, ClinicMeasurementSet> latest_clinic_measurements(
       std::span<const std::int64_t> patient_ids, std::int64_t since_ms) override {
     if (patient_ids.empty()) return {};
-    const std::string ids = json_ids(patient_ids);
+    const IdSelection selected(patient_ids);
     return read([&](Connection& db) {
       std::unordered_map<std::int64_t, ClinicMeasurementSet> out;
-      // The newest row per (patient, kind) in the window: index
-      // clinic_measurements_latest serves the partition order.
-      Statement s = db.prepare(measurement_select(
-                                   "(SELECT *, row_number() OVER (PARTITION BY patient_id, kind "
-                                   "ORDER BY measured_at_ms DESC, id DESC) AS rn FROM clinic_measurements "
-                                   "WHERE patient_id IN (SELECT value FROM json_each(?1)) AND measured_at_ms >= ?2)") +
-                               "WHERE m.rn = 1 ORDER BY m.patient_id, m.kind");
-      s.bind_all(ids, since_ms);
+      // Every row of the window in index order (clinic_measurements_latest:
+      // patient, kind, time; id breaks ties): the last of each (patient, kind) is the newest.
+      // Without the recorder's name (by_name stays empty): scoring reads the values.
+      Statement s = db.prepare(
+          "SELECT m.id, m.patient_id, m.clinic_id, m.client_id, m.measured_at_ms, m.offset_min, m.kind, m.value, "
+          "m.by_user_id, '', m.visit_id, m.created_at_ms FROM clinic_measurements m WHERE " +
+          selected.where("m.patient_id") + " AND m.measured_at_ms >= ?3 ORDER BY m.patient_id, m.kind, m.measured_at_ms, m.id");
+      selected.bind(s);
+      s.bind(3, since_ms);
       while (s.step()) {
+        if (!selected.wanted(s.int64(1))) continue;
         auto row = measurement_from(s);
-        out[row.patient_id].latest.push_back(std::move(row));
+        auto& latest = out[row.patient_id].latest;
+        if (!latest.empty() && latest.back().kind == row.kind)
+          latest.back() = std::move(row);
+        else
+          latest.push_back(std::move(row));
       }
       return out;
     });
@@ -1954,27 +1994,16 @@ class SqliteStore final : public Store {
       std::vector<PatientWithDigest> found;
       if (ids.empty()) return found;
       ReadSnapshot snapshot(db);
-      // A page of score --all is a run of ascending ids: read it as a range
-      // (cheaper than a lookup per id); other lists by their ids.
-      const bool ascending = std::is_sorted(ids.begin(), ids.end());
-      const IdRange range{ids.front(), ids.back()};
-      const bool as_range = ascending && range.last - range.first < 2 * static_cast<std::int64_t>(ids.size());
-      const std::string id_list = as_range ? std::string() : json_ids(ids);
+      const IdSelection selected(ids);
       std::unordered_map<std::int64_t, std::size_t> index;
-      std::unordered_map<std::int64_t, bool> wanted;
-      if (as_range)
-        for (auto id : ids) wanted.emplace(id, true);
       {
-        const std::string from = ", d.as_of_ms, d.digest FROM patients p LEFT JOIN patient_digests d ON d.patient_id = p.id ";
-        Statement s = db.prepare(qualified_patient_columns() + from +
-                                 (as_range ? "WHERE p.id BETWEEN ?1 AND ?2" : "WHERE p.id IN (SELECT value FROM json_each(?1))"));
-        if (as_range)
-          s.bind(1, range.first).bind(2, range.last);
-        else
-          s.bind(1, id_list);
+        Statement s = db.prepare(qualified_patient_columns() +
+                                 ", d.as_of_ms, d.digest FROM patients p LEFT JOIN patient_digests d ON d.patient_id = p.id "
+                                 "WHERE " + selected.where("p.id"));
+        selected.bind(s);
         const int as_of = 13, digest = 14;
         while (s.step()) {
-          if (as_range && !wanted.contains(s.int64(0))) continue;
+          if (!selected.wanted(s.int64(0))) continue;
           PatientWithDigest p;
           p.patient = patient_from(s);
           if (!s.is_null(digest)) {
@@ -1989,10 +2018,7 @@ class SqliteStore final : public Store {
       {
         std::unordered_map<std::int64_t, core::Patient*> by_id;
         for (auto& p : found) by_id.emplace(p.patient.id, &p.patient);
-        if (as_range)
-          load_patient_details(db, "WHERE patient_id BETWEEN ?1 AND ?2", range, by_id);
-        else
-          load_patient_details(db, "WHERE patient_id IN (SELECT value FROM json_each(?))", id_list, by_id);
+        load_patient_details(db, "WHERE " + selected.where("patient_id"), selected, by_id);
       }
       std::vector<PatientWithDigest> out;
       out.reserve(found.size());

@@ -162,4 +162,9 @@ TEST_CASE("clinic measurements: the newest of each kind since a time, for a page
   CHECK(st->latest_clinic_measurements(ids, 0).at(a).find("hdl_mmol_l")->value == 0.9);
   CHECK(st->latest_clinic_measurements(ids, 0).at(c).find("waist_cm")->value == 80);
   CHECK(st->latest_clinic_measurements({}, 0).empty());
+  // Ids in any order (looked up one by one rather than read as a range): the same answer.
+  const std::vector<std::int64_t> shuffled{none, c, a, b};
+  const auto again = st->latest_clinic_measurements(shuffled, since);
+  CHECK(again.size() == 2);
+  CHECK(again.at(a).find("waist_cm")->client_id == "a3");
 }

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,6 +39,17 @@ inline constexpr std::int64_t clinic_measurement_valid_days = 396;
 // kinds: core/clinic_measurement.hpp). Clinic blood pressure is a reading,
 // not one of these; height fills the record's (Scorer does).
 risk::ClinicMeasurements clinic_inputs(const store::ClinicMeasurementSet& set);
+
+// Clinic measurements as Scorer reads them for a page of patients: the
+// newest of each kind measured within clinic_measurement_valid_days of now.
+using MeasuredSets = std::unordered_map<std::int64_t, store::ClinicMeasurementSet>;
+MeasuredSets measurements_of(store::Store& st, std::span<const std::int64_t> ids, std::int64_t now_ms);
+
+// The model inputs of one patient as Scorer computes them: the record (a
+// clinic height fills a record without one), the kept state (or its digest)
+// and the patient's clinic measurements among `measured`.
+risk::PatientFeatures features_of(core::Patient& patient, const core::PatientState* state, const MeasuredSets& measured,
+                                  std::int64_t now_ms);
 
 // Why a model did not score a patient.
 struct Skip {
@@ -102,6 +114,9 @@ class Scorer {
 
  private:
   core::Status write(std::vector<store::StoredRiskScore> scores) const;
+  // Starts the write job; the future holds its outcome (score_all scores the
+  // next page while the writer thread stores this one).
+  std::future<core::Status> start_write(std::vector<store::StoredRiskScore> scores) const;
 
   store::Store& store_;
   const risk::ModelRegistry& registry_;
