@@ -33,8 +33,25 @@ struct Subject {
 
 // Every model over every subject: per model, the rows of the subjects it
 // applies to are scored in one batch. Scores in subject order, then model order.
+// model_row's decision without its words (no string is built): score_all
+// only counts the skips, and most (patient, model) pairs of a county are skips.
+bool row_fits(const risk::Model& model, const core::Patient& patient, const risk::PatientFeatures& features,
+              std::span<float> row) {
+  if (excluding_diagnosis(model, patient)) return false;
+  const auto& spec = model.spec().features;
+  for (std::size_t i = 0; i < spec.size(); ++i) {
+    const auto v = risk::feature_value(features, spec[i].name);
+    if (v && !(*v >= spec[i].min && *v <= spec[i].max)) return false;
+    if (!v && !model.trained_with_missing(i)) return false;
+    row[i] = v ? static_cast<float>(*v) : std::nanf("");
+  }
+  return true;
+}
+
+enum class Reasons { kept, counted };
+
 PatientScores score_subjects(const std::vector<std::shared_ptr<const risk::Model>>& models,
-                             const std::vector<Subject>& subjects, std::int64_t now_ms) {
+                             const std::vector<Subject>& subjects, std::int64_t now_ms, Reasons reasons = Reasons::kept) {
   PatientScores out;
   // Per subject, per model: the index of its score in that model's batch, or -1.
   std::vector<std::vector<std::int64_t>> slot(subjects.size(), std::vector<std::int64_t>(models.size(), -1));
@@ -49,7 +66,12 @@ PatientScores score_subjects(const std::vector<std::shared_ptr<const risk::Model
     for (std::size_t i = 0; i < subjects.size(); ++i) {
       rows.resize(static_cast<std::size_t>(n + 1) * cols);
       const std::span<float> row(rows.data() + n * cols, cols);
-      if (auto why = model_row(model, subjects[i].patient, subjects[i].features, row)) {
+      if (reasons == Reasons::counted) {
+        if (!row_fits(model, subjects[i].patient, subjects[i].features, row)) {
+          ++out.skipped_uncounted;
+          continue;
+        }
+      } else if (auto why = model_row(model, subjects[i].patient, subjects[i].features, row)) {
         out.skipped.push_back({model.spec().id, std::move(*why)});
         continue;
       }
@@ -129,8 +151,8 @@ std::vector<Subject> subjects_of(store::Store& st, const std::vector<std::shared
 }
 
 PatientScores score_ids(store::Store& st, const std::vector<std::shared_ptr<const risk::Model>>& models,
-                        std::span<const std::int64_t> ids, std::int64_t now_ms) {
-  return score_subjects(models, subjects_of(st, models, ids, now_ms), now_ms);
+                        std::span<const std::int64_t> ids, std::int64_t now_ms, Reasons reasons = Reasons::kept) {
+  return score_subjects(models, subjects_of(st, models, ids, now_ms), now_ms, reasons);
 }
 
 }  // namespace
@@ -270,8 +292,8 @@ core::Result<Scorer::Summary> Scorer::score_all(std::int64_t now_ms, int batch,
     auto ids = store_.patient_ids(after, std::max(1, batch));
     if (ids.empty()) break;
     after = ids.back();
-    auto s = score_ids(store_, models, ids, now_ms);
-    sum.skipped += static_cast<std::int64_t>(s.skipped.size());
+    auto s = score_ids(store_, models, ids, now_ms, Reasons::counted);
+    sum.skipped += static_cast<std::int64_t>(s.skipped.size()) + s.skipped_uncounted;
     auto& scores = s.scores;
     const auto page_patients = static_cast<std::int64_t>(ids.size());
     const auto page_scores = static_cast<std::int64_t>(scores.size());

@@ -527,13 +527,20 @@ CREATE INDEX clinic_measurements_latest ON clinic_measurements(patient_id, kind,
 CREATE INDEX clinic_measurements_visit ON clinic_measurements(visit_id) WHERE visit_id IS NOT NULL;
 )sql";
 
+// Scoring's read of the newest values (Store::latest_clinic_measurements)
+// from the index alone: the value joins the key.
+constexpr std::string_view migration_clinic_measurements_covering = R"sql(
+DROP INDEX clinic_measurements_latest;
+CREATE INDEX clinic_measurements_latest ON clinic_measurements(patient_id, kind, measured_at_ms, value);
+)sql";
+
 std::span<const std::string_view> migrations() {
-  static const std::array<std::string_view, 16> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
+  static const std::array<std::string_view, 17> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
                                                      migration_6, migration_7(), migration_care_plans,
                                                      migration_patient_months, migration_alert_timers, migration_webhooks,
                                                      migration_state_bin, migration_visits,
                                                      migration_patient_months_covering, migration_patient_digests,
-                                                     migration_clinic_measurements};
+                                                     migration_clinic_measurements, migration_clinic_measurements_covering};
   return all;
 }
 

@@ -1926,16 +1926,20 @@ class SqliteStore final : public Store {
       std::unordered_map<std::int64_t, ClinicMeasurementSet> out;
       // Every row of the window in index order (clinic_measurements_latest:
       // patient, kind, time; id breaks ties): the last of each (patient, kind) is the newest.
-      // Without the recorder's name (by_name stays empty): scoring reads the values.
-      Statement s = db.prepare(
-          "SELECT m.id, m.patient_id, m.clinic_id, m.client_id, m.measured_at_ms, m.offset_min, m.kind, m.value, "
-          "m.by_user_id, '', m.visit_id, m.created_at_ms FROM clinic_measurements m WHERE " +
-          selected.where("m.patient_id") + " AND m.measured_at_ms >= ?3 ORDER BY m.patient_id, m.kind, m.measured_at_ms, m.id");
+      // Only what scoring reads, all of it in the index (no table row read).
+      Statement s = db.prepare("SELECT m.id, m.patient_id, m.kind, m.measured_at_ms, m.value FROM clinic_measurements m WHERE " +
+                               selected.where("m.patient_id") +
+                               " AND m.measured_at_ms >= ?3 ORDER BY m.patient_id, m.kind, m.measured_at_ms, m.id");
       selected.bind(s);
       s.bind(3, since_ms);
       while (s.step()) {
         if (!selected.wanted(s.int64(1))) continue;
-        auto row = measurement_from(s);
+        ClinicMeasurementRow row;
+        row.id = s.int64(0);
+        row.patient_id = s.int64(1);
+        row.kind = s.text(2);
+        row.measured_at.utc_ms = s.int64(3);
+        row.value = s.real(4);
         auto& latest = out[row.patient_id].latest;
         if (!latest.empty() && latest.back().kind == row.kind)
           latest.back() = std::move(row);

@@ -60,6 +60,7 @@ struct Skip {
 struct PatientScores {
   std::vector<store::StoredRiskScore> scores;
   std::vector<Skip> skipped;
+  std::int64_t skipped_uncounted = 0;  // skips whose reasons were not asked for (score_all counts them)
 };
 
 // The patient's diagnosis that rules the model out (no incident-hypertension

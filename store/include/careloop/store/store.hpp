@@ -422,8 +422,9 @@ class Store {
   // `since_ms`: the newest value of each kind measured at or after since_ms
   // (ties on measured_at: the higher id), by kind. Patients without one are
   // absent from the map. One query for the whole span (scoring reads a page
-  // of patients at once; an ascending run of ids is read as a range). The
-  // rows' by_name is left empty.
+  // of patients at once; an ascending run of ids is read as a range). Only
+  // the rows' id, patient_id, kind, value and measured_at.utc_ms are filled
+  // (from the covering index clinic_measurements_latest).
   virtual std::unordered_map<std::int64_t, ClinicMeasurementSet> latest_clinic_measurements(
       std::span<const std::int64_t> patient_ids, std::int64_t since_ms) = 0;
   virtual std::int64_t count_readings(std::optional<std::int64_t> patient_id = std::nullopt) = 0;
