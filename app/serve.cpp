@@ -344,7 +344,8 @@ int run_serve(const Settings& s) {
   // windows after the commit, debounced per patient, on the compute pool.
   care::Reviewer reviewer(*st, *library, hub, srv.compute(), ms(s.review_delay_s));
   // Critical alerts first (their hook hands the patient to the reviewer), then
-  // the month rows reports read: both in the readings' transaction.
+  // the month rows reports read, then the state digests scoring reads: all in
+  // the readings' transaction.
   st->set_readings_hook(std::make_shared<store::ReadingsHooks>(std::vector<std::shared_ptr<store::ReadingsHook>>{
       care::make_critical_alert_hook(*library, hub, [&reviewer](std::int64_t patient_id) { reviewer.schedule(patient_id); }),
       reports::make_rollup_hook(*calendar), scoring::make_digest_hook()}));
