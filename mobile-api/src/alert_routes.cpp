@@ -160,8 +160,7 @@ std::optional<Response> read_note(const json& body, std::string& note) {
 
 std::optional<Response> unknown_fields(const json& body, std::initializer_list<std::string_view> known) {
   std::vector<core::FieldError> errors;
-  for (const auto& [k, v] : body.items())
-    if (std::find(known.begin(), known.end(), k) == known.end()) errors.push_back({"/" + k, "unknown field"});
+  add_unknown_fields(body, {known.begin(), known.size()}, errors);
   if (errors.empty()) return std::nullopt;
   return invalid_fields(std::move(errors));
 }

@@ -88,8 +88,7 @@ asio::awaitable<Response> decide(RequestContext& ctx, Services& svc, care::PlanD
   std::vector<std::string_view> known{text_field};
   if (kind == care::PlanDecisionKind::edit) known.push_back("plan");
   std::vector<core::FieldError> errors;
-  for (const auto& [k, v] : body->items())
-    if (std::find(known.begin(), known.end(), k) == known.end()) errors.push_back({"/" + k, "unknown field"});
+  add_unknown_fields(*body, known, errors);
   if (body->contains(text_field)) {
     auto text = string_field(*body, text_field);
     if (!text || utf8_length(*text) > max_note_chars)

@@ -157,6 +157,11 @@ Response invalid_field(const char* pointer, std::string detail) {
   return server::problem_response(status::unprocessable_entity, "Invalid request", detail, {{pointer, std::move(detail)}});
 }
 
+void add_unknown_fields(const json& body, std::span<const std::string_view> known, std::vector<core::FieldError>& errors) {
+  for (const auto& [k, v] : body.items())
+    if (std::find(known.begin(), known.end(), k) == known.end()) errors.push_back({"/" + k, "unknown field"});
+}
+
 Response invalid_fields(std::vector<core::FieldError> errors, std::string_view title) {
   const std::string detail = errors.empty() ? std::string(title) : errors.front().detail;
   return server::problem_response(status::unprocessable_entity, title, detail, std::move(errors));

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -74,6 +75,9 @@ std::optional<std::int64_t> path_id(const RequestContext& ctx, std::string_view 
 std::optional<std::string> string_field(const json& body, const char* name);
 Response invalid_field(const char* pointer, std::string detail);
 Response invalid_fields(std::vector<core::FieldError> errors, std::string_view title = "Invalid request");
+// Appends "/KEY: unknown field" to `errors` for each member of the object
+// `body` that `known` does not name.
+void add_unknown_fields(const json& body, std::span<const std::string_view> known, std::vector<core::FieldError>& errors);
 
 // POST .../readings for one patient: parses the batch, stores the valid
 // items, answers one result per item. `source_default` fills an empty source.

@@ -55,8 +55,7 @@ asio::awaitable<Response> record(RequestContext& ctx, Services& svc) {
   m.remote_addr = remote_address(ctx);
   std::vector<core::FieldError> errors;
   static constexpr std::string_view known[] = {"client_id", "measured_at", "visit_id", "values", "units"};
-  for (const auto& [k, val] : body->items())
-    if (std::find(std::begin(known), std::end(known), k) == std::end(known)) errors.push_back({"/" + k, "unknown field"});
+  add_unknown_fields(*body, known, errors);
   auto text = [&](const char* name) -> std::string {
     if (!body->contains(name)) {
       errors.push_back({std::string("/") + name, "is required"});

@@ -50,8 +50,7 @@ asio::awaitable<Response> record(RequestContext& ctx, Services& svc) {
   v.remote_addr = remote_address(ctx);
   std::vector<core::FieldError> errors;
   static constexpr std::string_view known[] = {"client_id", "visited_at", "kind", "classification", "note"};
-  for (const auto& [k, val] : body->items())
-    if (std::find(std::begin(known), std::end(known), k) == std::end(known)) errors.push_back({"/" + k, "unknown field"});
+  add_unknown_fields(*body, known, errors);
   auto text = [&](const char* name, bool required) -> std::string {
     if (!body->contains(name)) {
       if (required) errors.push_back({std::string("/") + name, "is required"});

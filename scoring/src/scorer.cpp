@@ -33,8 +33,11 @@ struct Subject {
 
 // Every model over every subject: per model, the rows of the subjects it
 // applies to are scored in one batch. Scores in subject order, then model order.
-// model_row's decision without its words (no string is built): score_all
-// only counts the skips, and most (patient, model) pairs of a county are skips.
+// Whether a patient model applies, and its input row if so, without a word
+// built (model_row adds the reason; score_all only counts the skips, and most
+// (patient, model) pairs of a county are skips): none of its excluded
+// diagnoses, every value within the feature's range, and every missing
+// feature one the model saw missing in training.
 bool row_fits(const risk::Model& model, const core::Patient& patient, const risk::PatientFeatures& features,
               std::span<float> row) {
   if (excluding_diagnosis(model, patient)) return false;
@@ -197,9 +200,11 @@ risk::ClinicMeasurements clinic_inputs(const store::ClinicMeasurementSet& set) {
 }
 
 std::optional<std::string> model_row(const risk::Model& model, const core::Patient& patient,
-                                   const risk::PatientFeatures& features, std::span<float> row) {
+                                     const risk::PatientFeatures& features, std::span<float> row) {
   const auto& spec = model.spec();
   if (!spec.patient_scoring) return "not a patient model";
+  if (row_fits(model, patient, features, row)) return std::nullopt;
+  // Not applied (row_fits decides): the reason in words.
   if (auto dx = excluding_diagnosis(model, patient)) return "has " + *dx;
   if (auto ok = risk::model_input(spec, features, row); !ok) {
     std::string why = ok.error().message;
@@ -214,8 +219,7 @@ std::optional<std::string> model_row(const risk::Model& model, const core::Patie
   for (std::size_t i = 0; i < row.size(); ++i)
     if (std::isnan(row[i]) && !model.trained_with_missing(i))
       unlearnt += (unlearnt.empty() ? "" : ", ") + spec.features[i].name;
-  if (!unlearnt.empty()) return "not recorded: " + unlearnt + " (the model was trained without missing values for them)";
-  return std::nullopt;
+  return "not recorded: " + unlearnt + " (the model was trained without missing values for them)";
 }
 
 std::string factors_json(const risk::RiskScore& score) {
