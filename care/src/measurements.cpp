@@ -9,14 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "careloop/core/clinic_measurement.hpp"
+#include "recorded.hpp"
 
 namespace careloop::care {
 namespace {
 
 using nlohmann::json;
 
-constexpr std::int64_t future_skew_ms = 5 * 60'000;
-constexpr std::int64_t oldest_ms = -2'208'988'800'000;  // 1900-01-01
 
 std::string number(double v) { return json(v).dump(); }
 
@@ -35,13 +34,8 @@ bool same_record(const std::vector<store::ClinicMeasurementRow>& stored, const M
 
 core::Status check_measurements(const MeasurementInput& m, std::int64_t now_ms) {
   std::vector<core::FieldError> errors;
-  const bool id_ok = !m.client_id.empty() && m.client_id.size() <= 64 &&
-                     std::all_of(m.client_id.begin(), m.client_id.end(), [](unsigned char c) {
-                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-                     });
-  if (!id_ok) errors.push_back({"/client_id", "a lower-case UUID (or up to 64 of a-z, 0-9 and '-') is required"});
-  if (m.measured_at.utc_ms > now_ms + future_skew_ms) errors.push_back({"/measured_at", "is in the future"});
-  if (m.measured_at.utc_ms < oldest_ms) errors.push_back({"/measured_at", "is before 1900"});
+  detail::check_client_id(m.client_id, errors);
+  detail::check_recorded_at(m.measured_at, now_ms, "/measured_at", errors);
   if (m.values.empty()) errors.push_back({"/values", "at least one value is required"});
   std::set<std::string> seen;
   for (const auto& v : m.values) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "careloop/core/patient_state.hpp"
+#include "recorded.hpp"
 
 namespace careloop::care {
 namespace {
@@ -14,8 +15,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::size_t max_note_bytes = 8000;  // 2,000 CJK characters
-constexpr std::int64_t future_skew_ms = 5 * 60'000;
-constexpr std::int64_t oldest_visit_ms = -2'208'988'800'000;  // 1900-01-01
 
 bool one_of(std::string_view v, std::span<const std::string_view> allowed) {
   return std::find(allowed.begin(), allowed.end(), v) != allowed.end();
@@ -29,13 +28,8 @@ bool same_visit(const store::VisitRow& a, const VisitInput& b) {
 
 core::Status check_visit(const VisitInput& v, std::int64_t now_ms) {
   std::vector<core::FieldError> errors;
-  const bool id_ok = !v.client_id.empty() && v.client_id.size() <= 64 &&
-                     std::all_of(v.client_id.begin(), v.client_id.end(), [](unsigned char c) {
-                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-                     });
-  if (!id_ok) errors.push_back({"/client_id", "a lower-case UUID (or up to 64 of a-z, 0-9 and '-') is required"});
-  if (v.visited_at.utc_ms > now_ms + future_skew_ms) errors.push_back({"/visited_at", "is in the future"});
-  if (v.visited_at.utc_ms < oldest_visit_ms) errors.push_back({"/visited_at", "is before 1900"});
+  detail::check_client_id(v.client_id, errors);
+  detail::check_recorded_at(v.visited_at, now_ms, "/visited_at", errors);
   if (!one_of(v.kind, visit_kinds)) errors.push_back({"/kind", "must be one of clinic, home, phone"});
   if (!one_of(v.classification, visit_classifications))
     errors.push_back({"/classification", "must be one of controlled, uncontrolled, adverse_reaction, complication"});
