@@ -1,6 +1,7 @@
 #include "tree_shap.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <string>
 
@@ -9,7 +10,10 @@
 namespace careloop::risk::detail {
 namespace {
 
-using Path = ShapPathElement;
+// A leaf's path may split on at most this many distinct features (its table
+// holds 2^d · d values), and a model's tables at most this many values.
+constexpr unsigned max_distinct = 12;
+constexpr std::size_t max_table_values = std::size_t{1} << 24;
 
 }  // namespace
 
@@ -25,7 +29,7 @@ core::Result<TreeShap> TreeShap::from_model_json(std::string_view text, std::siz
     if (!(base > 0 && base < 1)) return core::Error::invalid("tree SHAP: base_score outside (0, 1)");
     TreeShap out;
     out.features_ = features;
-    out.base_margin_ = static_cast<float>(std::log(base / (1 - base)));
+    out.bias_ = std::log(base / (1 - base));
     for (const auto& t : booster.at("model").at("trees")) {
       const auto& left = t.at("left_children");
       const auto& right = t.at("right_children");
@@ -39,10 +43,9 @@ core::Result<TreeShap> TreeShap::from_model_json(std::string_view text, std::siz
       if (t.contains("split_type"))
         for (const auto& st : t.at("split_type"))
           if (st.get<int>() != 0) return core::Error::invalid("tree SHAP: categorical splits are not supported");
-      Tree tree;
-      tree.nodes.resize(n);
+      std::vector<RawNode> nodes(n);
       for (std::size_t i = 0; i < n; ++i) {
-        Node& node = tree.nodes[i];
+        RawNode& node = nodes[i];
         node.left = left[i].get<int>();
         node.right = right[i].get<int>();
         node.split = split[i].get<int>();
@@ -52,34 +55,10 @@ core::Result<TreeShap> TreeShap::from_model_json(std::string_view text, std::siz
         const bool leaf = node.left == -1;
         if (!leaf && (node.left <= static_cast<int>(i) || node.right <= static_cast<int>(i) ||
                       node.left >= static_cast<int>(n) || node.right >= static_cast<int>(n) || node.split < 0 ||
-                      static_cast<std::size_t>(node.split) >= features))
+                      static_cast<std::size_t>(node.split) >= features || !(node.cover > 0)))
           return core::Error::invalid("tree SHAP: a malformed tree");
       }
-      // Expected values bottom-up (children come after their parent) and depths top-down.
-      std::vector<float> mean(n, 0);
-      for (std::size_t k = n; k-- > 0;) {
-        const Node& node = tree.nodes[k];
-        if (node.left == -1) {
-          mean[k] = node.threshold;
-        } else {
-          const auto l = static_cast<std::size_t>(node.left), r = static_cast<std::size_t>(node.right);
-          float m = mean[l] * tree.nodes[l].cover;
-          m += mean[r] * tree.nodes[r].cover;
-          m /= node.cover;
-          mean[k] = m;
-        }
-      }
-      std::vector<int> depth(n, 0);
-      for (std::size_t k = 0; k < n; ++k) {
-        const Node& node = tree.nodes[k];
-        if (node.left == -1) continue;
-        depth[static_cast<std::size_t>(node.left)] = depth[k] + 1;
-        depth[static_cast<std::size_t>(node.right)] = depth[k] + 1;
-      }
-      tree.mean = mean[0];
-      tree.depth = *std::max_element(depth.begin(), depth.end());
-      out.max_depth_ = std::max(out.max_depth_, tree.depth);
-      out.trees_.push_back(std::move(tree));
+      if (auto added = out.add_tree(nodes); !added) return added.error();
     }
     return out;
   } catch (const std::exception& e) {
@@ -87,116 +66,160 @@ core::Result<TreeShap> TreeShap::from_model_json(std::string_view text, std::siz
   }
 }
 
-namespace {
-
-// The path arithmetic of TreeSHAP (Lundberg et al. 2018, Algorithm 2), in
-// float and in the order xgboost computes it, so the results round the same.
-void extend_path(Path* path, unsigned depth, float zero_fraction, float one_fraction, int feature) {
-  path[depth] = {feature, zero_fraction, one_fraction, depth == 0 ? 1.0f : 0.0f};
-  for (int i = static_cast<int>(depth) - 1; i >= 0; --i) {
-    const auto u = static_cast<unsigned>(i);
-    path[u + 1].pweight += one_fraction * path[u].pweight * static_cast<float>(i + 1) / static_cast<float>(depth + 1);
-    path[u].pweight = zero_fraction * path[u].pweight * static_cast<float>(depth - u) / static_cast<float>(depth + 1);
+core::Status TreeShap::add_tree(const std::vector<RawNode>& nodes) {
+  const std::size_t n = nodes.size();
+  Tree tree;
+  tree.first_split = static_cast<std::uint32_t>(splits_.size());
+  tree.first_leaf = static_cast<std::uint32_t>(leaves_.size());
+  // Split nodes numbered in node order; each row decides each split once.
+  std::vector<std::uint32_t> split_of(n, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (nodes[i].left == -1) continue;
+    split_of[i] = tree.splits++;
+    splits_.push_back({nodes[i].split, nodes[i].threshold, nodes[i].default_left});
   }
+  max_splits_ = std::max<std::size_t>(max_splits_, tree.splits);
+
+  // The tree's expected value, bottom-up in float like xgboost's node means
+  // (children come after their parent).
+  std::vector<float> mean(n, 0);
+  for (std::size_t k = n; k-- > 0;) {
+    const RawNode& node = nodes[k];
+    if (node.left == -1) {
+      mean[k] = node.threshold;
+      continue;
+    }
+    const auto l = static_cast<std::size_t>(node.left), r = static_cast<std::size_t>(node.right);
+    float m = mean[l] * nodes[l].cover;
+    m += mean[r] * nodes[r].cover;
+    m /= node.cover;
+    mean[k] = m;
+  }
+  bias_ += mean[0];
+
+  // Every leaf with the path to it: (node, side taken) from the root down.
+  std::vector<PathStep> path;
+  core::Status status = core::ok_status();
+  auto visit = [&](auto&& self, std::size_t k) -> void {
+    if (!status) return;
+    const RawNode& node = nodes[k];
+    if (node.left != -1) {
+      path.push_back({k, true});
+      self(self, static_cast<std::size_t>(node.left));
+      path.back().second = false;
+      self(self, static_cast<std::size_t>(node.right));
+      path.pop_back();
+      return;
+    }
+    if (path.empty()) return;  // a tree that is one leaf: only its expected value
+    status = add_leaf(nodes, split_of, path, node.threshold);
+  };
+  visit(visit, 0);
+  if (!status) return status;
+  tree.leaves = static_cast<std::uint32_t>(leaves_.size()) - tree.first_leaf;
+  trees_.push_back(tree);
+  return core::ok_status();
 }
 
-void unwind_path(Path* path, unsigned depth, unsigned index) {
-  const float one_fraction = path[index].one_fraction;
-  const float zero_fraction = path[index].zero_fraction;
-  float next_one_portion = path[depth].pweight;
-  for (int i = static_cast<int>(depth) - 1; i >= 0; --i) {
-    const auto u = static_cast<unsigned>(i);
-    if (one_fraction != 0) {
-      const float tmp = path[u].pweight;
-      path[u].pweight = next_one_portion * static_cast<float>(depth + 1) / (static_cast<float>(i + 1) * one_fraction);
-      next_one_portion =
-          tmp - path[u].pweight * zero_fraction * static_cast<float>(depth - u) / static_cast<float>(depth + 1);
-    } else {
-      path[u].pweight = (path[u].pweight * static_cast<float>(depth + 1)) / (zero_fraction * static_cast<float>(depth - u));
+core::Status TreeShap::add_leaf(const std::vector<RawNode>& nodes, const std::vector<std::uint32_t>& split_of,
+                                std::span<const PathStep> path, float value) {
+  Leaf leaf;
+  leaf.first_edge = static_cast<std::uint32_t>(edges_.size());
+  leaf.edges = static_cast<std::uint32_t>(path.size());
+  leaf.first_feature = static_cast<std::uint32_t>(leaf_features_.size());
+  // The distinct features of the path, in order of first split, each with z:
+  // the product of child cover / parent cover over its splits.
+  std::vector<double> z;
+  for (const auto& [k, went_left] : path) {
+    const RawNode& node = nodes[k];
+    const auto child = static_cast<std::size_t>(went_left ? node.left : node.right);
+    const double fraction = static_cast<double>(nodes[child].cover) / static_cast<double>(node.cover);
+    const auto begin = leaf_features_.begin() + leaf.first_feature;
+    auto slot = static_cast<std::size_t>(std::find(begin, leaf_features_.end(), node.split) - begin);
+    if (slot == z.size()) {
+      if (z.size() == max_distinct)
+        return core::Error::invalid("tree SHAP: a leaf's path splits on more than " + std::to_string(max_distinct) +
+                                    " features");
+      leaf_features_.push_back(node.split);
+      z.push_back(1.0);
+    }
+    z[slot] *= fraction;
+    edges_.push_back({split_of[k], went_left, static_cast<std::uint8_t>(slot)});
+  }
+  const std::size_t d = z.size();
+  leaf.distinct = static_cast<std::uint8_t>(d);
+  leaf.table = static_cast<std::uint32_t>(tables_.size());
+  const std::size_t patterns = std::size_t{1} << d;
+  if (tables_.size() + patterns * d > max_table_values)
+    return core::Error::invalid("tree SHAP: the model's tables would exceed " + std::to_string(max_table_values) +
+                                " values");
+
+  // w(s) = s! (d - s - 1)! / d!, the Shapley weight of a subset of s others.
+  std::vector<double> w(d, 0);
+  for (std::size_t s = 0; s < d; ++s) {
+    double f = 1.0 / static_cast<double>(d);
+    // s! (d-s-1)! / (d-1)! = 1 / C(d-1, s)
+    for (std::size_t k = 1; k <= s; ++k) f *= static_cast<double>(k) / static_cast<double>(d - k);
+    w[s] = f;
+  }
+  // Z(T) for every subset T (bit j: slot j).
+  std::vector<double> product(patterns, 1.0);
+  for (std::size_t t = 1; t < patterns; ++t) {
+    const auto low = static_cast<std::size_t>(std::countr_zero(t));
+    product[t] = product[t & (t - 1)] * z[low];
+  }
+  // A(T) = sum over S ⊆ T of w(|S|) Z(T \ S), for every T but the full set.
+  const std::size_t full = patterns - 1;
+  std::vector<double> a(patterns, 0);
+  for (std::size_t t = 0; t < full; ++t) {
+    double sum = 0;
+    for (std::size_t s = t;; s = (s - 1) & t) {
+      sum += w[static_cast<std::size_t>(std::popcount(s))] * product[t & ~s];
+      if (s == 0) break;
+    }
+    a[t] = sum;
+  }
+  const double v = value;
+  for (std::size_t u = 0; u < patterns; ++u) {
+    const double outside = product[full & ~u];  // Z(D \ U)
+    for (std::size_t i = 0; i < d; ++i) {
+      const std::size_t bit = std::size_t{1} << i;
+      tables_.push_back((u & bit) != 0 ? v * (1 - z[i]) * a[u & ~bit] * outside : -v * a[u] * outside);
     }
   }
-  for (unsigned i = index; i < depth; ++i) {
-    path[i].feature = path[i + 1].feature;
-    path[i].zero_fraction = path[i + 1].zero_fraction;
-    path[i].one_fraction = path[i + 1].one_fraction;
-  }
-}
-
-float unwound_path_sum(const Path* path, unsigned depth, unsigned index) {
-  const float one_fraction = path[index].one_fraction;
-  const float zero_fraction = path[index].zero_fraction;
-  float next_one_portion = path[depth].pweight;
-  float total = 0;
-  for (int i = static_cast<int>(depth) - 1; i >= 0; --i) {
-    const auto u = static_cast<unsigned>(i);
-    if (one_fraction != 0) {
-      const float tmp = next_one_portion * static_cast<float>(depth + 1) / (static_cast<float>(i + 1) * one_fraction);
-      total += tmp;
-      next_one_portion =
-          path[u].pweight - tmp * zero_fraction * (static_cast<float>(depth - u) / static_cast<float>(depth + 1));
-    } else if (zero_fraction != 0) {
-      total += (path[u].pweight / zero_fraction) / (static_cast<float>(depth - u) / static_cast<float>(depth + 1));
-    }
-  }
-  return total;
-}
-
-}  // namespace
-
-void TreeShap::shap(const Tree& tree, const float* row, float* phi, int node_index, unsigned depth,
-                    Path* parent, float parent_zero, float parent_one, int parent_feature) const {
-  Path* path = parent + depth + 1;
-  std::copy(parent, parent + depth + 1, path);
-  extend_path(path, depth, parent_zero, parent_one, parent_feature);
-  const Node& node = tree.nodes[static_cast<std::size_t>(node_index)];
-  if (node.left == -1) {
-    for (unsigned i = 1; i <= depth; ++i) {
-      const float w = unwound_path_sum(path, depth, i);
-      const Path& el = path[i];
-      phi[el.feature] += w * (el.one_fraction - el.zero_fraction) * node.threshold;
-    }
-    return;
-  }
-  const float v = row[node.split];
-  const int hot = std::isnan(v) ? (node.default_left ? node.left : node.right) : (v < node.threshold ? node.left : node.right);
-  const int cold = hot == node.left ? node.right : node.left;
-  const float w = node.cover;
-  const float hot_zero = tree.nodes[static_cast<std::size_t>(hot)].cover / w;
-  const float cold_zero = tree.nodes[static_cast<std::size_t>(cold)].cover / w;
-  float incoming_zero = 1, incoming_one = 1;
-  // A feature split on again further down: its earlier entry leaves the path.
-  unsigned index = 0;
-  for (; index <= depth; ++index)
-    if (path[index].feature == node.split) break;
-  if (index != depth + 1) {
-    incoming_zero = path[index].zero_fraction;
-    incoming_one = path[index].one_fraction;
-    unwind_path(path, depth, index);
-    depth -= 1;
-  }
-  shap(tree, row, phi, hot, depth + 1, path, hot_zero * incoming_zero, incoming_one, node.split);
-  shap(tree, row, phi, cold, depth + 1, path, cold_zero * incoming_zero, 0, node.split);
+  leaves_.push_back(leaf);
+  return core::ok_status();
 }
 
 void TreeShap::contributions(std::span<const float> rows, std::span<float> out) const {
   const std::size_t cols = features_;
   const std::size_t n = rows.size() / cols;
-  // Room for the nested copies of the path: (d + 2)(d + 3) / 2 entries for depth d, as xgboost sizes it.
-  const auto maxd = static_cast<std::size_t>(max_depth_) + 2;
-  std::vector<Path> paths(maxd * (maxd + 1) / 2 + maxd);
-  std::vector<float> tree_phi(cols + 1);
+  std::vector<double> phi(cols + 1);
+  std::vector<unsigned char> went_left(max_splits_);
   for (std::size_t r = 0; r < n; ++r) {
     const float* row = rows.data() + r * cols;
-    float* phi = out.data() + r * (cols + 1);
-    std::fill(phi, phi + cols + 1, 0.0f);
-    // Per tree into its own buffer, then added, as xgboost sums them.
-    for (const auto& tree : trees_) {
-      std::fill(tree_phi.begin(), tree_phi.end(), 0.0f);
-      tree_phi[cols] += tree.mean;
-      shap(tree, row, tree_phi.data(), 0, 0, paths.data(), 1, 1, -1);
-      for (std::size_t c = 0; c <= cols; ++c) phi[c] += tree_phi[c];
+    std::fill(phi.begin(), phi.end(), 0.0);
+    for (const Tree& tree : trees_) {
+      const Split* splits = splits_.data() + tree.first_split;
+      for (std::uint32_t k = 0; k < tree.splits; ++k) {
+        const float x = row[splits[k].feature];
+        went_left[k] = std::isnan(x) ? splits[k].default_left : x < splits[k].threshold;
+      }
+      const Leaf* leaves = leaves_.data() + tree.first_leaf;
+      for (std::uint32_t l = 0; l < tree.leaves; ++l) {
+        const Leaf& leaf = leaves[l];
+        const Edge* edge = edges_.data() + leaf.first_edge;
+        unsigned met = (1u << leaf.distinct) - 1;
+        for (std::uint32_t e = 0; e < leaf.edges; ++e)
+          if (static_cast<bool>(went_left[edge[e].split]) != edge[e].left) met &= ~(1u << edge[e].slot);
+        const double* values = tables_.data() + leaf.table + std::size_t{met} * leaf.distinct;
+        const int* feature = leaf_features_.data() + leaf.first_feature;
+        for (unsigned i = 0; i < leaf.distinct; ++i) phi[static_cast<std::size_t>(feature[i])] += values[i];
+      }
     }
-    phi[cols] += base_margin_;
+    float* dst = out.data() + r * (cols + 1);
+    for (std::size_t c = 0; c < cols; ++c) dst[c] = static_cast<float>(phi[c]);
+    dst[cols] = static_cast<float>(bias_);
   }
 }
 

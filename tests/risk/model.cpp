@@ -8,10 +8,12 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "careloop/risk/cohort.hpp"
 #include "careloop/risk/model.hpp"
+#include "careloop/risk/training.hpp"
 #include "fixtures.hpp"
 #include "temp_dir.hpp"
 
@@ -292,9 +294,50 @@ TEST_CASE("a model knows from its card which features it saw missing in training
   CHECK(refused.error().message.find("no training missing count for feature triceps") != std::string::npos);
 }
 
-TEST_CASE("CareLoop's TreeSHAP equals xgboost's SHAP contributions (prediction type 2) to 1e-5") {
+namespace {
+
+// 2,000 rows across each feature's range, one value in 8 missing, after the
+// given ones.
+std::vector<float> spread_rows(const ModelSpec& spec, std::vector<float> x) {
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> u(0, 1);
+  while (x.size() < 2000 * spec.features.size())
+    for (const auto& f : spec.features)
+      x.push_back(rng() % 8 == 0 ? std::nanf("") : static_cast<float>(f.min + u(rng) * (f.max - f.min)));
+  return x;
+}
+
+// The largest difference between the model's SHAP contributions (Model::explain)
+// and xgboost's own (prediction type 2) on the same rows.
+double largest_shap_difference(const std::filesystem::path& model_dir, const Model& m, const std::vector<float>& x) {
   const char* contribution_config =
       R"({"type": 2, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false})";
+  const std::size_t cols = m.feature_count();
+  const std::size_t n = x.size() / cols;
+  BoosterHandle booster = nullptr;
+  REQUIRE(XGBoosterCreate(nullptr, 0, &booster) == 0);
+  REQUIRE(XGBoosterLoadModel(booster, (model_dir / "model.json").c_str()) == 0);
+  DMatrixHandle matrix = nullptr;
+  REQUIRE(XGDMatrixCreateFromMat(x.data(), n, cols, std::nanf(""), &matrix) == 0);
+  const bst_ulong* shape = nullptr;
+  bst_ulong dim = 0;
+  const float* theirs = nullptr;
+  REQUIRE(XGBoosterPredictFromDMatrix(booster, matrix, contribution_config, &shape, &dim, &theirs) == 0);
+  double worst = 0;
+  for (std::size_t r = 0; r < n; ++r) {
+    auto e = m.explain({&x[r * cols], cols});
+    REQUIRE(e.ok());
+    for (std::size_t c = 0; c <= cols; ++c)
+      worst = std::max(worst, std::abs(e->contributions[c] - static_cast<double>(theirs[r * (cols + 1) + c])));
+  }
+  XGDMatrixFree(matrix);
+  XGBoosterFree(booster);
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("CareLoop's TreeSHAP equals xgboost's SHAP contributions (prediction type 2) to 1e-5") {
   for (const char* id : {"pima-diabetes", "hypertension-4y", "diabetes-8y"}) {
     INFO(id);
     auto loaded = Model::load(committed(id));
@@ -302,38 +345,15 @@ TEST_CASE("CareLoop's TreeSHAP equals xgboost's SHAP contributions (prediction t
     const auto& m = **loaded;
     CHECK(m.own_tree_shap());
     const std::size_t cols = m.feature_count();
-    // 2,000 rows across each feature's range (pima: the real rows, its missing values kept), one value in 8 missing.
+    // pima: the real rows first, its missing values kept.
     std::vector<float> x;
     if (std::string(id) == "pima-diabetes") {
       const auto t = testing::pima();
       x = rows_of(m.spec(), t, t.rows());
     }
-    std::mt19937_64 rng(11);
-    std::uniform_real_distribution<double> u(0, 1);
-    while (x.size() < 2000 * cols)
-      for (const auto& f : m.spec().features)
-        x.push_back(rng() % 8 == 0 ? std::nanf("") : static_cast<float>(f.min + u(rng) * (f.max - f.min)));
-    const std::size_t n = x.size() / cols;
-
-    BoosterHandle booster = nullptr;
-    REQUIRE(XGBoosterCreate(nullptr, 0, &booster) == 0);
-    REQUIRE(XGBoosterLoadModel(booster, (committed(id) / "model.json").c_str()) == 0);
-    DMatrixHandle matrix = nullptr;
-    REQUIRE(XGDMatrixCreateFromMat(x.data(), n, cols, std::nanf(""), &matrix) == 0);
-    const bst_ulong* shape = nullptr;
-    bst_ulong dim = 0;
-    const float* theirs = nullptr;
-    REQUIRE(XGBoosterPredictFromDMatrix(booster, matrix, contribution_config, &shape, &dim, &theirs) == 0);
-    double worst = 0;
-    for (std::size_t r = 0; r < n; ++r) {
-      auto e = m.explain({&x[r * cols], cols});
-      REQUIRE(e.ok());
-      for (std::size_t c = 0; c <= cols; ++c)
-        worst = std::max(worst, std::abs(e->contributions[c] - static_cast<double>(theirs[r * (cols + 1) + c])));
-    }
-    XGDMatrixFree(matrix);
-    XGBoosterFree(booster);
-    INFO("largest difference " << worst << " over " << n << " rows");
+    x = spread_rows(m.spec(), std::move(x));
+    const double worst = largest_shap_difference(committed(id), m, x);
+    INFO("largest difference " << worst << " over " << x.size() / cols << " rows");
     CHECK(worst <= 1e-5);
     // The batch path gives the factors of the same contributions.
     auto batch = m.score_batch({x.data(), 50 * cols}, 3, 0);
@@ -349,4 +369,55 @@ TEST_CASE("CareLoop's TreeSHAP equals xgboost's SHAP contributions (prediction t
       }
     }
   }
+}
+
+TEST_CASE("TreeSHAP tables: deeper trees that split on a feature again equal xgboost's SHAP") {
+  // The committed models are depth 3; these paths reach 6 splits with
+  // features repeated on them, and leaves of up to 6 distinct features.
+  careloop::testing::TempDir dir("risk-deep-shap");
+  auto spec = testing::small_pima_spec();
+  for (auto& [key, value] : spec.xgboost_params) {
+    if (key == "max_depth") value = "6";
+    if (key == "min_child_weight") value = "1";
+  }
+  const auto t = testing::pima();
+  auto trained = train_model(spec, t, {});
+  REQUIRE(trained.ok());
+  REQUIRE(write_trained_model(*trained, dir.file("deep")).ok());
+  const auto model_dir = dir.path() / "deep";
+  auto loaded = Model::load(model_dir);
+  REQUIRE(loaded.ok());
+  const auto& m = **loaded;
+  CHECK(m.own_tree_shap());
+  const auto x = spread_rows(m.spec(), rows_of(m.spec(), t, t.rows()));
+  const double worst = largest_shap_difference(model_dir, m, x);
+  INFO("largest difference " << worst << " over " << x.size() / m.feature_count() << " rows");
+  CHECK(worst <= 1e-5);
+  // The trees are deep and split on a feature again below itself, or this
+  // checks nothing the committed models do not (xgboost's text dump: one
+  // node a line, depth-first, indented by depth).
+  BoosterHandle booster = nullptr;
+  REQUIRE(XGBoosterCreate(nullptr, 0, &booster) == 0);
+  REQUIRE(XGBoosterLoadModel(booster, (model_dir / "model.json").c_str()) == 0);
+  bst_ulong trees = 0;
+  const char** dumps = nullptr;
+  REQUIRE(XGBoosterDumpModelEx(booster, "", 0, "text", &trees, &dumps) == 0);
+  std::size_t deepest = 0, repeats = 0;
+  for (bst_ulong k = 0; k < trees; ++k) {
+    std::vector<std::string> path;  // the split features above, by depth
+    std::istringstream lines(dumps[k]);
+    for (std::string line; std::getline(lines, line);) {
+      const auto depth = line.find_first_not_of('\t');
+      const auto open = line.find('[');
+      if (depth == std::string::npos || open == std::string::npos) continue;  // a leaf
+      const auto feature = line.substr(open + 1, line.find('<', open) - open - 1);
+      path.resize(depth);
+      if (std::find(path.begin(), path.end(), feature) != path.end()) ++repeats;
+      path.push_back(feature);
+      deepest = std::max(deepest, depth + 1);
+    }
+  }
+  XGBoosterFree(booster);
+  CHECK(deepest == 6);
+  CHECK(repeats > 0);
 }
