@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <atomic>
-#include <nlohmann/json.hpp>
+#include <charconv>
 
 #include "careloop/core/patient_state.hpp"
 #include "careloop/core/thread_role.hpp"
@@ -222,15 +222,66 @@ std::optional<std::string> model_row(const risk::Model& model, const core::Patie
   return "not recorded: " + unlearnt + " (the model was trained without missing values for them)";
 }
 
-std::string factors_json(const risk::RiskScore& score) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& f : score.factors) {
-    nlohmann::json j{{"feature", f.feature}, {"label", f.label}, {"unit", f.unit},
-                     {"contribution_log_odds", f.contribution_log_odds}, {"text", f.text}};
-    j["value"] = f.value ? nlohmann::json(*f.value) : nlohmann::json(nullptr);
-    out.push_back(std::move(j));
+namespace {
+
+// A JSON string: quotes, backslashes and control characters escaped, other
+// bytes (UTF-8) as they are.
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += hex[u >> 4];
+      out += hex[u & 0xf];
+    } else {
+      out += c;
+    }
   }
-  return out.dump();
+  out += '"';
+}
+
+// A JSON number: the shortest text that reads back as the same double.
+void append_json_number(std::string& out, double v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  char buf[32];
+  const auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+  out.append(buf, end);
+}
+
+}  // namespace
+
+// Written directly rather than through nlohmann::json: building the objects
+// cost about 15 µs a score, more than the score's SHAP values
+// (docs/PERFORMANCE.md, session 6); tests/scoring checks it parses to the same.
+std::string factors_json(const risk::RiskScore& score) {
+  std::string out = "[";
+  for (const auto& f : score.factors) {
+    if (out.size() > 1) out += ',';
+    out += "{\"feature\":";
+    append_json_string(out, f.feature);
+    out += ",\"label\":";
+    append_json_string(out, f.label);
+    out += ",\"unit\":";
+    append_json_string(out, f.unit);
+    out += ",\"value\":";
+    if (f.value) append_json_number(out, *f.value);
+    else out += "null";
+    out += ",\"contribution_log_odds\":";
+    append_json_number(out, f.contribution_log_odds);
+    out += ",\"text\":";
+    append_json_string(out, f.text);
+    out += '}';
+  }
+  out += ']';
+  return out;
 }
 
 std::future<core::Status> Scorer::start_write(std::vector<store::StoredRiskScore> scores) const {

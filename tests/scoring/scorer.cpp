@@ -340,3 +340,36 @@ TEST_CASE("the rescorer scores a patient once for a burst of readings") {
   rescorer.stop();
   pool.join();
 }
+
+TEST_CASE("stored factors are JSON that reads back as the factors, escapes and missing values included") {
+  risk::RiskScore score;
+  risk::RiskFactor plain;
+  plain.feature = "home_sbp";
+  plain.label = "home systolic mean";
+  plain.unit = "mmHg";
+  plain.value = 152.25;
+  plain.contribution_log_odds = 0.4123456789;
+  plain.text = "home systolic mean 152 mmHg: raises risk (+0.41 log-odds)";
+  risk::RiskFactor odd;
+  odd.feature = "waist";
+  odd.label = "waist \"abdominal\" \\ µ 腰围\n\t\x01";
+  odd.unit = "cm";
+  odd.contribution_log_odds = -1e-9;
+  odd.text = "waist not recorded: lowers risk";
+  score.factors = {plain, odd};
+  const auto j = nlohmann::json::parse(scoring::factors_json(score));
+  REQUIRE(j.is_array());
+  REQUIRE(j.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto& f = score.factors[i];
+    CHECK(j[i].size() == 6);
+    CHECK(j[i].at("feature") == f.feature);
+    CHECK(j[i].at("label") == f.label);
+    CHECK(j[i].at("unit") == f.unit);
+    CHECK(j[i].at("text") == f.text);
+    CHECK(j[i].at("contribution_log_odds").get<double>() == f.contribution_log_odds);
+    if (f.value) CHECK(j[i].at("value").get<double>() == *f.value);
+    else CHECK(j[i].at("value").is_null());
+  }
+  CHECK(scoring::factors_json(risk::RiskScore{}) == "[]");
+}
