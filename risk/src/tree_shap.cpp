@@ -14,6 +14,10 @@ namespace {
 // holds 2^d · d values), and a model's tables at most this many values.
 constexpr unsigned max_distinct = 12;
 constexpr std::size_t max_table_values = std::size_t{1} << 24;
+// A tree of at most this many split nodes gets one table over all its
+// decision patterns (2^splits rows of its distinct features' contributions):
+// a row then costs one comparison per split and no branch on the data.
+constexpr std::uint32_t max_pattern_splits = 10;
 
 }  // namespace
 
@@ -117,6 +121,9 @@ core::Status TreeShap::add_tree(const std::vector<RawNode>& nodes) {
   visit(visit, 0);
   if (!status) return status;
   tree.leaves = static_cast<std::uint32_t>(leaves_.size()) - tree.first_leaf;
+  if (tree.splits > 0 && tree.splits <= max_pattern_splits) {
+    if (auto s = add_patterns(tree); !s) return s;
+  }
   trees_.push_back(tree);
   return core::ok_status();
 }
@@ -191,6 +198,55 @@ core::Status TreeShap::add_leaf(const std::vector<RawNode>& nodes, const std::ve
   return core::ok_status();
 }
 
+core::Status TreeShap::add_patterns(Tree& tree) {
+  // The tree's distinct features, each with its slot in a pattern's row.
+  std::vector<int> features;
+  for (std::uint32_t k = 0; k < tree.splits; ++k) {
+    const int f = splits_[tree.first_split + k].feature;
+    if (std::find(features.begin(), features.end(), f) == features.end()) features.push_back(f);
+  }
+  const std::size_t patterns = std::size_t{1} << tree.splits;
+  if (patterns_.size() + patterns * features.size() > max_table_values) return core::ok_status();  // keep the leaves
+  tree.first_tree_feature = static_cast<std::uint32_t>(tree_features_.size());
+  tree.features = static_cast<std::uint32_t>(features.size());
+  tree.patterns = static_cast<std::uint32_t>(patterns_.size());
+  tree_features_.insert(tree_features_.end(), features.begin(), features.end());
+  // Each pattern's row is the sum of the leaves' table values for the
+  // conditions that pattern meets: what contributions() adds leaf by leaf.
+  std::vector<unsigned char> went_left(tree.splits);
+  std::vector<double> row(features.size());
+  for (std::size_t p = 0; p < patterns; ++p) {
+    for (std::uint32_t k = 0; k < tree.splits; ++k) went_left[k] = static_cast<unsigned char>((p >> k) & 1u);
+    std::fill(row.begin(), row.end(), 0.0);
+    for (std::uint32_t l = 0; l < tree.leaves; ++l) {
+      const Leaf& leaf = leaves_[tree.first_leaf + l];
+      const double* values = leaf_values(leaf, went_left.data());
+      const int* feature = leaf_features_.data() + leaf.first_feature;
+      for (unsigned i = 0; i < leaf.distinct; ++i) {
+        const auto slot = static_cast<std::size_t>(std::find(features.begin(), features.end(), feature[i]) - features.begin());
+        row[slot] += values[i];
+      }
+    }
+    patterns_.insert(patterns_.end(), row.begin(), row.end());
+  }
+  // The leaves' tables are no longer read for this tree (they were the last added).
+  const Leaf& first = leaves_[tree.first_leaf];
+  tables_.resize(first.table);
+  edges_.resize(first.first_edge);
+  leaf_features_.resize(first.first_feature);
+  leaves_.resize(tree.first_leaf);
+  tree.leaves = 0;
+  return core::ok_status();
+}
+
+const double* TreeShap::leaf_values(const Leaf& leaf, const unsigned char* went_left) const {
+  const Edge* edge = edges_.data() + leaf.first_edge;
+  unsigned met = (1u << leaf.distinct) - 1;
+  for (std::uint32_t e = 0; e < leaf.edges; ++e)
+    if (static_cast<bool>(went_left[edge[e].split]) != edge[e].left) met &= ~(1u << edge[e].slot);
+  return tables_.data() + leaf.table + std::size_t{met} * leaf.distinct;
+}
+
 void TreeShap::contributions(std::span<const float> rows, std::span<float> out) const {
   const std::size_t cols = features_;
   const std::size_t n = rows.size() / cols;
@@ -201,6 +257,20 @@ void TreeShap::contributions(std::span<const float> rows, std::span<float> out) 
     std::fill(phi.begin(), phi.end(), 0.0);
     for (const Tree& tree : trees_) {
       const Split* splits = splits_.data() + tree.first_split;
+      if (tree.features > 0) {
+        // The decisions as one pattern, without a branch on the data (NaN
+        // compares false, then takes the default side).
+        std::size_t pattern = 0;
+        for (std::uint32_t k = 0; k < tree.splits; ++k) {
+          const float x = row[splits[k].feature];
+          const bool left = (x < splits[k].threshold) | (std::isnan(x) & splits[k].default_left);
+          pattern |= std::size_t{left} << k;
+        }
+        const double* values = patterns_.data() + tree.patterns + pattern * tree.features;
+        const int* feature = tree_features_.data() + tree.first_tree_feature;
+        for (std::uint32_t i = 0; i < tree.features; ++i) phi[static_cast<std::size_t>(feature[i])] += values[i];
+        continue;
+      }
       for (std::uint32_t k = 0; k < tree.splits; ++k) {
         const float x = row[splits[k].feature];
         went_left[k] = std::isnan(x) ? splits[k].default_left : x < splits[k].threshold;
@@ -208,11 +278,7 @@ void TreeShap::contributions(std::span<const float> rows, std::span<float> out) 
       const Leaf* leaves = leaves_.data() + tree.first_leaf;
       for (std::uint32_t l = 0; l < tree.leaves; ++l) {
         const Leaf& leaf = leaves[l];
-        const Edge* edge = edges_.data() + leaf.first_edge;
-        unsigned met = (1u << leaf.distinct) - 1;
-        for (std::uint32_t e = 0; e < leaf.edges; ++e)
-          if (static_cast<bool>(went_left[edge[e].split]) != edge[e].left) met &= ~(1u << edge[e].slot);
-        const double* values = tables_.data() + leaf.table + std::size_t{met} * leaf.distinct;
+        const double* values = leaf_values(leaf, went_left.data());
         const int* feature = leaf_features_.data() + leaf.first_feature;
         for (unsigned i = 0; i < leaf.distinct; ++i) phi[static_cast<std::size_t>(feature[i])] += values[i];
       }

@@ -18,7 +18,12 @@
 // Everything but U is known at load, so each leaf keeps, for each of its
 // 2^d possible U, its d contributions; a row costs one comparison per
 // split node and d additions per leaf (the idea of Yang 2021, "Fast
-// TreeSHAP", arXiv:2109.09847, algorithm v2). Tables are in double; the
+// TreeSHAP", arXiv:2109.09847, algorithm v2). A tree of at most 10 split
+// nodes (every depth-3 tree) goes one step further: the row's decisions at
+// all its splits, as one bit pattern, fix every leaf's U, so the tree keeps
+// one row of contributions per pattern (the sum of its leaves' table
+// values, made at load) and a row costs one branch-free comparison per split
+// and one addition per distinct feature of the tree. Tables are in double; the
 // values agree with xgboost's single-precision ones to float rounding
 // (tests/risk/model.cpp checks 1e-5; Model::load checks again and otherwise
 // keeps xgboost's own call).
@@ -72,7 +77,12 @@ class TreeShap {
     std::uint32_t first_split = 0;
     std::uint32_t splits = 0;
     std::uint32_t first_leaf = 0;
-    std::uint32_t leaves = 0;
+    std::uint32_t leaves = 0;  // 0 when the tree has a pattern table
+    // A pattern table (features > 0): 2^splits rows of `features` values
+    // from patterns_, bit k of a row's index = split k went left.
+    std::uint32_t first_tree_feature = 0;  // `features` entries in tree_features_
+    std::uint32_t features = 0;
+    std::uint32_t patterns = 0;
   };
 
   struct RawNode {  // as model.json gives it
@@ -87,6 +97,10 @@ class TreeShap {
   core::Status add_tree(const std::vector<RawNode>& nodes);
   core::Status add_leaf(const std::vector<RawNode>& nodes, const std::vector<std::uint32_t>& split_of,
                         std::span<const PathStep> path, float value);
+  // Replaces a small tree's leaf tables by one row per decision pattern.
+  core::Status add_patterns(Tree& tree);
+  // The leaf's d contributions for the row whose split decisions are went_left.
+  const double* leaf_values(const Leaf& leaf, const unsigned char* went_left) const;
 
   std::size_t features_ = 0;
   double bias_ = 0;  // base margin plus every tree's expected value
@@ -97,6 +111,8 @@ class TreeShap {
   std::vector<Edge> edges_;
   std::vector<int> leaf_features_;
   std::vector<double> tables_;
+  std::vector<int> tree_features_;
+  std::vector<double> patterns_;
 };
 
 }  // namespace careloop::risk::detail

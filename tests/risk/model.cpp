@@ -371,53 +371,58 @@ TEST_CASE("CareLoop's TreeSHAP equals xgboost's SHAP contributions (prediction t
   }
 }
 
-TEST_CASE("TreeSHAP tables: deeper trees that split on a feature again equal xgboost's SHAP") {
-  // The committed models are depth 3; these paths reach 6 splits with
-  // features repeated on them, and leaves of up to 6 distinct features.
-  careloop::testing::TempDir dir("risk-deep-shap");
-  auto spec = testing::small_pima_spec();
-  for (auto& [key, value] : spec.xgboost_params) {
-    if (key == "max_depth") value = "6";
-    if (key == "min_child_weight") value = "1";
-  }
-  const auto t = testing::pima();
-  auto trained = train_model(spec, t, {});
-  REQUIRE(trained.ok());
-  REQUIRE(write_trained_model(*trained, dir.file("deep")).ok());
-  const auto model_dir = dir.path() / "deep";
-  auto loaded = Model::load(model_dir);
-  REQUIRE(loaded.ok());
-  const auto& m = **loaded;
-  CHECK(m.own_tree_shap());
-  const auto x = spread_rows(m.spec(), rows_of(m.spec(), t, t.rows()));
-  const double worst = largest_shap_difference(model_dir, m, x);
-  INFO("largest difference " << worst << " over " << x.size() / m.feature_count() << " rows");
-  CHECK(worst <= 1e-5);
-  // The trees are deep and split on a feature again below itself, or this
-  // checks nothing the committed models do not (xgboost's text dump: one
-  // node a line, depth-first, indented by depth).
-  BoosterHandle booster = nullptr;
-  REQUIRE(XGBoosterCreate(nullptr, 0, &booster) == 0);
-  REQUIRE(XGBoosterLoadModel(booster, (model_dir / "model.json").c_str()) == 0);
-  bst_ulong trees = 0;
-  const char** dumps = nullptr;
-  REQUIRE(XGBoosterDumpModelEx(booster, "", 0, "text", &trees, &dumps) == 0);
-  std::size_t deepest = 0, repeats = 0;
-  for (bst_ulong k = 0; k < trees; ++k) {
-    std::vector<std::string> path;  // the split features above, by depth
-    std::istringstream lines(dumps[k]);
-    for (std::string line; std::getline(lines, line);) {
-      const auto depth = line.find_first_not_of('\t');
-      const auto open = line.find('[');
-      if (depth == std::string::npos || open == std::string::npos) continue;  // a leaf
-      const auto feature = line.substr(open + 1, line.find('<', open) - open - 1);
-      path.resize(depth);
-      if (std::find(path.begin(), path.end(), feature) != path.end()) ++repeats;
-      path.push_back(feature);
-      deepest = std::max(deepest, depth + 1);
+TEST_CASE("TreeSHAP tables: trees that split on a feature again equal xgboost's SHAP, at depth 3 and 6") {
+  // Depth 3 (at most 7 splits a tree): one table row per decision pattern.
+  // Depth 6 (up to 63 splits): per-leaf tables (risk/src/tree_shap.hpp).
+  // Both with features repeated on a path, and leaves of up to 6 distinct
+  // features at depth 6.
+  for (const int max_depth : {3, 6}) {
+    INFO("max_depth " << max_depth);
+    careloop::testing::TempDir dir("risk-deep-shap");
+    auto spec = testing::small_pima_spec();
+    for (auto& [key, value] : spec.xgboost_params) {
+      if (key == "max_depth") value = std::to_string(max_depth);
+      if (key == "min_child_weight") value = "1";
     }
+    const auto t = testing::pima();
+    auto trained = train_model(spec, t, {});
+    REQUIRE(trained.ok());
+    REQUIRE(write_trained_model(*trained, dir.file("deep")).ok());
+    const auto model_dir = dir.path() / "deep";
+    auto loaded = Model::load(model_dir);
+    REQUIRE(loaded.ok());
+    const auto& m = **loaded;
+    CHECK(m.own_tree_shap());
+    const auto x = spread_rows(m.spec(), rows_of(m.spec(), t, t.rows()));
+    const double worst = largest_shap_difference(model_dir, m, x);
+    INFO("largest difference " << worst << " over " << x.size() / m.feature_count() << " rows");
+    CHECK(worst <= 1e-5);
+    // The trees reach the depth and split on a feature again below itself,
+    // or this checks nothing the committed models do not (xgboost's text
+    // dump: one node a line, depth-first, indented by depth).
+    BoosterHandle booster = nullptr;
+    REQUIRE(XGBoosterCreate(nullptr, 0, &booster) == 0);
+    REQUIRE(XGBoosterLoadModel(booster, (model_dir / "model.json").c_str()) == 0);
+    bst_ulong trees = 0;
+    const char** dumps = nullptr;
+    REQUIRE(XGBoosterDumpModelEx(booster, "", 0, "text", &trees, &dumps) == 0);
+    std::size_t deepest = 0, repeats = 0;
+    for (bst_ulong k = 0; k < trees; ++k) {
+      std::vector<std::string> path;  // the split features above, by depth
+      std::istringstream lines(dumps[k]);
+      for (std::string line; std::getline(lines, line);) {
+        const auto depth = line.find_first_not_of('\t');
+        const auto open = line.find('[');
+        if (depth == std::string::npos || open == std::string::npos) continue;  // a leaf
+        const auto feature = line.substr(open + 1, line.find('<', open) - open - 1);
+        path.resize(depth);
+        if (std::find(path.begin(), path.end(), feature) != path.end()) ++repeats;
+        path.push_back(feature);
+        deepest = std::max(deepest, depth + 1);
+      }
+    }
+    XGBoosterFree(booster);
+    CHECK(deepest == static_cast<std::size_t>(max_depth));
+    CHECK(repeats > 0);
   }
-  XGBoosterFree(booster);
-  CHECK(deepest == 6);
-  CHECK(repeats > 0);
 }
