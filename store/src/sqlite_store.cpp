@@ -1925,11 +1925,13 @@ class SqliteStore final : public Store {
     return read([&](Connection& db) {
       std::unordered_map<std::int64_t, ClinicMeasurementSet> out;
       // Every row of the window in index order (clinic_measurements_latest:
-      // patient, kind, time; id breaks ties): the last of each (patient, kind) is the newest.
-      // Only what scoring reads, all of it in the index (no table row read).
+      // patient, kind, time, value, id): the newest of each (patient, kind)
+      // is the last but for ties in time, which the largest id breaks here.
+      // Ordering by id in SQL would sort each page (the index has the value
+      // before the id). Only what scoring reads, all of it in the index.
       Statement s = db.prepare("SELECT m.id, m.patient_id, m.kind, m.measured_at_ms, m.value FROM clinic_measurements m WHERE " +
                                selected.where("m.patient_id") +
-                               " AND m.measured_at_ms >= ?3 ORDER BY m.patient_id, m.kind, m.measured_at_ms, m.id");
+                               " AND m.measured_at_ms >= ?3 ORDER BY m.patient_id, m.kind, m.measured_at_ms");
       selected.bind(s);
       s.bind(3, since_ms);
       while (s.step()) {
@@ -1941,10 +1943,10 @@ class SqliteStore final : public Store {
         row.measured_at.utc_ms = s.int64(3);
         row.value = s.real(4);
         auto& latest = out[row.patient_id].latest;
-        if (!latest.empty() && latest.back().kind == row.kind)
-          latest.back() = std::move(row);
-        else
+        if (latest.empty() || latest.back().kind != row.kind)
           latest.push_back(std::move(row));
+        else if (row.measured_at.utc_ms > latest.back().measured_at.utc_ms || row.id > latest.back().id)
+          latest.back() = std::move(row);  // rows come in time order: later, or as late with a larger id
       }
       return out;
     });

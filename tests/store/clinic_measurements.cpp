@@ -135,6 +135,9 @@ TEST_CASE("clinic measurements: the newest of each kind since a time, for a page
   // Two rows at the same time: the later one wins.
   REQUIRE(save(*st, {row(b, place.clinic_id, doctor, "b2", now - 5 * day_ms, "fasting_glucose_mmol_l", 5.1)}));
   REQUIRE(save(*st, {row(b, place.clinic_id, doctor, "b3", now - 5 * day_ms, "fasting_glucose_mmol_l", 5.4)}));
+  // Again, the later one with the smaller value (the index orders ties by value).
+  REQUIRE(save(*st, {row(b, place.clinic_id, doctor, "b4", now - 6 * day_ms, "triglycerides_mmol_l", 2.6)}));
+  REQUIRE(save(*st, {row(b, place.clinic_id, doctor, "b5", now - 6 * day_ms, "triglycerides_mmol_l", 1.4)}));
   // Only too-old values: absent from the answer.
   REQUIRE(save(*st, {row(c, place.clinic_id, doctor, "c1", since - 1, "waist_cm", 80)}));
 
@@ -153,6 +156,7 @@ TEST_CASE("clinic measurements: the newest of each kind since a time, for a page
   REQUIRE(got.contains(b));
   CHECK(got.at(b).find("hdl_mmol_l")->value == 1.3);
   CHECK(got.at(b).find("fasting_glucose_mmol_l")->value == 5.4);
+  CHECK(got.at(b).find("triglycerides_mmol_l")->value == 1.4);
   CHECK_FALSE(got.contains(c));
   CHECK_FALSE(got.contains(none));
 
