@@ -36,7 +36,7 @@ using detail::Statement;
 // Dates are stored as TEXT YYYY-MM-DD so that SQL (and people) can read them.
 std::string date_text(std::int64_t days) { return core::format_date(days); }
 
-std::int64_t date_days(const std::string& text) {
+std::int64_t date_days(std::string_view text) {
   // YYYY-MM-DD as the store writes it (date_text), read without sscanf: batch
   // reads parse one a patient (birth dates) and more (diagnoses, medications).
   auto digits = [&](std::size_t from, std::size_t n, int& out) {
@@ -50,7 +50,7 @@ std::int64_t date_days(const std::string& text) {
   int y = 0, m = 0, d = 0;
   if (text.size() != 10 || text[4] != '-' || text[7] != '-' || !digits(0, 4, y) || !digits(5, 2, m) ||
       !digits(8, 2, d) || m < 1 || m > 12 || d < 1 || d > 31)
-    throw StoreError(core::Errc::internal, "malformed date in the database: " + text);
+    throw StoreError(core::Errc::internal, "malformed date in the database: " + std::string(text));
   return core::days_from_civil(y, static_cast<unsigned>(m), static_cast<unsigned>(d));
 }
 
@@ -2003,28 +2003,46 @@ class SqliteStore final : public Store {
       const IdSelection selected(ids);
       std::unordered_map<std::int64_t, std::size_t> index;
       {
-        Statement s = db.prepare(qualified_patient_columns() +
-                                 ", d.as_of_ms, d.digest FROM patients p LEFT JOIN patient_digests d ON d.patient_id = p.id "
-                                 "WHERE " + selected.where("p.id"));
+        // Only the columns scoring reads (store.hpp PatientWithDigest).
+        Statement s = db.prepare(
+            "SELECT p.id, p.clinic_id, p.sex, p.birth_date, p.height_cm, p.smoking, p.parents_with_hypertension, "
+            "p.family_history_diabetes, p.pregnant, p.registered_at_ms, d.as_of_ms, d.digest "
+            "FROM patients p LEFT JOIN patient_digests d ON d.patient_id = p.id WHERE " +
+            selected.where("p.id"));
         selected.bind(s);
-        const int as_of = 13, digest = 14;
+        const int as_of = 10, digest = 11;
         while (s.step()) {
           if (!selected.wanted(s.int64(0))) continue;
           PatientWithDigest p;
-          p.patient = patient_from(s);
+          auto& patient = p.patient;
+          patient.id = s.int64(0);
+          patient.clinic_id = s.int64(1);
+          patient.sex = parse_column(core::parse_sex(s.view(2)), s, 2);
+          patient.birth_date = date_days(s.view(3));
+          patient.height_cm = s.opt_real(4);
+          patient.smoking = parse_column(core::parse_smoking(s.view(5)), s, 5);
+          patient.parents_with_hypertension = static_cast<int>(s.int64(6));
+          patient.family_history_diabetes = s.int64(7) != 0;
+          patient.pregnant = s.int64(8) != 0;
+          patient.registered_at_ms = s.int64(9);
           if (!s.is_null(digest)) {
             p.digest = std::string(s.blob_view(digest));
             p.as_of_ms = s.int64(as_of);
           }
-          index.emplace(p.patient.id, found.size());
+          index.emplace(patient.id, found.size());
           found.push_back(std::move(p));
         }
       }
       if (found.empty()) return found;
       {
-        std::unordered_map<std::int64_t, core::Patient*> by_id;
-        for (auto& p : found) by_id.emplace(p.patient.id, &p.patient);
-        load_patient_details(db, "WHERE " + selected.where("patient_id"), selected, by_id);
+        // The diagnoses, which decide whether a model applies; not the
+        // comorbidities or medications, which no model reads.
+        Statement s = db.prepare("SELECT patient_id, code, diagnosed_on FROM patient_diagnoses WHERE " +
+                                 selected.where("patient_id") + " ORDER BY patient_id, diagnosed_on, code");
+        selected.bind(s);
+        while (s.step())
+          if (auto it = index.find(s.int64(0)); it != index.end())
+            found[it->second].patient.diagnoses.push_back({s.text(1), date_days(s.view(2))});
       }
       std::vector<PatientWithDigest> out;
       out.reserve(found.size());

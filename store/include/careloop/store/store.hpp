@@ -203,6 +203,10 @@ struct PatientWithState {
 
 // A patient with the state digest scoring reads (Store::patients_with_digest).
 struct PatientWithDigest {
+  // Only the record's fields a risk model or its applicability reads: id,
+  // clinic, sex, birth date, height, smoking, family history, pregnancy,
+  // registration time and diagnoses. Name, phone, external id,
+  // comorbidities and medications are not read and stay empty.
   core::Patient patient;
   // The digest's binary form (DigestRow), left to the caller to decode
   // (scoring decodes only the patients some model may apply to); empty when
