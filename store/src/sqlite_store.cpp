@@ -2036,9 +2036,10 @@ class SqliteStore final : public Store {
       if (found.empty()) return found;
       {
         // The diagnoses, which decide whether a model applies; not the
-        // comorbidities or medications, which no model reads.
+        // comorbidities or medications, which no model reads. In the primary
+        // key's order (patient, code): no sort, and scoring needs no other.
         Statement s = db.prepare("SELECT patient_id, code, diagnosed_on FROM patient_diagnoses WHERE " +
-                                 selected.where("patient_id") + " ORDER BY patient_id, diagnosed_on, code");
+                                 selected.where("patient_id") + " ORDER BY patient_id, code");
         selected.bind(s);
         while (s.step())
           if (auto it = index.find(s.int64(0)); it != index.end())

@@ -205,7 +205,7 @@ struct PatientWithState {
 struct PatientWithDigest {
   // Only the record's fields a risk model or its applicability reads: id,
   // clinic, sex, birth date, height, smoking, family history, pregnancy,
-  // registration time and diagnoses. Name, phone, external id,
+  // registration time and diagnoses (in code order). Name, phone, external id,
   // comorbidities and medications are not read and stay empty.
   core::Patient patient;
   // The digest's binary form (DigestRow), left to the caller to decode
