@@ -636,12 +636,23 @@ core::Status insert_risk_score(Connection& db, const StoredRiskScore& r, std::si
   if (r.model_id.empty() || r.model_version.empty() || !(r.probability >= 0 && r.probability <= 1))
     return Error::invalid("a risk score needs a model, a version and a probability in [0, 1]",
                           {{"/" + std::to_string(index), "incomplete score"}});
+  std::int64_t clinic_id = 0;
+  {
+    Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
+    s.bind(1, r.patient_id);
+    if (!s.step()) return Error::not_found("patient " + std::to_string(r.patient_id) + " not found");
+    clinic_id = s.int64(0);
+  }
+  // A one-row INSERT ... VALUES rather than INSERT ... SELECT: SQLite opens a
+  // statement journal (a savepoint a row) for a statement that may write
+  // several rows and abort on a constraint, which cost batch scoring's
+  // writer about half its time (docs/PERFORMANCE.md, session 6).
   db.prepare(
         "INSERT INTO risk_scores (patient_id, clinic_id, model_id, model_version, probability, band, "
-        "factors_json, computed_at_ms) SELECT id, clinic_id, ?, ?, ?, ?, ?, ? FROM patients WHERE id = ?")
-      .bind_all(r.model_id, r.model_version, r.probability, r.band, r.factors_json, r.computed_at_ms, r.patient_id)
+        "factors_json, computed_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(r.patient_id, clinic_id, r.model_id, r.model_version, r.probability, r.band, r.factors_json,
+                r.computed_at_ms)
       .run();
-  if (db.changes() == 0) return Error::not_found("patient " + std::to_string(r.patient_id) + " not found");
   return core::Unit{};
 }
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "fixture.hpp"
+#include "sqlite_handle.hpp"
 
 using namespace careloop;
 using namespace careloop::store;
@@ -550,4 +551,50 @@ TEST_CASE("the alert schedule's reads: unresolved, due timers, newest reading's 
   CHECK(st->readings_after(b, 0).size() == 2);
   CHECK(st->readings_after(b, st->readings_after(b, 0).front().change_seq).size() == 1);
   CHECK(st->patients_follow_up_due_before("2026-01-01", "follow_up_overdue").empty());
+}
+
+TEST_CASE("risk scores are stored with the patient's clinic, and a job with an unknown patient or a bad score stores none") {
+  TempDir dir;
+  const auto path = dir.file("care.db");
+  auto store = open_store(path);
+  const auto place = add_place(*store);
+  const auto other = must(wait_for<std::int64_t>(
+      [&](auto done) { store->add_clinic({place.region_id, "Haidian CHC 2", "Asia/Shanghai"}, done); }));
+  const auto a = add_patient(*store, place.clinic_id, "A");
+  const auto b = add_patient(*store, other, "B");
+  auto score = [](std::int64_t patient, std::string model, double p, std::int64_t at) {
+    return StoredRiskScore{patient, std::move(model), "1.0.0", p, "moderate", R"([{"feature":"age_years"}])", at};
+  };
+  REQUIRE(write_status([&](auto done) {
+    store->add_risk_scores({score(a, "diabetes-8y", 0.12, 1000), score(b, "hypertension-4y", 0.31, 1000),
+                            score(a, "diabetes-8y", 0.14, 2000)},
+                           done);
+  }));
+  const auto latest = store->latest_risk_scores(a);
+  REQUIRE(latest.size() == 1);
+  CHECK(latest[0].probability == 0.14);
+  CHECK(latest[0].factors_json == R"([{"feature":"age_years"}])");
+  CHECK(store->latest_risk_scores(b).size() == 1);
+
+  auto clinics_of_scores = [&] {
+    auto db = detail::Connection::open(path, detail::OpenMode::read_only, 1000);
+    std::vector<std::pair<std::int64_t, std::int64_t>> rows;
+    auto s = db.prepare("SELECT patient_id, clinic_id FROM risk_scores ORDER BY id");
+    while (s.step()) rows.emplace_back(s.int64(0), s.int64(1));
+    return rows;
+  };
+  const std::vector<std::pair<std::int64_t, std::int64_t>> expected{{a, place.clinic_id}, {b, other}, {a, place.clinic_id}};
+  CHECK(clinics_of_scores() == expected);
+
+  // An unknown patient: the whole job fails with not_found, its valid score is not kept.
+  const auto unknown = write_status(
+      [&](auto done) { store->add_risk_scores({score(a, "diabetes-8y", 0.5, 3000), score(999'999, "diabetes-8y", 0.5, 3000)}, done); });
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().code == core::Errc::not_found);
+  // A probability outside [0, 1]: invalid, nothing kept either.
+  const auto bad = write_status([&](auto done) { store->add_risk_scores({score(a, "diabetes-8y", 1.5, 3000)}, done); });
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code == core::Errc::invalid);
+  CHECK(clinics_of_scores() == expected);
+  CHECK(store->latest_risk_scores(a)[0].probability == 0.14);
 }
