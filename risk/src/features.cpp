@@ -51,10 +51,17 @@ const std::vector<std::string_view>& patient_feature_names() {
 }
 
 std::optional<double> feature_value(const PatientFeatures& f, std::string_view name) {
-  for (const auto& n : fields)
-    if (n.name == name) return f.*(n.field);
+  if (auto i = patient_feature_index(name)) return feature_value(f, *i);
   return std::nullopt;
 }
+
+std::optional<std::size_t> patient_feature_index(std::string_view name) {
+  for (std::size_t i = 0; i < std::size(fields); ++i)
+    if (fields[i].name == name) return i;
+  return std::nullopt;
+}
+
+std::optional<double> feature_value(const PatientFeatures& f, std::size_t index) { return f.*(fields[index].field); }
 
 PatientFeatures extract_patient_features(const core::Patient& patient, const core::PatientState* state,
                                          const ClinicMeasurements& clinic, std::int64_t now_ms) {

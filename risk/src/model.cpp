@@ -1,6 +1,7 @@
 #include "careloop/risk/model.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -35,17 +36,28 @@ core::Result<std::string> read_text(const std::filesystem::path& p) {
   return ss.str();
 }
 
-std::string format_value(const FeatureSpec& f, double v) {
-  if (f.unit == "yes/no") return v != 0 ? "yes" : "no";
+// printf's "%.<precision><format>" of v (to_chars is specified to write
+// exactly what printf writes in the C locale), appended without a temporary.
+void append_number(std::string& out, double v, std::chars_format format, int precision) {
   char buf[64];
+  const auto end = std::to_chars(buf, buf + sizeof buf, v, format, precision).ptr;
+  out.append(buf, end);
+}
+
+void append_value(std::string& out, const FeatureSpec& f, double v) {
+  if (f.unit == "yes/no") {
+    out += v != 0 ? "yes" : "no";
+    return;
+  }
   // Whole numbers for counts and mmHg, otherwise three significant digits.
   if (f.unit.empty() || f.unit == "mmHg" || f.unit == "years" || f.unit == "count")
-    std::snprintf(buf, sizeof buf, "%.0f", v);
+    append_number(out, v, std::chars_format::fixed, 0);
   else
-    std::snprintf(buf, sizeof buf, "%.3g", v);
-  std::string s = buf;
-  if (!f.unit.empty() && f.unit != "count") s += " " + f.unit;
-  return s;
+    append_number(out, v, std::chars_format::general, 3);
+  if (!f.unit.empty() && f.unit != "count") {
+    out += ' ';
+    out += f.unit;
+  }
 }
 
 }  // namespace
@@ -60,14 +72,24 @@ std::string_view to_string(RiskBand b) noexcept {
 }
 
 std::string describe_factor(const FeatureSpec& feature, std::optional<double> value, double contribution) {
-  std::string what = feature.label;
-  if (!value) what += " not recorded";
-  else if (feature.unit == "yes/no") what += ": " + format_value(feature, *value);
-  else what += " " + format_value(feature, *value);
-  char size[48];
-  std::snprintf(size, sizeof size, " (%+.2f log-odds)", contribution);
-  const char* effect = contribution > 0 ? "raises risk" : contribution < 0 ? "lowers risk" : "no effect";
-  return what + (feature.unit == "yes/no" && value ? "; " : ": ") + effect + size;
+  // One string, built in place: batch scoring words three factors a score.
+  std::string out;
+  out.reserve(feature.label.size() + 64);
+  out += feature.label;
+  const bool yes_no = feature.unit == "yes/no";
+  if (!value) {
+    out += " not recorded";
+  } else {
+    out += yes_no ? ": " : " ";
+    append_value(out, feature, *value);
+  }
+  out += yes_no && value ? "; " : ": ";
+  out += contribution > 0 ? "raises risk" : contribution < 0 ? "lowers risk" : "no effect";
+  out += " (";
+  if (!std::signbit(contribution)) out += '+';  // printf's "%+.2f"
+  append_number(out, contribution, std::chars_format::fixed, 2);
+  out += " log-odds)";
+  return out;
 }
 
 struct Model::Impl {

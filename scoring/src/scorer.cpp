@@ -38,17 +38,35 @@ struct Subject {
 // (patient, model) pairs of a county are skips): none of its excluded
 // diagnoses, every value within the feature's range, and every missing
 // feature one the model saw missing in training.
-bool row_fits(const risk::Model& model, const core::Patient& patient, const risk::PatientFeatures& features,
-              std::span<float> row) {
+// The position of each of a model's features in PatientFeatures (nullopt:
+// a feature a patient record does not provide), looked up once per model
+// and page rather than by name for every patient.
+using FeatureIndex = std::vector<std::optional<std::size_t>>;
+FeatureIndex feature_index(const risk::Model& model) {
+  FeatureIndex out;
+  for (const auto& f : model.spec().features) out.push_back(risk::patient_feature_index(f.name));
+  return out;
+}
+
+// value_of(i): spec feature i's value for the patient, or nullopt.
+template <class ValueOf>
+bool row_fits(const risk::Model& model, const core::Patient& patient, std::span<float> row, ValueOf&& value_of) {
   if (excluding_diagnosis(model, patient)) return false;
   const auto& spec = model.spec().features;
   for (std::size_t i = 0; i < spec.size(); ++i) {
-    const auto v = risk::feature_value(features, spec[i].name);
+    const std::optional<double> v = value_of(i);
     if (v && !(*v >= spec[i].min && *v <= spec[i].max)) return false;
     if (!v && !model.trained_with_missing(i)) return false;
     row[i] = v ? static_cast<float>(*v) : std::nanf("");
   }
   return true;
+}
+
+bool row_fits(const risk::Model& model, const FeatureIndex& index, const core::Patient& patient,
+              const risk::PatientFeatures& features, std::span<float> row) {
+  return row_fits(model, patient, row, [&](std::size_t i) -> std::optional<double> {
+    return index[i] ? risk::feature_value(features, *index[i]) : std::nullopt;
+  });
 }
 
 enum class Reasons { kept, counted };
@@ -63,6 +81,7 @@ PatientScores score_subjects(const std::vector<std::shared_ptr<const risk::Model
     const auto& model = *models[m];
     if (!model.spec().patient_scoring) continue;
     const std::size_t cols = model.feature_count();
+    const auto index = feature_index(model);
     std::vector<float> rows;
     rows.reserve(subjects.size() * cols);
     std::int64_t n = 0;
@@ -70,13 +89,16 @@ PatientScores score_subjects(const std::vector<std::shared_ptr<const risk::Model
       rows.resize(static_cast<std::size_t>(n + 1) * cols);
       const std::span<float> row(rows.data() + n * cols, cols);
       if (reasons == Reasons::counted) {
-        if (!row_fits(model, subjects[i].patient, subjects[i].features, row)) {
+        if (!row_fits(model, index, subjects[i].patient, subjects[i].features, row)) {
           ++out.skipped_uncounted;
           continue;
         }
-      } else if (auto why = model_row(model, subjects[i].patient, subjects[i].features, row)) {
-        out.skipped.push_back({model.spec().id, std::move(*why)});
-        continue;
+      } else if (!row_fits(model, index, subjects[i].patient, subjects[i].features, row)) {
+        // model_row decides again, and words the reason.
+        if (auto why = model_row(model, subjects[i].patient, subjects[i].features, row)) {
+          out.skipped.push_back({model.spec().id, std::move(*why)});
+          continue;
+        }
       }
       slot[i][m] = n++;
     }
@@ -203,7 +225,8 @@ std::optional<std::string> model_row(const risk::Model& model, const core::Patie
                                      const risk::PatientFeatures& features, std::span<float> row) {
   const auto& spec = model.spec();
   if (!spec.patient_scoring) return "not a patient model";
-  if (row_fits(model, patient, features, row)) return std::nullopt;
+  if (row_fits(model, patient, row, [&](std::size_t i) { return risk::feature_value(features, spec.features[i].name); }))
+    return std::nullopt;
   // Not applied (row_fits decides): the reason in words.
   if (auto dx = excluding_diagnosis(model, patient)) return "has " + *dx;
   if (auto ok = risk::model_input(spec, features, row); !ok) {
@@ -228,20 +251,24 @@ namespace {
 // bytes (UTF-8) as they are.
 void append_json_string(std::string& out, std::string_view text) {
   out += '"';
-  for (const char c : text) {
+  std::size_t plain = 0;  // start of the run of characters that need no escape
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
     const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
+    if (c != '"' && c != '\\' && u >= 0x20) continue;
+    out.append(text, plain, i - plain);
+    plain = i + 1;
+    if (u >= 0x20) {
       out += '\\';
       out += c;
-    } else if (u < 0x20) {
+    } else {
       static constexpr char hex[] = "0123456789abcdef";
       out += "\\u00";
       out += hex[u >> 4];
       out += hex[u & 0xf];
-    } else {
-      out += c;
     }
   }
+  out.append(text, plain, text.size() - plain);
   out += '"';
 }
 
@@ -263,6 +290,7 @@ void append_json_number(std::string& out, double v) {
 // (docs/PERFORMANCE.md, session 6); tests/scoring checks it parses to the same.
 std::string factors_json(const risk::RiskScore& score) {
   std::string out = "[";
+  out.reserve(64 + 256 * score.factors.size());
   for (const auto& f : score.factors) {
     if (out.size() > 1) out += ',';
     out += "{\"feature\":";

@@ -1945,19 +1945,33 @@ class SqliteStore final : public Store {
                                " AND m.measured_at_ms >= ?3 ORDER BY m.patient_id, m.kind, m.measured_at_ms");
       selected.bind(s);
       s.bind(3, since_ms);
+      std::int64_t at_patient = 0;
+      std::vector<ClinicMeasurementRow>* latest = nullptr;  // at_patient's
       while (s.step()) {
-        if (!selected.wanted(s.int64(1))) continue;
-        ClinicMeasurementRow row;
-        row.id = s.int64(0);
-        row.patient_id = s.int64(1);
-        row.kind = s.text(2);
-        row.measured_at.utc_ms = s.int64(3);
+        const std::int64_t patient = s.int64(1);
+        if (patient != at_patient || !latest) {
+          if (!selected.wanted(patient)) continue;
+          at_patient = patient;
+          latest = &out[patient].latest;
+        }
+        const std::string_view kind = s.view(2);
+        const std::int64_t id = s.int64(0), at = s.int64(3);
+        if (!latest->empty() && latest->back().kind == kind) {
+          // Rows come in time order: a later one, or one as late with a larger id, is newer.
+          auto& newest = latest->back();
+          if (at > newest.measured_at.utc_ms || id > newest.id) {
+            newest.id = id;
+            newest.measured_at.utc_ms = at;
+            newest.value = s.real(4);
+          }
+          continue;
+        }
+        ClinicMeasurementRow& row = latest->emplace_back();
+        row.id = id;
+        row.patient_id = patient;
+        row.kind = kind;
+        row.measured_at.utc_ms = at;
         row.value = s.real(4);
-        auto& latest = out[row.patient_id].latest;
-        if (latest.empty() || latest.back().kind != row.kind)
-          latest.push_back(std::move(row));
-        else if (row.measured_at.utc_ms > latest.back().measured_at.utc_ms || row.id > latest.back().id)
-          latest.back() = std::move(row);  // rows come in time order: later, or as late with a larger id
       }
       return out;
     });

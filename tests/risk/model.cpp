@@ -159,6 +159,21 @@ TEST_CASE("factor texts say the value, its unit and the direction") {
   CHECK(describe_factor(sbp, std::nullopt, -0.05) == "home systolic mean not recorded: lowers risk (-0.05 log-odds)");
   FeatureSpec smoker{"current_smoker", "current smoker", "yes/no", 0, 1, ""};
   CHECK(describe_factor(smoker, 1, 0.2) == "current smoker: yes; raises risk (+0.20 log-odds)");
+  CHECK(describe_factor(smoker, 0, -0.31) == "current smoker: no; lowers risk (-0.31 log-odds)");
+  CHECK(describe_factor(smoker, std::nullopt, 0) == "current smoker not recorded: no effect (+0.00 log-odds)");
+  // Three significant digits for other units, as printf's %.3g; whole
+  // numbers for mmHg, years and counts (rounded half to even, as %.0f).
+  FeatureSpec glucose{"fasting_glucose_mmol_l", "fasting glucose", "mmol/L", 2, 30, ""};
+  CHECK(describe_factor(glucose, 6.2849, 0.126) == "fasting glucose 6.28 mmol/L: raises risk (+0.13 log-odds)");
+  CHECK(describe_factor(glucose, 12.35, -0.004) == "fasting glucose 12.3 mmol/L: lowers risk (-0.00 log-odds)");
+  FeatureSpec tg{"triglycerides_mmol_l", "triglycerides", "mmol/L", 0.1, 20, ""};
+  CHECK(describe_factor(tg, 0.000123456, 1.005) == "triglycerides 0.000123 mmol/L: raises risk (+1.00 log-odds)");
+  FeatureSpec age{"age_years", "age", "years", 20, 80, ""};
+  CHECK(describe_factor(age, 52.5, -0.125) == "age 52 years: lowers risk (-0.12 log-odds)");
+  FeatureSpec parents{"parents_with_hypertension", "parents with hypertension", "count", 0, 2, ""};
+  CHECK(describe_factor(parents, 2, 0.5) == "parents with hypertension 2: raises risk (+0.50 log-odds)");
+  FeatureSpec bmi{"bmi_kg_m2", "BMI", "kg/m²", 10, 80, ""};
+  CHECK(describe_factor(bmi, 1234.5, 12.345) == "BMI 1.23e+03 kg/m²: raises risk (+12.35 log-odds)");
 }
 
 TEST_CASE("a model whose features do not match its spec is refused") {

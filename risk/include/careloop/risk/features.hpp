@@ -34,6 +34,10 @@ struct PatientFeatures {
 // The feature names PatientFeatures provides; a patient model may use only these.
 const std::vector<std::string_view>& patient_feature_names();
 std::optional<double> feature_value(const PatientFeatures& f, std::string_view name);
+// The same by position in patient_feature_names() (looked up once per model
+// by batch scoring rather than by name for every patient); index must be valid.
+std::optional<std::size_t> patient_feature_index(std::string_view name);
+std::optional<double> feature_value(const PatientFeatures& f, std::size_t index);
 
 // Measured in the clinic rather than at home; each is optional.
 struct ClinicMeasurements {
