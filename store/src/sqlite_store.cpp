@@ -136,20 +136,27 @@ core::User user_from(const Statement& s) {
 constexpr std::string_view user_columns =
     "SELECT id, username, role, display_name, clinic_id, region_id, patient_id, active, created_at_ms FROM users ";
 
+// The record's clinical fields, from eight columns starting at `col`: sex,
+// birth_date, height_cm, smoking, parents_with_hypertension,
+// family_history_diabetes, pregnant, registered_at_ms.
+void clinical_fields_from(const Statement& s, int col, core::Patient& p) {
+  p.sex = parse_column(core::parse_sex(s.view(col)), s, col);
+  p.birth_date = date_days(s.view(col + 1));
+  p.height_cm = s.opt_real(col + 2);
+  p.smoking = parse_column(core::parse_smoking(s.view(col + 3)), s, col + 3);
+  p.parents_with_hypertension = static_cast<int>(s.int64(col + 4));
+  p.family_history_diabetes = s.int64(col + 5) != 0;
+  p.pregnant = s.int64(col + 6) != 0;
+  p.registered_at_ms = s.int64(col + 7);
+}
+
 core::Patient patient_from(const Statement& s) {
   core::Patient p;
   p.id = s.int64(0);
   p.clinic_id = s.int64(1);
   p.name = s.text(2);
   p.phone = s.text(3);
-  p.sex = parse_column(core::parse_sex(s.text(4)), s, 4);
-  p.birth_date = date_days(s.text(5));
-  p.height_cm = s.opt_real(6);
-  p.smoking = parse_column(core::parse_smoking(s.text(7)), s, 7);
-  p.parents_with_hypertension = static_cast<int>(s.int64(8));
-  p.family_history_diabetes = s.int64(9) != 0;
-  p.pregnant = s.int64(10) != 0;
-  p.registered_at_ms = s.int64(11);
+  clinical_fields_from(s, 4, p);
   p.external_id = s.text(12);
   return p;
 }
@@ -2042,14 +2049,7 @@ class SqliteStore final : public Store {
           auto& patient = p.patient;
           patient.id = s.int64(0);
           patient.clinic_id = s.int64(1);
-          patient.sex = parse_column(core::parse_sex(s.view(2)), s, 2);
-          patient.birth_date = date_days(s.view(3));
-          patient.height_cm = s.opt_real(4);
-          patient.smoking = parse_column(core::parse_smoking(s.view(5)), s, 5);
-          patient.parents_with_hypertension = static_cast<int>(s.int64(6));
-          patient.family_history_diabetes = s.int64(7) != 0;
-          patient.pregnant = s.int64(8) != 0;
-          patient.registered_at_ms = s.int64(9);
+          clinical_fields_from(s, 2, patient);
           if (!s.is_null(digest)) {
             p.digest = std::string(s.blob_view(digest));
             p.as_of_ms = s.int64(as_of);
