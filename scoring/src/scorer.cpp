@@ -31,13 +31,6 @@ struct Subject {
   risk::PatientFeatures features;
 };
 
-// Every model over every subject: per model, the rows of the subjects it
-// applies to are scored in one batch. Scores in subject order, then model order.
-// Whether a patient model applies, and its input row if so, without a word
-// built (model_row adds the reason; score_all only counts the skips, and most
-// (patient, model) pairs of a county are skips): none of its excluded
-// diagnoses, every value within the feature's range, and every missing
-// feature one the model saw missing in training.
 // The position of each of a model's features in PatientFeatures (nullopt:
 // a feature a patient record does not provide), looked up once per model
 // and page rather than by name for every patient.
@@ -48,6 +41,11 @@ FeatureIndex feature_index(const risk::Model& model) {
   return out;
 }
 
+// Whether a patient model applies, and its input row if so, without a word
+// built (model_row adds the reason; score_all only counts the skips, and most
+// (patient, model) pairs of a county are skips): none of its excluded
+// diagnoses, every value within the feature's range, and every missing
+// feature one the model saw missing in training.
 // value_of(i): spec feature i's value for the patient, or nullopt.
 template <class ValueOf>
 bool row_fits(const risk::Model& model, const core::Patient& patient, std::span<float> row, ValueOf&& value_of) {
@@ -71,6 +69,8 @@ bool row_fits(const risk::Model& model, const FeatureIndex& index, const core::P
 
 enum class Reasons { kept, counted };
 
+// Every model over every subject: per model, the rows of the subjects it
+// applies to are scored in one batch. Scores in subject order, then model order.
 PatientScores score_subjects(const std::vector<std::shared_ptr<const risk::Model>>& models,
                              const std::vector<Subject>& subjects, std::int64_t now_ms, Reasons reasons = Reasons::kept) {
   PatientScores out;
@@ -285,9 +285,9 @@ void append_json_number(std::string& out, double v) {
 
 }  // namespace
 
-// Written directly rather than through nlohmann::json: building the objects
-// cost about 15 µs a score, more than the score's SHAP values
-// (docs/PERFORMANCE.md, session 6); tests/scoring checks it parses to the same.
+// Written directly rather than through nlohmann::json objects (a node and a
+// string per field, for every score of a batch); tests/scoring checks that
+// it parses back to the factors.
 std::string factors_json(const risk::RiskScore& score) {
   std::string out = "[";
   out.reserve(64 + 256 * score.factors.size());
