@@ -169,7 +169,6 @@ int main(int argc, char** argv) {
 
   // The ceiling's rows: built once, untimed, exactly as the scorer builds them.
   std::vector<Ceiling> ceilings;
-  std::vector<std::shared_ptr<const risk::Model>> models_by_id;  // as ceilings
   for (const auto& m : models) {
     if (!m->spec().patient_scoring) continue;
     Ceiling c;
@@ -181,7 +180,6 @@ int main(int argc, char** argv) {
     const std::string file = std::string(CARELOOP_DATA_DIR) + "/models/" + c.id + "/model.json";
     check(XGBoosterLoadModel(h, file.c_str()), "XGBoosterLoadModel");
     check(XGBoosterSetParam(h, "nthread", "1"), "XGBoosterSetParam");
-    models_by_id.push_back(registry.find(c.id));
     ceilings.push_back(std::move(c));
   }
   std::int64_t from_saved = 0, read_readings = 0;

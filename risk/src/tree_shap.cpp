@@ -250,7 +250,7 @@ const double* TreeShap::leaf_values(const Leaf& leaf, const unsigned char* went_
 void TreeShap::contributions(std::span<const float> rows, std::span<float> out) const {
   const std::size_t cols = features_;
   const std::size_t n = rows.size() / cols;
-  std::vector<double> phi(cols + 1);
+  std::vector<double> phi(cols);  // the bias, the same for every row, is bias_
   std::vector<unsigned char> went_left(max_splits_);
   for (std::size_t r = 0; r < n; ++r) {
     const float* row = rows.data() + r * cols;
@@ -258,23 +258,16 @@ void TreeShap::contributions(std::span<const float> rows, std::span<float> out) 
     for (const Tree& tree : trees_) {
       const Split* splits = splits_.data() + tree.first_split;
       if (tree.features > 0) {
-        // The decisions as one pattern, without a branch on the data (NaN
-        // compares false, then takes the default side).
+        // The decisions as one pattern.
         std::size_t pattern = 0;
-        for (std::uint32_t k = 0; k < tree.splits; ++k) {
-          const float x = row[splits[k].feature];
-          const bool left = (x < splits[k].threshold) | (std::isnan(x) & splits[k].default_left);
-          pattern |= std::size_t{left} << k;
-        }
+        for (std::uint32_t k = 0; k < tree.splits; ++k)
+          pattern |= std::size_t{splits[k].goes_left(row[splits[k].feature])} << k;
         const double* values = patterns_.data() + tree.patterns + pattern * tree.features;
         const int* feature = tree_features_.data() + tree.first_tree_feature;
         for (std::uint32_t i = 0; i < tree.features; ++i) phi[static_cast<std::size_t>(feature[i])] += values[i];
         continue;
       }
-      for (std::uint32_t k = 0; k < tree.splits; ++k) {
-        const float x = row[splits[k].feature];
-        went_left[k] = std::isnan(x) ? splits[k].default_left : x < splits[k].threshold;
-      }
+      for (std::uint32_t k = 0; k < tree.splits; ++k) went_left[k] = splits[k].goes_left(row[splits[k].feature]);
       const Leaf* leaves = leaves_.data() + tree.first_leaf;
       for (std::uint32_t l = 0; l < tree.leaves; ++l) {
         const Leaf& leaf = leaves[l];

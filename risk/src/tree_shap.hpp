@@ -32,6 +32,7 @@
 // than binary:logistic, another booster than gbtree, or a leaf whose path
 // splits on more than 12 distinct features (tables of 2^d · d values) is
 // refused, and the caller keeps xgboost's own path.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -58,6 +59,9 @@ class TreeShap {
     int feature = 0;
     float threshold = 0;
     bool default_left = false;
+    // xgboost's rule: below the threshold goes left; a missing value (NaN,
+    // which compares false) takes the default side. No branch on the data.
+    bool goes_left(float x) const noexcept { return (x < threshold) | (std::isnan(x) & default_left); }
   };
   // One condition on a leaf's path: the split node (index into the tree's
   // splits), the side taken, and the slot of its feature among the leaf's d.

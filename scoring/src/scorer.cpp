@@ -42,7 +42,7 @@ FeatureIndex feature_index(const risk::Model& model) {
 }
 
 // Whether a patient model applies, and its input row if so, without a word
-// built (model_row adds the reason; score_all only counts the skips, and most
+// built (skip_reason words it; score_all only counts the skips, and most
 // (patient, model) pairs of a county are skips): none of its excluded
 // diagnoses, every value within the feature's range, and every missing
 // feature one the model saw missing in training.
@@ -65,6 +65,28 @@ bool row_fits(const risk::Model& model, const FeatureIndex& index, const core::P
   return row_fits(model, patient, row, [&](std::size_t i) -> std::optional<double> {
     return index[i] ? risk::feature_value(features, *index[i]) : std::nullopt;
   });
+}
+
+// Why a model does not apply to a patient that row_fits refused, in words
+// (row holds what row_fits wrote).
+std::string skip_reason(const risk::Model& model, const core::Patient& patient, const risk::PatientFeatures& features,
+                        std::span<float> row) {
+  const auto& spec = model.spec();
+  if (auto dx = excluding_diagnosis(model, patient)) return "has " + *dx;
+  if (auto ok = risk::model_input(spec, features, row); !ok) {
+    std::string why = ok.error().message;
+    for (const auto& f : ok.error().fields) why += "; " + f.pointer + ": " + f.detail;
+    return why;
+  }
+  // Missing stays missing (NaN), but only a model that saw the feature missing
+  // in training knows where NaN goes; otherwise the score would follow an
+  // arbitrary branch (the diabetes model without fasting glucose came out
+  // "high" for nearly everyone: scoring/README.md).
+  std::string unlearnt;
+  for (std::size_t i = 0; i < row.size(); ++i)
+    if (std::isnan(row[i]) && !model.trained_with_missing(i))
+      unlearnt += (unlearnt.empty() ? "" : ", ") + spec.features[i].name;
+  return "not recorded: " + unlearnt + " (the model was trained without missing values for them)";
 }
 
 enum class Reasons { kept, counted };
@@ -94,11 +116,8 @@ PatientScores score_subjects(const std::vector<std::shared_ptr<const risk::Model
           continue;
         }
       } else if (!row_fits(model, index, subjects[i].patient, subjects[i].features, row)) {
-        // model_row decides again, and words the reason.
-        if (auto why = model_row(model, subjects[i].patient, subjects[i].features, row)) {
-          out.skipped.push_back({model.spec().id, std::move(*why)});
-          continue;
-        }
+        out.skipped.push_back({model.spec().id, skip_reason(model, subjects[i].patient, subjects[i].features, row)});
+        continue;
       }
       slot[i][m] = n++;
     }
@@ -227,22 +246,7 @@ std::optional<std::string> model_row(const risk::Model& model, const core::Patie
   if (!spec.patient_scoring) return "not a patient model";
   if (row_fits(model, patient, row, [&](std::size_t i) { return risk::feature_value(features, spec.features[i].name); }))
     return std::nullopt;
-  // Not applied (row_fits decides): the reason in words.
-  if (auto dx = excluding_diagnosis(model, patient)) return "has " + *dx;
-  if (auto ok = risk::model_input(spec, features, row); !ok) {
-    std::string why = ok.error().message;
-    for (const auto& f : ok.error().fields) why += "; " + f.pointer + ": " + f.detail;
-    return why;
-  }
-  // Missing stays missing (NaN), but only a model that saw the feature missing
-  // in training knows where NaN goes; otherwise the score would follow an
-  // arbitrary branch (the diabetes model without fasting glucose came out
-  // "high" for nearly everyone: scoring/README.md).
-  std::string unlearnt;
-  for (std::size_t i = 0; i < row.size(); ++i)
-    if (std::isnan(row[i]) && !model.trained_with_missing(i))
-      unlearnt += (unlearnt.empty() ? "" : ", ") + spec.features[i].name;
-  return "not recorded: " + unlearnt + " (the model was trained without missing values for them)";
+  return skip_reason(model, patient, features, row);
 }
 
 namespace {

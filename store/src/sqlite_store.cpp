@@ -287,42 +287,57 @@ struct IdSelection {
   std::string list;
 };
 
+// Binds a batch read's key: an id, a JSON list of ids, or an IdSelection.
+template <class Key>
+void bind_key(Statement& s, const Key& key) {
+  if constexpr (std::is_same_v<Key, IdSelection>)
+    key.bind(s);
+  else
+    s.bind(1, key);
+}
+
+core::Patient* target(const std::unordered_map<std::int64_t, core::Patient*>& by_id, std::int64_t id) {
+  auto it = by_id.find(id);
+  return it == by_id.end() ? nullptr : it->second;
+}
+
+// Which order each patient's diagnoses come in: the record's (by date), or
+// the primary key's, which needs no sort (batch scoring only asks which).
+enum class DiagnosisOrder { by_date, by_code };
+
+// Loads the diagnoses of the patients that `where` selects (bound to `key`) into `by_id`.
+template <class Key>
+void load_diagnoses(Connection& db, std::string_view where, const Key& key,
+                    const std::unordered_map<std::int64_t, core::Patient*>& by_id, DiagnosisOrder order) {
+  Statement s = db.prepare(std::string("SELECT patient_id, code, diagnosed_on FROM patient_diagnoses ") +
+                           std::string(where) +
+                           (order == DiagnosisOrder::by_date ? " ORDER BY patient_id, diagnosed_on, code"
+                                                             : " ORDER BY patient_id, code"));
+  bind_key(s, key);
+  while (s.step())
+    if (auto* p = target(by_id, s.int64(0))) p->diagnoses.push_back({s.text(1), date_days(s.view(2))});
+}
+
 // Loads the diagnoses, comorbidities and medications of the patients that
 // `where` selects (bound to `key`: an id, a JSON list of ids, or an IdSelection),
 // into `by_id`.
 template <class Key>
 void load_patient_details(Connection& db, std::string_view where, const Key& key,
                           const std::unordered_map<std::int64_t, core::Patient*>& by_id) {
-  auto bind_key = [&](Statement& s) {
-    if constexpr (std::is_same_v<Key, IdSelection>)
-      key.bind(s);
-    else
-      s.bind(1, key);
-  };
-  auto target = [&](std::int64_t id) -> core::Patient* {
-    auto it = by_id.find(id);
-    return it == by_id.end() ? nullptr : it->second;
-  };
-  {
-    Statement s = db.prepare(std::string("SELECT patient_id, code, diagnosed_on FROM patient_diagnoses ") +
-                             std::string(where) + " ORDER BY patient_id, diagnosed_on, code");
-    bind_key(s);
-    while (s.step())
-      if (auto* p = target(s.int64(0))) p->diagnoses.push_back({s.text(1), date_days(s.text(2))});
-  }
+  load_diagnoses(db, where, key, by_id, DiagnosisOrder::by_date);
   {
     Statement s = db.prepare(std::string("SELECT patient_id, code FROM patient_comorbidities ") +
                              std::string(where) + " ORDER BY patient_id, code");
-    bind_key(s);
+    bind_key(s, key);
     while (s.step())
-      if (auto* p = target(s.int64(0))) p->comorbidities.push_back(s.text(1));
+      if (auto* p = target(by_id, s.int64(0))) p->comorbidities.push_back(s.text(1));
   }
   {
     Statement s = db.prepare(std::string("SELECT patient_id, name, dose, since FROM patient_medications ") +
                              std::string(where) + " ORDER BY patient_id, id");
-    bind_key(s);
+    bind_key(s, key);
     while (s.step())
-      if (auto* p = target(s.int64(0))) p->medications.push_back({s.text(1), s.text(2), date_days(s.text(3))});
+      if (auto* p = target(by_id, s.int64(0))) p->medications.push_back({s.text(1), s.text(2), date_days(s.text(3))});
   }
 }
 
@@ -2061,14 +2076,10 @@ class SqliteStore final : public Store {
       if (found.empty()) return found;
       {
         // The diagnoses, which decide whether a model applies; not the
-        // comorbidities or medications, which no model reads. In the primary
-        // key's order (patient, code): no sort, and scoring needs no other.
-        Statement s = db.prepare("SELECT patient_id, code, diagnosed_on FROM patient_diagnoses WHERE " +
-                                 selected.where("patient_id") + " ORDER BY patient_id, code");
-        selected.bind(s);
-        while (s.step())
-          if (auto it = index.find(s.int64(0)); it != index.end())
-            found[it->second].patient.diagnoses.push_back({s.text(1), date_days(s.view(2))});
+        // comorbidities or medications, which no model reads.
+        std::unordered_map<std::int64_t, core::Patient*> by_id;
+        for (auto& p : found) by_id.emplace(p.patient.id, &p.patient);
+        load_diagnoses(db, "WHERE " + selected.where("patient_id"), selected, by_id, DiagnosisOrder::by_code);
       }
       std::vector<PatientWithDigest> out;
       out.reserve(found.size());
