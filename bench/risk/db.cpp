@@ -321,6 +321,7 @@ int main(int argc, char** argv) {
   // measurements of the window, as store/src/sqlite_store.cpp writes them)
   // on a connection of its own, every row stepped and every column fetched,
   // nothing decoded or built. No reader of these inputs can go below it.
+  // The SQL is a copy of the store's: change it with them.
   sqlite3* raw = nullptr;
   if (sqlite3_open_v2(argv[1], &raw, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
     std::fprintf(stderr, "%s: %s\n", argv[1], sqlite3_errmsg(raw));
