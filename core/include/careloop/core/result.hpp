@@ -2,6 +2,7 @@
 // Result<T>: the value of an operation that is expected to fail sometimes
 // (bad input, not found, conflict). Exceptions are kept for what ends a request.
 #include <cassert>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <variant>
@@ -35,6 +36,19 @@ struct Error {
   static Error forbidden(std::string msg) { return {Errc::forbidden, std::move(msg), {}}; }
   static Error unavailable(std::string msg) { return {Errc::unavailable, std::move(msg), {}}; }
   static Error internal(std::string msg) { return {Errc::internal, std::move(msg), {}}; }
+};
+
+// Thrown where a failure cannot be returned (reads that return plain values,
+// hooks inside a transaction): the store's StoreError is one. The server turns
+// it into the status of its code (unavailable: 503 with Retry-After), and
+// background jobs retry or drop by it (core::Debouncer).
+class Failure : public std::runtime_error {
+ public:
+  Failure(Errc code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  Errc code() const noexcept { return code_; }
+
+ private:
+  Errc code_;
 };
 
 template <class T>
