@@ -534,13 +534,21 @@ DROP INDEX clinic_measurements_latest;
 CREATE INDEX clinic_measurements_latest ON clinic_measurements(patient_id, kind, measured_at_ms, value);
 )sql";
 
+// When a session was last used: staff sessions end after an idle time
+// (mobile-api's Config::staff_idle_ms), counted from here.
+constexpr std::string_view migration_session_activity = R"sql(
+ALTER TABLE sessions ADD COLUMN last_seen_ms INTEGER NOT NULL DEFAULT 0;
+UPDATE sessions SET last_seen_ms = created_at_ms;
+)sql";
+
 std::span<const std::string_view> migrations() {
-  static const std::array<std::string_view, 17> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
+  static const std::array<std::string_view, 18> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
                                                      migration_6, migration_7(), migration_care_plans,
                                                      migration_patient_months, migration_alert_timers, migration_webhooks,
                                                      migration_state_bin, migration_visits,
                                                      migration_patient_months_covering, migration_patient_digests,
-                                                     migration_clinic_measurements, migration_clinic_measurements_covering};
+                                                     migration_clinic_measurements, migration_clinic_measurements_covering,
+                                                     migration_session_activity};
   return all;
 }
 

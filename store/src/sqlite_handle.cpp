@@ -1,6 +1,15 @@
 #include "sqlite_handle.hpp"
 
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <mutex>
 #include <string>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "careloop/core/time.hpp"
 
 namespace careloop::store::detail {
 
@@ -18,16 +27,101 @@ core::Errc errc_of(int sqlite_rc) noexcept {
     case SQLITE_MISMATCH:
       return core::Errc::invalid;
     default:
+      break;
+  }
+  // Conditions of the machine, not of the request: another process holds the
+  // lock, the disk is full or failing, the file cannot be written. They pass
+  // (or an operator fixes them) without a restart, so callers answer 503 and
+  // retry; what remains (corruption, misuse, a file that cannot be opened at
+  // all) is internal.
+  switch (sqlite_rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_NOMEM:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOLFS:
+      return core::Errc::unavailable;
+    default:
       return core::Errc::internal;
   }
 }
+
+namespace {
+
+StoreFaultKind kind_of(int rc) noexcept {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return StoreFaultKind::busy;
+    case SQLITE_FULL: return StoreFaultKind::full;
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOLFS: return StoreFaultKind::io;
+    default: return StoreFaultKind::other;
+  }
+}
+
+std::array<std::atomic<std::uint64_t>, 4> fault_counts{};
+std::mutex fault_log_mutex;
+std::array<std::int64_t, 4> fault_logged_at_ms{};   // the last line written, per kind
+std::array<std::uint64_t, 4> fault_unlogged{};      // failures since, not written
+
+// One line at error per kind and second (a full disk fails every write), with
+// the number of failures that line stands for.
+void note_fault(int rc, const std::string& what) {
+  const auto kind = static_cast<std::size_t>(kind_of(rc));
+  fault_counts[kind].fetch_add(1, std::memory_order_relaxed);
+  const std::int64_t now = core::now_utc_ms();
+  std::uint64_t also = 0;
+  {
+    std::lock_guard lock(fault_log_mutex);
+    if (now - fault_logged_at_ms[kind] < 1000) {
+      ++fault_unlogged[kind];
+      return;
+    }
+    fault_logged_at_ms[kind] = now;
+    also = std::exchange(fault_unlogged[kind], 0);
+  }
+  static constexpr const char* names[] = {"busy", "full", "io", "other"};
+  const nlohmann::json line{{"level", "error"}, {"msg", "store failure"}, {"kind", names[kind]},
+                            {"sqlite_code", rc}, {"error", what}, {"also_since_last_line", also},
+                            {"ts", core::format_iso8601_utc(now)}};
+  std::fprintf(stderr, "%s\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+}
+
+}  // namespace
+
+}  // namespace careloop::store::detail
+
+namespace careloop::store {
+
+StoreFaultCounts store_fault_counts() noexcept {
+  const auto& n = detail::fault_counts;
+  StoreFaultCounts c;
+  c.busy = n[0].load(std::memory_order_relaxed);
+  c.full = n[1].load(std::memory_order_relaxed);
+  c.io = n[2].load(std::memory_order_relaxed);
+  c.other = n[3].load(std::memory_order_relaxed);
+  return c;
+}
+
+}  // namespace careloop::store
+
+namespace careloop::store::detail {
 
 void check(sqlite3* db, int rc, std::string_view context) {
   if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) return;
   std::string what(context);
   what += ": ";
   what += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  throw SqliteError(db ? sqlite3_extended_errcode(db) : rc, what);
+  const int code = db ? sqlite3_extended_errcode(db) : rc;
+  // Constraint answers are the store's expected replies; the rest is a fault.
+  if (const auto errc = errc_of(code); errc == core::Errc::unavailable || errc == core::Errc::internal)
+    note_fault(code, what);
+  throw SqliteError(code, what);
 }
 
 Statement::~Statement() {

@@ -1193,6 +1193,24 @@ Completion<T> then_after_commit(std::shared_ptr<JobCallbacks> after, Completion<
   };
 }
 
+// Health data is sensitive personal information (PIPL): the database and its
+// WAL and shared-memory files are readable by the service's user only. SQLite
+// gives the WAL the database's mode, so the database's own mode is what
+// counts; a file found looser (an older version, a copy) is tightened.
+void keep_private(const std::string& path, bool say) {
+  namespace fs = std::filesystem;
+  for (const auto& f : {path, path + "-wal", path + "-shm", path + "-journal"}) {
+    std::error_code ec;
+    const auto st = fs::status(f, ec);
+    if (ec || !fs::exists(st)) continue;
+    constexpr auto loose = fs::perms::group_all | fs::perms::others_all;
+    if ((st.permissions() & loose) == fs::perms::none) continue;
+    fs::permissions(f, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
+    if (!ec && say)
+      std::fprintf(stderr, "careloop store: %s was readable by others; now by its owner only (0600)\n", f.c_str());
+  }
+}
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(const Options& options, Connection write_db)
@@ -1618,6 +1636,71 @@ class SqliteStore final : public Store {
         std::move(done));
   }
 
+  void set_user_active(std::int64_t user_id, bool active, AuditEntry audit, Completion<core::User> done) override {
+    write<core::User>(
+        [user_id, active, audit = std::move(audit)](Connection& db) -> Result<core::User> {
+          db.prepare("UPDATE users SET active = ? WHERE id = ?").bind_all(active, user_id).run();
+          if (db.changes() == 0) return Error::not_found("user " + std::to_string(user_id) + " not found");
+          // A deactivated account is signed out everywhere at once.
+          if (!active)
+            db.prepare("UPDATE sessions SET revoked_at_ms = ? WHERE user_id = ? AND revoked_at_ms IS NULL")
+                .bind_all(core::now_utc_ms(), user_id)
+                .run();
+          insert_audit(db, audit);
+          Statement s = db.prepare(std::string(user_columns) + "WHERE id = ?");
+          s.bind(1, user_id);
+          s.step();
+          return user_from(s);
+        },
+        std::move(done));
+  }
+
+  void revoke_user_sessions(std::int64_t user_id, AuditEntry audit, Completion<std::int64_t> done) override {
+    write<std::int64_t>(
+        [user_id, audit = std::move(audit)](Connection& db) -> Result<std::int64_t> {
+          if (!exists(db, "SELECT 1 FROM users WHERE id = ?", user_id))
+            return Error::not_found("user " + std::to_string(user_id) + " not found");
+          db.prepare("UPDATE sessions SET revoked_at_ms = ? WHERE user_id = ? AND revoked_at_ms IS NULL")
+              .bind_all(core::now_utc_ms(), user_id)
+              .run();
+          const auto revoked = static_cast<std::int64_t>(db.changes());
+          insert_audit(db, audit);
+          return revoked;
+        },
+        std::move(done));
+  }
+
+  void prune(std::int64_t now_ms, RetentionPolicy policy, Completion<PruneCounts> done) override {
+    write<PruneCounts>(
+        [now_ms, policy](Connection& db) -> Result<PruneCounts> {
+          PruneCounts n;
+          const std::int64_t sessions_before = now_ms - policy.ended_sessions_ms;
+          db.prepare("DELETE FROM sessions WHERE expires_at_ms < ?1 OR revoked_at_ms < ?1").bind(1, sessions_before).run();
+          n.sessions = static_cast<std::int64_t>(db.changes());
+          // Not before a clinic's webhook has them: the outbox must not lose an undelivered alert.
+          db.prepare(
+                "DELETE FROM clinic_events WHERE at_ms < ?1 AND seq <= coalesce("
+                "(SELECT w.delivered_seq FROM clinic_webhooks w WHERE w.clinic_id = clinic_events.clinic_id), "
+                "9223372036854775807)")
+              .bind(1, now_ms - policy.clinic_events_ms)
+              .run();
+          n.clinic_events = static_cast<std::int64_t>(db.changes());
+          return n;
+        },
+        std::move(done));
+  }
+
+  void touch_session(std::string token_sha256, std::int64_t now_ms, Completion<core::Unit> done) override {
+    write<core::Unit>(
+        [token = std::move(token_sha256), now_ms](Connection& db) -> Result<core::Unit> {
+          Statement s = db.prepare("UPDATE sessions SET last_seen_ms = max(last_seen_ms, ?) WHERE token_sha256 = ?");
+          s.bind(1, now_ms).bind_blob(2, token);
+          s.run();
+          return core::Unit{};
+        },
+        std::move(done));
+  }
+
   void add_message(Message m, Completion<Message> done) override {
     write<Message>(
         [m = std::move(m)](Connection& db) mutable -> Result<Message> {
@@ -1665,7 +1748,8 @@ class SqliteStore final : public Store {
           if (!exists(db, "SELECT 1 FROM users WHERE id = ?", session.user_id))
             return Error::not_found("user " + std::to_string(session.user_id) + " not found");
           Statement s = db.prepare(
-              "INSERT INTO sessions (token_sha256, user_id, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?)");
+              "INSERT INTO sessions (token_sha256, user_id, created_at_ms, expires_at_ms, last_seen_ms) "
+              "VALUES (?1, ?2, ?3, ?4, ?3)");
           s.bind_blob(1, token).bind(2, session.user_id).bind(3, core::now_utc_ms()).bind(4, session.expires_at_ms);
           s.run();
           return core::Unit{};
@@ -2025,11 +2109,11 @@ class SqliteStore final : public Store {
     return read_result<Session>([&](Connection& db) -> Result<Session> {
       // A deactivated user's sessions end with the account.
       Statement s = db.prepare(
-          "SELECT s.user_id, s.expires_at_ms FROM sessions s JOIN users u ON u.id = s.user_id "
+          "SELECT s.user_id, s.expires_at_ms, s.last_seen_ms FROM sessions s JOIN users u ON u.id = s.user_id "
           "WHERE s.token_sha256 = ? AND s.revoked_at_ms IS NULL AND s.expires_at_ms > ? AND u.active = 1");
       s.bind_blob(1, token_sha256).bind(2, core::now_utc_ms());
       if (!s.step()) return Error::not_found("no such session, or it has expired or been revoked");
-      return Session{s.int64(0), s.int64(1)};
+      return Session{s.int64(0), s.int64(1), s.int64(2)};
     });
   }
 
@@ -2467,6 +2551,7 @@ class SqliteStore final : public Store {
         return Error::conflict("the backup target " + path + " already exists");
       try {
         Connection dst = Connection::open(path, detail::OpenMode::read_write_create, 5000);
+        keep_private(path, false);  // a copy of every record: the owner's only, like the database
         // The backup object must be finished before dst closes.
         struct BackupFinisher {
           void operator()(sqlite3_backup* b) const noexcept { sqlite3_backup_finish(b); }
@@ -2577,6 +2662,7 @@ core::Result<std::unique_ptr<Store>> open_sqlite(const Options& options) {
     Connection db = Connection::open(
         options.path, existed ? detail::OpenMode::read_write : detail::OpenMode::read_write_create,
         options.busy_timeout_ms);
+    keep_private(options.path, existed);
     detail::migrate(db);
     return std::unique_ptr<Store>(std::make_unique<SqliteStore>(options, std::move(db)));
   } catch (const StoreError& e) {

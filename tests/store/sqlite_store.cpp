@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <fstream>
+
 #include "fixture.hpp"
 #include "sqlite_handle.hpp"
 
@@ -287,6 +289,122 @@ TEST_CASE("sessions expire and can be revoked") {
   CHECK(write_status([&](auto done) { store->revoke_session(live, done); }).ok());
   CHECK(write_status([&](auto done) { store->revoke_session("never", done); }).error().code ==
         core::Errc::not_found);
+}
+
+TEST_CASE("a session records its last use, a deactivated user's sessions end with it, and sessions end on demand") {
+  TempDir dir;
+  auto store = open_store(dir.file("care.db"));
+  NewUser u;
+  u.user.username = "dr.sun";
+  u.user.role = core::Role::admin;
+  const auto uid = must(wait_for<std::int64_t>([&](auto done) { store->add_user(u, done); }));
+  const auto now = core::now_utc_ms();
+  const std::string a(32, '\x31'), b(32, '\x32'), c(32, '\x33');
+  for (const auto& t : {a, b})
+    REQUIRE(write_status([&](auto done) { store->create_session(t, {uid, now + 3'600'000}, done); }).ok());
+  const auto created = must(store->session(a)).last_seen_ms;
+  CHECK(created >= now - 1000);
+  REQUIRE(write_status([&](auto done) { store->touch_session(a, created + 60'000, done); }).ok());
+  REQUIRE(write_status([&](auto done) { store->touch_session(a, created + 10, done); }).ok());  // never backwards
+  CHECK(must(store->session(a)).last_seen_ms == created + 60'000);
+
+  AuditEntry e;
+  e.actor_user_id = uid;
+  e.action = "user.deactivate";
+  const auto off = must(wait_for<core::User>([&](auto done) { store->set_user_active(uid, false, e, done); }));
+  CHECK_FALSE(off.active);
+  CHECK_FALSE(store->session(a).ok());
+  CHECK_FALSE(store->session(b).ok());
+  e.action = "user.reactivate";
+  CHECK(must(wait_for<core::User>([&](auto done) { store->set_user_active(uid, true, e, done); })).active);
+  CHECK_FALSE(store->session(a).ok());  // ended sessions stay ended
+  REQUIRE(write_status([&](auto done) { store->create_session(c, {uid, now + 3'600'000}, done); }).ok());
+  e.action = "user.sessions.revoke";
+  CHECK(must(wait_for<std::int64_t>([&](auto done) { store->revoke_user_sessions(uid, e, done); })) == 1);
+  CHECK_FALSE(store->session(c).ok());
+  CHECK(wait_for<core::User>([&](auto done) { store->set_user_active(999, false, e, done); }).error().code ==
+        core::Errc::not_found);
+  int audited = 0;
+  for (const auto& entry : store->audit_log(std::nullopt, 10)) audited += entry.actor_user_id == uid;
+  CHECK(audited == 3);
+}
+
+TEST_CASE("retention prunes ended sessions and old delivered clinic events, and keeps the rest") {
+  TempDir dir;
+  auto store = open_store(dir.file("care.db"));
+  NewUser u;
+  u.user.username = "admin";
+  u.user.role = core::Role::admin;
+  const auto uid = must(wait_for<std::int64_t>([&](auto done) { store->add_user(u, done); }));
+  const auto now = core::now_utc_ms();
+  const std::int64_t day = 86'400'000;
+  const std::string live(32, '\x41'), long_expired(32, '\x42'), just_expired(32, '\x43');
+  REQUIRE(write_status([&](auto done) { store->create_session(live, {uid, now + day}, done); }).ok());
+  REQUIRE(write_status([&](auto done) { store->create_session(long_expired, {uid, now - 40 * day}, done); }).ok());
+  REQUIRE(write_status([&](auto done) { store->create_session(just_expired, {uid, now - day}, done); }).ok());
+  const auto pruned = must(wait_for<PruneCounts>([&](auto done) { store->prune(now, RetentionPolicy{}, done); }));
+  CHECK(pruned.sessions == 1);
+  CHECK(store->session(live).ok());
+  // The prune is idempotent.
+  CHECK(must(wait_for<PruneCounts>([&](auto done) { store->prune(now, RetentionPolicy{}, done); })).sessions == 0);
+
+  // Clinic events: old ones go, unless the clinic's webhook has not had them yet.
+  const auto place = add_place(*store);
+  const auto patient = add_patient(*store, place.clinic_id);
+  auto event_at = [&](std::int64_t at_ms) {
+    must(wait_for<core::Unit>([&](auto done) {
+      store->transact(
+          [&](WriteTxn& txn) -> core::Status {
+            txn.append_clinic_event({0, place.clinic_id, patient, "alert.opened", std::nullopt, "{}", at_ms});
+            return core::ok_status();
+          },
+          done);
+    }));
+    return store->last_clinic_event_seq(place.clinic_id);
+  };
+  const auto old1 = event_at(now - 100 * day);
+  const auto old2 = event_at(now - 95 * day);
+  const auto recent = event_at(now - day);
+  AuditEntry e;
+  e.action = "clinic.webhook.set";
+  must(wait_for<ClinicWebhook>([&](auto done) {
+    store->set_webhook(place.clinic_id, "https://gw.example.cn/hook", "a-secret-of-16-chars", e, done);
+  }));
+  // A new webhook starts after the newest event: every event counts as delivered.
+  CHECK(must(wait_for<PruneCounts>([&](auto done) { store->prune(now, RetentionPolicy{}, done); })).clinic_events == 2);
+  const auto left = store->clinic_events(place.clinic_id, 0, 10);
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].seq == recent);
+  CHECK(old1 < old2);
+  // Undelivered (the receiver is behind): kept however old.
+  const auto late = event_at(now - 200 * day);
+  CHECK(must(wait_for<PruneCounts>([&](auto done) { store->prune(now, RetentionPolicy{}, done); })).clinic_events == 0);
+  CHECK(store->clinic_events(place.clinic_id, recent, 10).at(0).seq == late);
+}
+
+TEST_CASE("the database, its WAL and a backup are readable by their owner only") {
+  namespace fs = std::filesystem;
+  TempDir dir;
+  const auto path = dir.file("care.db");
+  const auto loose = fs::perms::group_all | fs::perms::others_all;
+  {
+    // A database made looser than it should be (an older version, a copy).
+    std::ofstream(path).close();
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+    fs::remove(path);
+    auto first = open_store(path);
+    first->close();
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+  }
+  auto store = open_store(path);
+  const auto place = add_place(*store);
+  add_patient(*store, place.clinic_id);
+  CHECK((fs::status(path).permissions() & loose) == fs::perms::none);
+  REQUIRE(fs::exists(path + "-wal"));
+  CHECK((fs::status(path + "-wal").permissions() & loose) == fs::perms::none);
+  const auto copy = dir.file("backup.db");
+  REQUIRE(store->backup_to(copy).ok());
+  CHECK((fs::status(copy).permissions() & loose) == fs::perms::none);
 }
 
 TEST_CASE("an activation code creates the account once, a reissued one voids it, reactivation takes over") {

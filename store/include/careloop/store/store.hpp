@@ -41,13 +41,33 @@ struct Options {
 // Thrown by the reads that return plain values (vectors, counts) when the
 // store cannot answer: an I/O error, or the store is closed. Reads that
 // return a Result report the same failures as an Error instead.
-class StoreError : public std::runtime_error {
+class StoreError : public core::Failure {
  public:
-  StoreError(core::Errc code, const std::string& what) : std::runtime_error(what), code_(code) {}
-  core::Errc code() const noexcept { return code_; }
+  using core::Failure::Failure;
+};
 
- private:
-  core::Errc code_;
+// Failures of the database itself (not constraint answers), counted since
+// the process started and logged at error as they happen: another process
+// holding the lock (busy), a full disk (full), an I/O error or an unwritable
+// file (io), anything else (other). The server exports them on /metrics.
+enum class StoreFaultKind { busy, full, io, other };
+struct StoreFaultCounts {
+  std::uint64_t busy = 0, full = 0, io = 0, other = 0;
+};
+StoreFaultCounts store_fault_counts() noexcept;
+
+// What is kept, and for how long, of what only serves a while (DESIGN §4,
+// PIPL's minimum necessary): a session row after it expired or was revoked,
+// and a clinic event (the live stream's replay and the webhook outbox) once
+// it is older than this and delivered to the clinic's webhook, if it has one.
+// Audit entries and clinical records are never pruned.
+struct RetentionPolicy {
+  std::int64_t ended_sessions_ms = 30LL * 24 * 3600 * 1000;
+  std::int64_t clinic_events_ms = 90LL * 24 * 3600 * 1000;
+};
+struct PruneCounts {
+  std::int64_t sessions = 0;
+  std::int64_t clinic_events = 0;
 };
 
 // Figures the server exports on /metrics.
@@ -106,6 +126,7 @@ struct AuditEntry {
 struct Session {
   std::int64_t user_id = 0;
   std::int64_t expires_at_ms = 0;
+  std::int64_t last_seen_ms = 0;  // when it was last used (touch_session); creation at first
 };
 
 // A one-time code a clinic hands a patient to create (or take over) the
@@ -365,6 +386,15 @@ class Store {
   // Stores only the SHA-256 of the token.
   virtual void create_session(std::string token_sha256, Session s, Completion<core::Unit> done) = 0;
   virtual void revoke_session(std::string token_sha256, Completion<core::Unit> done) = 0;
+  // Deletes what the policy no longer keeps, as of now_ms, in one write job.
+  virtual void prune(std::int64_t now_ms, RetentionPolicy policy, Completion<PruneCounts> done) = 0;
+  // Marks a session used at now_ms (kept monotonic); unknown tokens are ignored.
+  virtual void touch_session(std::string token_sha256, std::int64_t now_ms, Completion<core::Unit> done) = 0;
+  // Activates or deactivates an account, with the audit entry in the same
+  // job; deactivating revokes every session of the user. not_found: no user.
+  virtual void set_user_active(std::int64_t user_id, bool active, AuditEntry audit, Completion<core::User> done) = 0;
+  // Revokes every open session of the user (audited); the number revoked.
+  virtual void revoke_user_sessions(std::int64_t user_id, AuditEntry audit, Completion<std::int64_t> done) = 0;
   // Runs `fn` as one write job (its own savepoint in the group commit): an
   // error returned or thrown rolls back everything it wrote.
   virtual void transact(std::function<core::Status(WriteTxn&)> fn, Completion<core::Unit> done) = 0;
