@@ -49,6 +49,33 @@ void LoginThrottle::record_success(const std::string& account) {
   accounts_.erase(account);
 }
 
+ThrottleVerdict LoginThrottle::reserve(const std::string& account, const std::string& address, std::int64_t now_ms) {
+  std::lock_guard lock(m_);
+  prune(now_ms);
+  auto& by_account = accounts_[account];
+  auto& by_address = addresses_[address];
+  const auto a = judge(by_account, policy_.account_slow_after, now_ms);
+  const auto b = judge(by_address, policy_.address_slow_after, now_ms);
+  const ThrottleVerdict v{std::max(a.delay_ms, b.delay_ms), std::max(a.retry_after_ms, b.retry_after_ms)};
+  if (v.retry_after_ms == 0) {
+    bump(by_account, policy_.account_lock_after, now_ms);
+    bump(by_address, policy_.address_lock_after, now_ms);
+  }
+  return v;
+}
+
+void LoginThrottle::succeeded(const std::string& account, const std::string& address) {
+  std::lock_guard lock(m_);
+  accounts_.erase(account);
+  if (auto it = addresses_.find(address); it != addresses_.end() && it->second.failures > 0) --it->second.failures;
+}
+
+void LoginThrottle::give_back(const std::string& account, const std::string& address) {
+  std::lock_guard lock(m_);
+  for (auto [map, key] : {std::pair{&accounts_, &account}, std::pair{&addresses_, &address}})
+    if (auto it = map->find(*key); it != map->end() && it->second.failures > 0) --it->second.failures;
+}
+
 void LoginThrottle::prune(std::int64_t now_ms) {
   // Forget quiet counters now and then so a scan of usernames cannot grow memory without bound.
   if (now_ms - last_prune_ms_ < 60'000) return;

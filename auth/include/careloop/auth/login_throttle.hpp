@@ -34,6 +34,18 @@ class LoginThrottle {
   // A successful login clears the account's failures (not the address's).
   void record_success(const std::string& account);
 
+  // check() and record_failure() in one step: an attempt that may go ahead
+  // is counted as failed before its password is checked, so attempts made at
+  // the same moment (a check takes ~0.1 s) see each other and no more than
+  // the limit ever reach the check. Call succeeded() when it was right.
+  ThrottleVerdict reserve(const std::string& account, const std::string& address, std::int64_t now_ms);
+  // The reserved attempt was right: the account's failures are cleared and
+  // the address's count gives back the one reserve() took.
+  void succeeded(const std::string& account, const std::string& address);
+  // The reserved attempt was not a guess after all (the server could not
+  // check it, or it failed for another reason): both counts give it back.
+  void give_back(const std::string& account, const std::string& address);
+
  private:
   struct Counter {
     int failures = 0;
