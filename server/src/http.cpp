@@ -7,7 +7,9 @@ namespace careloop::server {
 Response json_response(http::status status, const nlohmann::json& body) {
   Response res{status, 11};
   res.set(http::field::content_type, json_media_type);
-  res.body() = body.dump();
+  // A stored string that is not UTF-8 (written before the API refused it, or
+  // by a tool) is shown with U+FFFD, never turned into a failed view.
+  res.body() = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   res.prepare_payload();
   return res;
 }
@@ -47,10 +49,20 @@ http::status status_of(const core::Error& error) noexcept {
 
 Response problem_from(const core::Error& error) {
   const auto status = status_of(error);
+  if (status == http::status::service_unavailable) return unavailable_response();
   // An internal message may name tables, paths or SQL: log it, don't send it.
   const std::string detail =
       status == http::status::internal_server_error ? "The server could not complete the request." : error.message;
   return problem_response(status, http::obsolete_reason(status), detail, error.fields);
+}
+
+Response unavailable_response() {
+  // The store logged the cause at error; the client is told only to come back.
+  auto res = problem_response(http::status::service_unavailable, "Service Unavailable",
+                              "The database cannot answer just now (busy, full or shutting down); nothing was "
+                              "stored. Try again after Retry-After seconds.");
+  res.set(http::field::retry_after, std::to_string(retry_after_seconds));
+  return res;
 }
 
 std::string sse_event(std::string_view data, std::string_view event, std::string_view id) {

@@ -2,6 +2,8 @@
 
 #include <boost/url/parse.hpp>
 
+#include "careloop/core/utf8.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -151,6 +153,14 @@ Router::Match Router::match(http::verb method, std::string_view path, Params& pa
 }
 
 asio::awaitable<Response> Router::dispatch(RequestContext& ctx) const {
+  // Decoded parameters become strings that are logged, searched and echoed:
+  // they must be text.
+  for (const auto& [name, value] : ctx.query)
+    if (!core::valid_utf8(name) || !core::valid_utf8(value))
+      co_return refusal(ctx.path, problem_response(http::status::bad_request, "Bad Request",
+                                                   "A query parameter is not valid UTF-8 text once decoded.",
+                                                   {{"/query/" + (core::valid_utf8(name) ? name : std::string("?")),
+                                                     "not valid UTF-8 text"}}));
   auto m = match(ctx.request.method(), ctx.path, ctx.params);
   ctx.route = m.pattern;
   if (m.pattern.empty())
@@ -186,8 +196,33 @@ std::string_view RequestContext::param(std::string_view name) const {
   return it == params.end() ? std::string_view{} : std::string_view(it->second);
 }
 
+namespace {
+
+// FHIR writes token searches as code=system|code and clients send the bar
+// (and other characters RFC 3986 leaves out) unencoded in the query: encode
+// them there, as browsers do, so such a target is read rather than refused.
+std::string encode_query_extras(std::string target) {
+  const auto q = target.find('?');
+  if (q == std::string::npos) return target;
+  std::string out = target.substr(0, q + 1);
+  static constexpr char hex[] = "0123456789ABCDEF";
+  for (std::size_t i = q + 1; i < target.size(); ++i) {
+    const char c = target[i];
+    if (c == '|' || c == '^' || c == '`' || c == '{' || c == '}' || c == '"' || c == '<' || c == '>' || c == '\\') {
+      out += '%';
+      out += hex[static_cast<unsigned char>(c) >> 4];
+      out += hex[static_cast<unsigned char>(c) & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::optional<RequestContext> make_context(Request&& request) {
-  auto target = std::string(request.target());
+  auto target = encode_query_extras(std::string(request.target()));
   auto parsed = boost::urls::parse_origin_form(target);
   if (!parsed) return std::nullopt;
   RequestContext ctx;

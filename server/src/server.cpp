@@ -1,5 +1,7 @@
 #include "careloop/server/server.hpp"
 
+#include <sys/resource.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -20,6 +22,7 @@
 #include <csignal>
 #include <cstdio>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -28,6 +31,7 @@
 
 #include "careloop/core/thread_role.hpp"
 #include "careloop/core/time.hpp"
+#include "careloop/server/proxy.hpp"
 
 namespace careloop::server {
 
@@ -97,10 +101,16 @@ std::string request_log_line(const RequestContext& ctx, const std::string& remot
                              double duration_ms, const std::string& failure) {
   std::string out;
   out.reserve(256);
-  out += failure.empty() ? R"({"level":"info","msg":"request","request_id":)" : R"({"level":"error","msg":"request","request_id":)";
+  // A 5xx is the server's failure, whatever its cause: at error, so it is seen.
+  out += failure.empty() && status < 500 ? R"({"level":"info","msg":"request","request_id":)"
+                                         : R"({"level":"error","msg":"request","request_id":)";
   append_json_string(out, ctx.request_id);
   out += R"(,"remote":)";
   append_json_string(out, remote);
+  if (!ctx.client.empty() && remote.rfind(ctx.client + ":", 0) != 0) {
+    out += R"(,"client":)";  // forwarded by a trusted proxy
+    append_json_string(out, ctx.client);
+  }
   out += R"(,"method":)";
   append_json_string(out, ctx.request.method_string());
   out += R"(,"path":)";  // never the query: it may carry tokens
@@ -159,19 +169,21 @@ class Server::Impl {
   }
 
   core::Status start();
+  int connection_cap_within_descriptors();
   void request_stop();
   void finish();
   asio::awaitable<void> listen();
   asio::awaitable<void> shutdown();
-  asio::awaitable<void> reject_busy(tcp::socket socket);
+  asio::awaitable<void> reject_busy(tcp::socket socket, const char* reason);
   std::optional<Response> builtin(RequestContext& ctx) const;
   std::size_t open_connections() {
     std::lock_guard lock(mu);
     return connections.size();
   }
-  void unregister(std::uint64_t id) {
+  void unregister(std::uint64_t id, const std::string& address) {
     std::lock_guard lock(mu);
     connections.erase(id);
+    if (auto it = per_address.find(address); it != per_address.end() && --it->second <= 0) per_address.erase(it);
   }
 
   // Declared first, destroyed last: everything below may refer to these.
@@ -187,8 +199,14 @@ class Server::Impl {
   bool finished = false;
   std::uint16_t port = 0;
 
-  std::mutex mu;  // guards connections, next_id, stop_callbacks
+  std::mutex mu;  // guards connections, per_address, next_id, stop_callbacks
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
+  std::unordered_map<std::string, int> per_address;  // open connections by peer address
+  int connection_cap = 0;  // cfg.max_connections, kept below the descriptor limit (start())
+  AddressSet proxies;          // from cfg.trusted_proxies (start())
+  AddressSet metrics_readers;  // from cfg.metrics_from (start())
+  std::uint64_t accept_failures = 0;  // since the last "accept failed" line
+  Clock::time_point accept_failure_logged{};
   std::uint64_t next_id = 0;
   std::vector<std::function<void()>> stop_callbacks;
   std::vector<std::function<void()>> reload_callbacks;  // SIGHUP, run on the compute pool
@@ -234,16 +252,19 @@ auto log_failure(Server::Impl& impl, const char* where) {
 // everything it touches runs on its strand, so it needs no locks.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Server::Impl& server, tcp::socket socket, std::uint64_t id)
-      : server_(server), stream_(std::move(socket)), timer_(stream_.get_executor()), id_(id) {
+  Connection(Server::Impl& server, tcp::socket socket, std::uint64_t id, std::string address)
+      : server_(server), stream_(std::move(socket)), timer_(stream_.get_executor()), id_(id), address_(std::move(address)) {
     error_code ec;
     auto peer = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+    if (!ec) {
+      remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+      peer_ = peer.address();
+    }
     server_.metrics->connection_opened();
   }
   ~Connection() {
     server_.metrics->connection_closed();
-    server_.unregister(id_);
+    server_.unregister(id_, address_);
   }
 
   asio::any_io_executor executor() { return stream_.get_executor(); }
@@ -317,6 +338,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   State state_ = State::waiting;
   std::string remote_;
   std::uint64_t id_;
+  std::string address_;  // the peer's address, its per-address count
+  asio::ip::address peer_;
 };
 
 // The StreamWriter a streaming handler writes through: chunked framing on
@@ -380,6 +403,13 @@ asio::awaitable<void> Connection::session() {
       co_return;
     }
     state_ = State::busy;
+    // RFC 9112 §6.3: a request whose last transfer coding is not chunked has
+    // no knowable length. Read as no body, its bytes would be taken for the
+    // next request (smuggling): refuse it and close.
+    if (parser.get().count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
+      co_await refuse(http::error::bad_transfer_encoding, parser, started);
+      co_return;
+    }
 
     if (!parser.is_done()) {
       if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
@@ -496,6 +526,7 @@ asio::awaitable<bool> Connection::respond(Request request, Clock::time_point sta
   }
   RequestContext& ctx = *made;
   ctx.remote = remote_;
+  ctx.client = server_.proxies.client_address(peer_, ctx.request);
   ctx.executor = stream_.get_executor();
   ctx.received_at = started;
   const auto given_id = ctx.request["X-Request-Id"];
@@ -503,12 +534,16 @@ asio::awaitable<bool> Connection::respond(Request request, Clock::time_point sta
 
   Response res;
   std::string failure;
+  bool unavailable = false;  // the failure is the store's (busy, full, closing): 503, not 500
   if (auto built_in = server_.builtin(ctx)) {
     res = std::move(*built_in);
   } else {
     // The one place handler exceptions stop: they end the request, not the server.
     try {
       res = co_await server_.router->dispatch(ctx);
+    } catch (const core::Failure& e) {
+      failure = e.what();
+      unavailable = e.code() == core::Errc::unavailable;
     } catch (const std::exception& e) {
       failure = e.what();
     } catch (...) {
@@ -516,7 +551,7 @@ asio::awaitable<bool> Connection::respond(Request request, Clock::time_point sta
     }
   }
   if (!failure.empty() || (ctx.stream && res.result_int() >= 300)) ctx.stream = nullptr;
-  if (!failure.empty()) res = internal_error(ctx.request_id);
+  if (!failure.empty()) res = unavailable ? unavailable_response() : internal_error(ctx.request_id);
 
   const bool head = ctx.request.method() == http::verb::head;
   res.version(ctx.request.version());
@@ -583,7 +618,15 @@ std::vector<RouteInfo> builtin_routes() {
 
 std::optional<Response> Server::Impl::builtin(RequestContext& ctx) const {
   const auto method = ctx.request.method();
-  if (method != http::verb::get && method != http::verb::head) return std::nullopt;
+  if (method != http::verb::get && method != http::verb::head) {
+    if (ctx.path != "/healthz" && ctx.path != "/readyz" && ctx.path != "/metrics") return std::nullopt;
+    if (ctx.path == "/metrics" && !metrics_readers.contains(ctx.client)) return std::nullopt;
+    ctx.route = ctx.path;
+    auto res = problem_response(http::status::method_not_allowed, "Method Not Allowed",
+                                std::string(ctx.request.method_string()) + " is not allowed on " + ctx.path + ".");
+    res.set(http::field::allow, "GET, HEAD");
+    return res;
+  }
   if (ctx.path == "/healthz") {
     ctx.route = "/healthz";
     return json_response(http::status::ok, {{"status", "ok"}});
@@ -594,7 +637,8 @@ std::optional<Response> Server::Impl::builtin(RequestContext& ctx) const {
     if (!ready) return problem_response(http::status::service_unavailable, "Not Ready", "The server is starting.");
     return json_response(http::status::ok, {{"status", "ready"}});
   }
-  if (ctx.path == "/metrics") {
+  // Figures of the server's load are not for everyone: elsewhere /metrics does not exist.
+  if (ctx.path == "/metrics" && metrics_readers.contains(ctx.client)) {
     ctx.route = "/metrics";
     Response res{http::status::ok, 11};
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
@@ -610,26 +654,42 @@ asio::awaitable<void> Server::Impl::listen() {
     auto [ec, peer] = co_await acceptor.async_accept(asio::make_strand(ioc), use_tuple);
     if (ec) {
       if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
-      // Out of descriptors and the like: back off instead of spinning.
-      log({{"level", "warn"}, {"msg", "accept failed"}, {"error", ec.message()}});
+      // Out of descriptors and the like: back off instead of spinning, and
+      // say so once every 10 s with the count, not 20 lines a second.
+      ++accept_failures;
+      if (Clock::now() - accept_failure_logged > std::chrono::seconds(10)) {
+        log({{"level", "error"}, {"msg", "accept failed"}, {"error", ec.message()}, {"failures", accept_failures}});
+        accept_failures = 0;
+        accept_failure_logged = Clock::now();
+      }
       backoff.expires_after(std::chrono::milliseconds(50));
       co_await backoff.async_wait(use_tuple);
       continue;
     }
     if (draining) continue;  // accepted just before the acceptor closed: drop it
     tcp::socket socket(std::move(peer));
+    error_code peer_ec;
+    const auto endpoint = socket.remote_endpoint(peer_ec);
+    std::string address = peer_ec ? std::string("?") : endpoint.address().to_string();
     std::shared_ptr<Connection> conn;
+    const char* refused = nullptr;
     {
       std::lock_guard lock(mu);
-      if (connections.size() < static_cast<std::size_t>(std::max(0, cfg.max_connections))) {
+      if (connections.size() >= static_cast<std::size_t>(std::max(0, connection_cap))) {
+        refused = "max_connections";
+      } else if (cfg.max_connections_per_address > 0 && per_address[address] >= cfg.max_connections_per_address) {
+        refused = "max_connections_per_address";
+      } else {
         const auto id = next_id++;
-        conn = std::make_shared<Connection>(*this, std::move(socket), id);
+        ++per_address[address];
+        conn = std::make_shared<Connection>(*this, std::move(socket), id, std::move(address));
         connections.emplace(id, conn);
       }
+      if (refused && per_address[address] == 0) per_address.erase(address);
     }
     if (!conn) {
       auto ex = socket.get_executor();
-      asio::co_spawn(ex, reject_busy(std::move(socket)), log_failure(*this, "reject failed"));
+      asio::co_spawn(ex, reject_busy(std::move(socket), refused), log_failure(*this, "reject failed"));
       continue;
     }
     asio::co_spawn(conn->executor(), Connection::run(conn), log_failure(*this, "session failed"));
@@ -639,7 +699,7 @@ asio::awaitable<void> Server::Impl::listen() {
 // Over the connection cap: accept, answer 503 with Retry-After, close.
 // Answering beats leaving clients in the backlog with no word; the rejected
 // socket lives at most ~3 s and is not counted as open.
-asio::awaitable<void> Server::Impl::reject_busy(tcp::socket socket) {
+asio::awaitable<void> Server::Impl::reject_busy(tcp::socket socket, const char* reason) {
   beast::tcp_stream stream(std::move(socket));
   auto res = problem_response(http::status::service_unavailable, "Service Unavailable",
                               "The server has too many open connections; retry shortly.");
@@ -658,7 +718,7 @@ asio::awaitable<void> Server::Impl::reject_busy(tcp::socket socket) {
     if (rec) break;
     total += got;
   }
-  log({{"level", "warn"}, {"msg", "connection refused"}, {"reason", "max_connections"}});
+  log({{"level", "warn"}, {"msg", "connection refused"}, {"reason", reason}});
 }
 
 asio::awaitable<void> Server::Impl::shutdown() {
@@ -695,8 +755,39 @@ asio::awaitable<void> Server::Impl::shutdown() {
   drained.set_value();
 }
 
+// Every connection holds a descriptor. The soft limit is raised to the hard
+// one, and the cap kept below it with room for the database, the log, files
+// and the sockets being refused: past the cap a client is told 503; past the
+// descriptor limit it would wait in the backlog with no answer at all.
+int Server::Impl::connection_cap_within_descriptors() {
+  constexpr rlim_t reserve = 128;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return cfg.max_connections;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  if (lim.rlim_cur == RLIM_INFINITY) return cfg.max_connections;
+  const auto room = lim.rlim_cur > reserve + 16 ? lim.rlim_cur - reserve : 16;
+  if (static_cast<rlim_t>(std::max(0, cfg.max_connections)) <= room) return cfg.max_connections;
+  const int cap = static_cast<int>(std::min<rlim_t>(room, std::numeric_limits<int>::max()));
+  log({{"level", "warn"},
+       {"msg", "max_connections lowered to fit the descriptor limit"},
+       {"asked", cfg.max_connections},
+       {"cap", cap},
+       {"descriptor_limit", static_cast<std::uint64_t>(lim.rlim_cur)}});
+  return cap;
+}
+
 core::Status Server::Impl::start() {
   if (started) return core::Error::conflict("server already started");
+  auto trusted = AddressSet::parse(cfg.trusted_proxies);
+  if (!trusted) return core::Error::invalid("--trusted-proxy " + trusted.error().message);
+  proxies = std::move(*trusted);
+  auto scrapers = AddressSet::parse(cfg.metrics_from);
+  if (!scrapers) return core::Error::invalid("--metrics-from " + scrapers.error().message);
+  metrics_readers = std::move(*scrapers);
   if (!cfg.tls_cert.empty() || !cfg.tls_key.empty())
     return core::Error::unavailable(
         "TLS is configured (tls_cert/tls_key) but this build serves plain HTTP only; "
@@ -716,6 +807,7 @@ core::Status Server::Impl::start() {
   if (acceptor.bind(endpoint, ec); ec) return fail("bind");
   if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) return fail("listen on");
   port = acceptor.local_endpoint(ec).port();
+  connection_cap = connection_cap_within_descriptors();
 
   work.emplace(ioc.get_executor());
   asio::co_spawn(strand, listen(), log_failure(*this, "listener failed"));
@@ -813,7 +905,8 @@ void Server::Impl::wait_for_signal() {
       std::lock_guard lock(mu);
       callbacks = reload_callbacks;
     }
-    for (auto& cb : callbacks) asio::post(compute, cb);
+    // A failed reload is logged; an exception must not end the pool's thread.
+    for (auto& cb : callbacks) asio::post(compute, [this, cb] { log_exceptions(*this, "reload failed", cb); });
     wait_for_signal();
   });
 }

@@ -13,6 +13,8 @@
 #include <boost/beast/http.hpp>
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <mutex>
 #include <stdexcept>
@@ -43,7 +45,12 @@ struct Reply {
 // A blocking client on one connection.
 class Client {
  public:
-  explicit Client(std::uint16_t port) : socket_(ioc_) {
+  explicit Client(std::uint16_t port, const char* from = nullptr) : socket_(ioc_) {
+    if (from) {
+      // Another loopback address stands for another client machine.
+      socket_.open(asio::ip::tcp::v4());
+      socket_.bind({asio::ip::make_address(from), 0});
+    }
     socket_.connect({asio::ip::make_address("127.0.0.1"), port});
   }
 
@@ -233,6 +240,52 @@ TEST_CASE("server answers 404 and 405 as problem+json", "[server]") {
   CHECK(r.res[http::field::allow] == "GET, HEAD");
 }
 
+TEST_CASE("server answers 405 with Allow to another method on /healthz, /readyz and /metrics", "[server][ops]") {
+  Fixture f;
+  Client c(f.port());
+  for (const char* path : {"/healthz", "/readyz", "/metrics"}) {
+    INFO(path);
+    for (auto method : {verb::delete_, verb::post, verb::put}) {
+      auto r = c.request(method, path);
+      check_problem(r, 405);
+      CHECK(r.res[http::field::allow] == "GET, HEAD");
+    }
+  }
+}
+
+TEST_CASE("server names the field of a string that is not UTF-8 with a 422", "[server]") {
+  Fixture f;
+  Client c(f.port());
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"{\"a\": {\"b\": [1, \"x\xe6\xac\"]}}", "/a/b/1"},
+      {"{\"ok\": \"\xe8\xa1\x80\", \"no~/te\": \"\xc0\xaf\"}", "/no~0~1te"},
+      {"[\"\xed\xa0\x80\"]", "/0"},
+      {"{\"a\": \"\\ud800\"}", "/a"},
+      {"\"\xff\"", ""},
+  };
+  for (const auto& [body, pointer] : cases) {
+    INFO(body);
+    auto r = c.request(verb::post, "/echo", body, "application/json");
+    check_problem(r, 422);
+    const auto j = nlohmann::json::parse(r.res.body());
+    REQUIRE(j["errors"].size() == 1);
+    CHECK(j["errors"][0]["pointer"] == pointer);
+  }
+  // A member name that is not UTF-8 is named by its object.
+  auto r = c.request(verb::post, "/echo", "{\"a\": {\"\xff\": 1}}", "application/json");
+  check_problem(r, 422);
+  CHECK(nlohmann::json::parse(r.res.body())["errors"][0]["pointer"] == "/a");
+}
+
+TEST_CASE("server refuses a decoded query parameter that is not UTF-8, and reads an unencoded bar", "[server]") {
+  Fixture f;
+  Client c(f.port());
+  auto r = c.get("/items/7?q=%E6%AC");
+  check_problem(r, 400);
+  CHECK(nlohmann::json::parse(r.res.body())["errors"][0]["pointer"] == "/query/q");
+  CHECK(c.get("/items/7?code=http://loinc.org|85354-9").status() == 200);
+}
+
 TEST_CASE("server refuses malformed JSON with 400 and a wrong media type with 415", "[server]") {
   Fixture f;
   Client c(f.port());
@@ -297,6 +350,21 @@ TEST_CASE("server answers 400 to malformed HTTP", "[server][limits]") {
   Client c(f.port());
   c.send_raw("GARBAGE\x01 / HTTP/9.9\r\n\r\n");
   check_problem(c.read(), 400);
+}
+
+TEST_CASE("server refuses a transfer coding whose last is not chunked with 400 and closes", "[server][limits]") {
+  Fixture f;
+  for (const char* coding : {"chunked, identity", "identity", "gzip"}) {
+    INFO(coding);
+    Client c(f.port());
+    // Read as no body, the bytes after the header would be taken for a second request.
+    c.send_raw(header_only("POST /echo", std::string("Content-Type: application/json\r\nTransfer-Encoding: ") + coding +
+                                             "\r\n") +
+               "GET /items/1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto r = c.read();
+    check_problem(r, 400);
+    CHECK(r.res[http::field::connection] == "close");
+  }
 }
 
 TEST_CASE("server keeps a connection alive across requests", "[server]") {
@@ -401,6 +469,20 @@ TEST_CASE("server answers /healthz, /readyz and /metrics", "[server][ops]") {
   CHECK(text.find("test_answer 42\n") != std::string::npos);
 }
 
+TEST_CASE("server answers /metrics only to the addresses a setting names, 404 elsewhere", "[server][ops]") {
+  server::ServerConfig cfg;
+  cfg.metrics_from = {"10.0.0.0/8", "127.0.0.2"};
+  Fixture f(cfg);
+  Client local(f.port());
+  check_problem(local.get("/metrics"), 404);
+  Client allowed(f.port(), "127.0.0.2");
+  auto m = allowed.get("/metrics");
+  CHECK(m.status() == 200);
+  CHECK(m.res.body().find("http_requests_total") != std::string::npos);
+  Client other(f.port());
+  check_problem(other.request(verb::post, "/metrics"), 404);
+}
+
 TEST_CASE("server caps open connections with 503", "[server][limits]") {
   server::ServerConfig cfg;
   cfg.max_connections = 2;
@@ -419,6 +501,56 @@ TEST_CASE("server caps open connections with 503", "[server][limits]") {
   std::this_thread::sleep_for(100ms);
   Client d(f.port());
   CHECK(d.get("/items/4").status() == 200);
+}
+
+TEST_CASE("server caps the connections of one address with 503, others still served", "[server][limits]") {
+  server::ServerConfig cfg;
+  cfg.max_connections_per_address = 2;
+  Fixture f(cfg);
+  Client a(f.port()), b(f.port());
+  CHECK(a.get("/items/1").status() == 200);
+  CHECK(b.get("/items/2").status() == 200);
+  {
+    Client c(f.port());
+    auto r = c.get("/items/3");
+    check_problem(r, 503);
+    CHECK_FALSE(r.res[http::field::retry_after].empty());
+  }
+  Client elsewhere(f.port(), "127.0.0.2");
+  CHECK(elsewhere.get("/items/4").status() == 200);
+  a.socket().close();
+  std::this_thread::sleep_for(100ms);
+  Client again(f.port());
+  CHECK(again.get("/items/5").status() == 200);
+}
+
+TEST_CASE("server lowers its connection cap to fit the descriptor limit and answers 503 past it", "[server][limits]") {
+  // This test case runs in a process of its own (ctest runs each case alone).
+  rlimit lim{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &lim) == 0);
+  lim.rlim_cur = lim.rlim_max = 200;
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+  server::ServerConfig cfg;  // asks for 10,000
+  cfg.max_connections_per_address = 0;
+  Fixture f(cfg);
+  bool said = false;
+  int cap = 0;
+  for (const auto& l : f.log_lines())
+    if (l.value("msg", "") == "max_connections lowered to fit the descriptor limit") {
+      said = true;
+      cap = l.value("cap", 0);
+      CHECK(l.value("asked", 0) == 10000);
+    }
+  REQUIRE(said);
+  REQUIRE(cap > 0);
+  REQUIRE(cap < 200);
+  std::vector<std::unique_ptr<Client>> open;
+  for (int i = 0; i < cap; ++i) {
+    open.push_back(std::make_unique<Client>(f.port()));
+    REQUIRE(open.back()->get("/items/1").status() == 200);
+  }
+  Client over(f.port());
+  check_problem(over.get("/items/2"), 503);
 }
 
 TEST_CASE("server streams a response through the SSE mechanism", "[server][sse]") {

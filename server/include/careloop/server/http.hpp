@@ -34,8 +34,14 @@ Response problem_response(http::status status, std::string_view title, std::stri
 //   invalid     → 422 when it names fields (well-formed input that broke a rule),
 //                 400 when it names none (the request itself is malformed)
 //   not_found   → 404    conflict → 409    forbidden → 403
-//   unavailable → 503    internal → 500 (the message is not shown to the client)
+//   unavailable → 503 with Retry-After    internal → 500 (the message is not shown to the client)
 http::status status_of(const core::Error& error) noexcept;
 Response problem_from(const core::Error& error);
+
+// How long a client is asked to wait after a 503 of the store.
+inline constexpr int retry_after_seconds = 5;
+// 503, Retry-After, and no internal message: the database is busy, full or
+// closing (Errc::unavailable, returned or thrown as core::Failure).
+Response unavailable_response();
 
 }  // namespace careloop::server

@@ -35,6 +35,7 @@ struct RequestContext {
   std::map<std::string, std::string, std::less<>> params;   // from {name} segments
   std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
   std::string remote;                                // "ip:port" of the peer
+  std::string client;                                // the client's address: the peer's, or what a trusted proxy forwarded
   std::string request_id;                            // also in X-Request-Id and the log line
   std::string route;                                 // matched pattern, "" when none
   asio::any_io_executor executor;                    // the session's strand

@@ -45,7 +45,13 @@ struct ServerConfig {
   std::chrono::milliseconds request_timeout{30'000};  // reading the body; → 408
   std::chrono::milliseconds idle_timeout{60'000};     // keep-alive wait; closed silently
   std::chrono::milliseconds write_timeout{30'000};    // a client that does not read
-  int max_connections = 10000;        // beyond: accepted, answered 503, closed
+  int max_connections = 10000;        // beyond: accepted, answered 503, closed (lowered to fit RLIMIT_NOFILE)
+  int max_connections_per_address = 256;  // one address beyond this: 503 too; 0: no such cap
+  // Reverse proxies (CIDR blocks) whose Forwarded / X-Forwarded-For name the
+  // client (proxy.hpp); from other peers those headers are ignored.
+  std::vector<std::string> trusted_proxies;
+  // Who may read /metrics (CIDR blocks, the client's address); elsewhere it is a 404.
+  std::vector<std::string> metrics_from{"127.0.0.0/8", "::1/128"};
   std::chrono::milliseconds shutdown_deadline{10'000};  // in-flight requests, then force-close
   // TLS seam: both set → HTTPS. Not implemented yet: start() refuses.
   std::string tls_cert;
