@@ -39,6 +39,15 @@ void ClinicEventHub::publish(std::int64_t clinic_id) {
   for (auto& w : wakes) w();
 }
 
+void ClinicEventHub::publish_all() {
+  std::vector<Wake> wakes;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, e] : entries_) wakes.push_back(e.wake);
+  }
+  for (auto& w : wakes) w();
+}
+
 const std::string& event_body(const store::ClinicEvent& e) noexcept { return e.payload_json; }
 
 std::size_t ClinicEventHub::subscribers() const {

@@ -273,59 +273,18 @@ core::Result<Planner::Summary> Planner::propose_all(std::int64_t now_ms, int bat
 
 // ---- Replanner
 
-struct Replanner::State {
-  const Planner& planner;
-  boost::asio::thread_pool& pool;
-  std::chrono::milliseconds delay;
-  std::mutex m;
-  // Patient → the timer that will plan it; rescheduling replaces the timer.
-  std::unordered_map<std::int64_t, std::shared_ptr<boost::asio::steady_timer>> pending;
-  bool stopped = false;
-  std::atomic<std::uint64_t> done{0};
-
-  State(const Planner& p, boost::asio::thread_pool& tp, std::chrono::milliseconds d) : planner(p), pool(tp), delay(d) {}
-
-  void fire(std::int64_t patient_id, const std::shared_ptr<boost::asio::steady_timer>& timer) {
-    {
-      std::lock_guard lock(m);
-      auto it = pending.find(patient_id);
-      if (stopped || it == pending.end() || it->second != timer) return;  // superseded or stopped
-      pending.erase(it);
-    }
-    auto r = planner.propose(patient_id, core::now_utc_ms());
-    // A failure only delays the plan until the next reading or the daily run.
-    if (!r) std::fprintf(stderr, "careloop care: plan of patient %lld: %s\n", static_cast<long long>(patient_id),
-                         r.error().message.c_str());
-    done.fetch_add(1, std::memory_order_relaxed);
-  }
-};
-
 Replanner::Replanner(const Planner& planner, boost::asio::thread_pool& pool, std::chrono::milliseconds delay)
-    : state_(std::make_shared<State>(planner, pool, delay)) {}
+    : debouncer_(pool, core::DebouncerSettings{"replan", delay},
+                 [&planner](std::int64_t patient_id) -> core::Status {
+                   auto proposed = planner.propose(patient_id, core::now_utc_ms());
+                   if (!proposed) return proposed.error();
+                   return core::ok_status();
+                 }) {}
 
-Replanner::~Replanner() { stop(); }
-
-void Replanner::schedule(std::int64_t patient_id) {
-  std::lock_guard lock(state_->m);
-  if (state_->stopped) return;
-  // A fresh timer each time: a handler of the old one already queued finds
-  // it is no longer the patient's timer and does nothing.
-  auto& slot = state_->pending[patient_id];
-  if (slot) slot->cancel();
-  slot = std::make_shared<boost::asio::steady_timer>(state_->pool.get_executor(), state_->delay);
-  slot->async_wait([state = state_, patient_id, t = slot](const boost::system::error_code& ec) {
-    if (!ec) state->fire(patient_id, t);
-  });
-}
-
-void Replanner::stop() {
-  std::lock_guard lock(state_->m);
-  state_->stopped = true;
-  for (auto& [id, timer] : state_->pending) timer->cancel();
-  state_->pending.clear();
-}
-
-std::uint64_t Replanner::planned() const noexcept { return state_->done.load(std::memory_order_relaxed); }
+void Replanner::schedule(std::int64_t patient_id) { debouncer_.schedule(patient_id); }
+void Replanner::stop() { debouncer_.stop(); }
+std::uint64_t Replanner::planned() const noexcept { return debouncer_.counts().done; }
+core::DebouncerCounts Replanner::counts() const noexcept { return debouncer_.counts(); }
 
 // ---- decisions
 

@@ -247,70 +247,20 @@ core::Status apply_risk_alerts(store::WriteTxn& txn, const ProtocolLibrary& libr
 
 // ---- Reviewer
 
-struct Reviewer::State {
-  store::Store& st;
-  std::shared_ptr<const ProtocolLibrary> library;
-  std::shared_ptr<ClinicEventHub> hub;
-  boost::asio::thread_pool& pool;
-  std::chrono::milliseconds delay;
-  std::function<std::int64_t()> clock;
-  std::mutex m;
-  std::unordered_map<std::int64_t, std::shared_ptr<boost::asio::steady_timer>> pending;
-  bool stopped = false;
-  std::atomic<std::uint64_t> done{0};
-
-  State(store::Store& s, std::shared_ptr<const ProtocolLibrary> l, std::shared_ptr<ClinicEventHub> h,
-        boost::asio::thread_pool& p, std::chrono::milliseconds d, std::function<std::int64_t()> c)
-      : st(s), library(std::move(l)), hub(std::move(h)), pool(p), delay(d), clock(std::move(c)) {}
-
-  void fire(std::int64_t patient_id, const std::shared_ptr<boost::asio::steady_timer>& timer) {
-    {
-      std::lock_guard lock(m);
-      auto it = pending.find(patient_id);
-      if (stopped || it == pending.end() || it->second != timer) return;  // superseded or stopped
-      pending.erase(it);
-    }
-    try {
-      auto r = review_patients(st, library, hub, {patient_id}, clock ? clock() : core::now_utc_ms(), 1);
-      if (!r) std::fprintf(stderr, "careloop care: review of patient %lld failed: %s\n",
-                           static_cast<long long>(patient_id), r.error().message.c_str());
-    } catch (const std::exception& e) {
-      // The store closing under a late review; the next reading or sweep reruns it.
-      std::fprintf(stderr, "careloop care: review of patient %lld failed: %s\n", static_cast<long long>(patient_id),
-                   e.what());
-    }
-    done.fetch_add(1, std::memory_order_relaxed);
-  }
-};
-
 Reviewer::Reviewer(store::Store& st, std::shared_ptr<const ProtocolLibrary> library, std::shared_ptr<ClinicEventHub> hub,
                    boost::asio::thread_pool& pool, std::chrono::milliseconds delay, std::function<std::int64_t()> clock)
-    : state_(std::make_shared<State>(st, library ? std::move(library) : ProtocolLibrary::empty(), std::move(hub), pool,
-                                     delay, std::move(clock))) {}
+    : debouncer_(pool, core::DebouncerSettings{"review", delay},
+                 [&st, library = library ? std::move(library) : ProtocolLibrary::empty(), hub = std::move(hub),
+                  clock = std::move(clock)](std::int64_t patient_id) -> core::Status {
+                   auto reviewed = review_patients(st, library, hub, {patient_id}, clock ? clock() : core::now_utc_ms(), 1);
+                   if (!reviewed) return reviewed.error();
+                   return core::ok_status();
+                 }) {}
 
-Reviewer::~Reviewer() { stop(); }
-
-void Reviewer::schedule(std::int64_t patient_id) {
-  std::lock_guard lock(state_->m);
-  if (state_->stopped) return;
-  // A fresh timer each time: a superseded one that already fired finds
-  // another timer in `pending` and does nothing.
-  auto& slot = state_->pending[patient_id];
-  if (slot) slot->cancel();
-  slot = std::make_shared<boost::asio::steady_timer>(state_->pool.get_executor(), state_->delay);
-  slot->async_wait([state = state_, patient_id, t = slot](const boost::system::error_code& ec) {
-    if (!ec) state->fire(patient_id, t);
-  });
-}
-
-void Reviewer::stop() {
-  std::lock_guard lock(state_->m);
-  state_->stopped = true;
-  for (auto& [id, timer] : state_->pending) timer->cancel();
-  state_->pending.clear();
-}
-
-std::uint64_t Reviewer::reviewed() const noexcept { return state_->done.load(std::memory_order_relaxed); }
+void Reviewer::schedule(std::int64_t patient_id) { debouncer_.schedule(patient_id); }
+void Reviewer::stop() { debouncer_.stop(); }
+std::uint64_t Reviewer::reviewed() const noexcept { return debouncer_.counts().done; }
+core::DebouncerCounts Reviewer::counts() const noexcept { return debouncer_.counts(); }
 
 // ---- AlertSchedule
 

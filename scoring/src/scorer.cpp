@@ -400,57 +400,17 @@ core::Result<Scorer::Summary> Scorer::score_all(std::int64_t now_ms, int batch,
 
 // ---- Rescorer
 
-struct Rescorer::State : std::enable_shared_from_this<Rescorer::State> {
-  const Scorer& scorer;
-  boost::asio::thread_pool& pool;
-  std::chrono::milliseconds delay;
-  std::mutex m;
-  // Patient → the timer that will score it; rescheduling pushes the timer back.
-  std::unordered_map<std::int64_t, std::shared_ptr<boost::asio::steady_timer>> pending;
-  bool stopped = false;
-  std::atomic<std::uint64_t> done{0};
-
-  State(const Scorer& s, boost::asio::thread_pool& p, std::chrono::milliseconds d) : scorer(s), pool(p), delay(d) {}
-
-  void fire(std::int64_t patient_id, const std::shared_ptr<boost::asio::steady_timer>& timer) {
-    {
-      std::lock_guard lock(m);
-      auto it = pending.find(patient_id);
-      if (stopped || it == pending.end() || it->second != timer) return;  // superseded or stopped
-      pending.erase(it);
-    }
-    // A failure here only delays a score until the next reading or score --all.
-    (void)scorer.rescore(patient_id, core::now_utc_ms());
-    done.fetch_add(1, std::memory_order_relaxed);
-  }
-};
-
 Rescorer::Rescorer(const Scorer& scorer, boost::asio::thread_pool& pool, std::chrono::milliseconds delay)
-    : state_(std::make_shared<State>(scorer, pool, delay)) {}
+    : debouncer_(pool, core::DebouncerSettings{"rescore", delay},
+                 [&scorer](std::int64_t patient_id) -> core::Status {
+                   auto scored = scorer.rescore(patient_id, core::now_utc_ms());
+                   if (!scored) return scored.error();
+                   return core::ok_status();
+                 }) {}
 
-Rescorer::~Rescorer() { stop(); }
-
-void Rescorer::schedule(std::int64_t patient_id) {
-  std::lock_guard lock(state_->m);
-  if (state_->stopped) return;
-  // A fresh timer each time: the old one is cancelled, and even if its
-  // handler was already queued it is no longer the patient's timer, so fire()
-  // ignores it. The patient is scored once, `delay` after the last schedule.
-  auto& slot = state_->pending[patient_id];
-  if (slot) slot->cancel();
-  slot = std::make_shared<boost::asio::steady_timer>(state_->pool.get_executor(), state_->delay);
-  slot->async_wait([state = state_, patient_id, t = slot](const boost::system::error_code& ec) {
-    if (!ec) state->fire(patient_id, t);
-  });
-}
-
-void Rescorer::stop() {
-  std::lock_guard lock(state_->m);
-  state_->stopped = true;
-  for (auto& [id, timer] : state_->pending) timer->cancel();
-  state_->pending.clear();
-}
-
-std::uint64_t Rescorer::scored() const noexcept { return state_->done.load(std::memory_order_relaxed); }
+void Rescorer::schedule(std::int64_t patient_id) { debouncer_.schedule(patient_id); }
+void Rescorer::stop() { debouncer_.stop(); }
+std::uint64_t Rescorer::scored() const noexcept { return debouncer_.counts().done; }
+core::DebouncerCounts Rescorer::counts() const noexcept { return debouncer_.counts(); }
 
 }  // namespace careloop::scoring

@@ -1,10 +1,12 @@
 #include <catch2/catch.hpp>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <future>
 #include <thread>
 
 #include <sqlite3.h>
@@ -337,6 +339,24 @@ TEST_CASE("the rescorer scores a patient once for a burst of readings") {
   std::this_thread::sleep_for(std::chrono::milliseconds(400));  // a second scoring would have run by now
   CHECK(rescorer.scored() == 1);
   CHECK_FALSE(w.st->latest_risk_scores(id).empty());
+  rescorer.stop();
+  pool.join();
+}
+
+TEST_CASE("a rescore that meets a closed store is caught: the pool's thread lives on") {
+  World w;
+  const auto id = w.add(2);
+  const scoring::Scorer scorer(*w.st, w.registry);
+  boost::asio::thread_pool pool(1);
+  scoring::Rescorer rescorer(scorer, pool, std::chrono::milliseconds(50));
+  rescorer.schedule(id);
+  // As at SIGTERM: the store closes while a rescore is pending.
+  w.st->close();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::promise<void> ran;
+  boost::asio::post(pool, [&] { ran.set_value(); });
+  CHECK(ran.get_future().wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  CHECK(rescorer.scored() == 0);
   rescorer.stop();
   pool.join();
 }

@@ -83,6 +83,9 @@ class ClinicEventHub {
   // Keep the returned handle while subscribed; dropping it unsubscribes.
   std::shared_ptr<void> subscribe(std::int64_t clinic_id, Wake wake);
   void publish(std::int64_t clinic_id);
+  // Wakes every subscriber: a session ended, and each stream must ask again
+  // whether it may still listen.
+  void publish_all();
   std::size_t subscribers() const;
 
  private:

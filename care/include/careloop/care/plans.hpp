@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "careloop/core/debouncer.hpp"
 #include "careloop/care/care.hpp"
 
 namespace careloop::care {
@@ -87,7 +88,6 @@ class Planner {
 class Replanner {
  public:
   Replanner(const Planner& planner, boost::asio::thread_pool& pool, std::chrono::milliseconds delay);
-  ~Replanner();
   Replanner(const Replanner&) = delete;
   Replanner& operator=(const Replanner&) = delete;
 
@@ -95,10 +95,10 @@ class Replanner {
   // Pending runs are dropped (the next reading or the daily run catches up).
   void stop();
   std::uint64_t planned() const noexcept;
+  core::DebouncerCounts counts() const noexcept;
 
  private:
-  struct State;
-  std::shared_ptr<State> state_;
+  core::Debouncer debouncer_;
 };
 
 // A doctor's decision on a proposed version.

@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "careloop/core/debouncer.hpp"
 #include "careloop/care/care.hpp"
 
 namespace careloop::care {
@@ -83,7 +84,6 @@ class Reviewer {
   Reviewer(store::Store& st, std::shared_ptr<const ProtocolLibrary> library, std::shared_ptr<ClinicEventHub> hub,
            boost::asio::thread_pool& pool, std::chrono::milliseconds delay,
            std::function<std::int64_t()> clock = {});
-  ~Reviewer();
   Reviewer(const Reviewer&) = delete;
   Reviewer& operator=(const Reviewer&) = delete;
 
@@ -91,10 +91,10 @@ class Reviewer {
   // Pending reviews are dropped (the schedule's sweep or the next reading reruns them).
   void stop();
   std::uint64_t reviewed() const noexcept;
+  core::DebouncerCounts counts() const noexcept;
 
  private:
-  struct State;
-  std::shared_ptr<State> state_;
+  core::Debouncer debouncer_;
 };
 
 struct ScheduleSettings {

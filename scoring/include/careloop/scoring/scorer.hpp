@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "careloop/core/debouncer.hpp"
 #include "careloop/core/result.hpp"
 #include "careloop/risk/features.hpp"
 #include "careloop/risk/registry.hpp"
@@ -131,7 +132,6 @@ class Scorer {
 class Rescorer {
  public:
   Rescorer(const Scorer& scorer, boost::asio::thread_pool& pool, std::chrono::milliseconds delay);
-  ~Rescorer();
   Rescorer(const Rescorer&) = delete;
   Rescorer& operator=(const Rescorer&) = delete;
 
@@ -141,10 +141,11 @@ class Rescorer {
   void stop();
 
   std::uint64_t scored() const noexcept;
+  // Runs done, failed, retried and dropped (core::Debouncer's rule).
+  core::DebouncerCounts counts() const noexcept;
 
  private:
-  struct State;
-  std::shared_ptr<State> state_;
+  core::Debouncer debouncer_;
 };
 
 }  // namespace careloop::scoring
