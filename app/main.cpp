@@ -9,7 +9,12 @@
 #include <iostream>
 #include <iterator>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "careloop/auth/password.hpp"
 #include "careloop/care/plans.hpp"
@@ -111,14 +116,53 @@ std::string iso_or_dash(const std::optional<std::int64_t>& ms) {
   return ms ? core::format_iso8601_utc(*ms) : "-";
 }
 
+// An audit entry of the command line (actor 0: the operator at the machine).
+store::AuditEntry cli_audit(std::string action, std::string detail = {}) {
+  store::AuditEntry e;
+  e.at_ms = core::now_utc_ms();
+  e.actor_user_id = 0;
+  e.action = std::move(action);
+  e.detail = std::move(detail);
+  e.remote_addr = "command line";
+  return e;
+}
+
+// careloop user deactivate|reactivate|revoke-sessions --username NAME, audited.
+int user_access_command(store::Store& st, const std::string& which, const std::string& username) {
+  auto user = st.user_by_username(username);
+  if (!user) {
+    std::fprintf(stderr, "careloop: %s\n", user.error().message.c_str());
+    return 1;
+  }
+  const std::string detail = "{\"user_id\": " + std::to_string(user->id) + "}";
+  if (which == "revoke-sessions") {
+    auto n = store::wait_for<std::int64_t>(
+        [&](auto done) { st.revoke_user_sessions(user->id, cli_audit("user.sessions.revoke", detail), std::move(done)); });
+    if (!n) {
+      std::fprintf(stderr, "careloop: %s\n", n.error().message.c_str());
+      return 1;
+    }
+    std::printf("%s: %lld session(s) ended\n", user->username.c_str(), static_cast<long long>(*n));
+    return 0;
+  }
+  const bool active = which == "reactivate";
+  auto changed = store::wait_for<core::User>([&](auto done) {
+    st.set_user_active(user->id, active, cli_audit(active ? "user.reactivate" : "user.deactivate", detail),
+                       std::move(done));
+  });
+  if (!changed) {
+    std::fprintf(stderr, "careloop: %s\n", changed.error().message.c_str());
+    return 1;
+  }
+  std::printf("%s: %s\n", changed->username.c_str(), changed->active ? "active" : "deactivated, signed out everywhere");
+  return 0;
+}
+
 // careloop clinic webhook: set, disable or show; a change is audited (actor 0: the command line).
 int webhook_command(store::Store& st, std::int64_t clinic_id, const std::string& url, const std::string& secret_file,
                     bool disable) {
-  store::AuditEntry audit;
-  audit.at_ms = core::now_utc_ms();
-  audit.actor_user_id = 0;
+  store::AuditEntry audit = cli_audit("clinic.webhook");
   audit.clinic_id = clinic_id;
-  audit.remote_addr = "command line";
   if (!url.empty()) {
     if (auto parsed = webhooks::parse_url(url); !parsed) return fail(parsed.error());
     std::ifstream in(secret_file, std::ios::binary);
@@ -155,6 +199,9 @@ std::int64_t today_in_shanghai() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Everything careloop creates (the database, its WAL, backups, exports)
+  // holds health data: readable by the service's user only.
+  umask(077);
   app::Settings s;
   CLI::App cli{"CareLoop — chronic-disease management for community clinics.\n"
                "Patients log blood pressure, glucose, weight and pulse; clinics see who needs care today.",
@@ -198,8 +245,21 @@ int main(int argc, char** argv) {
       ->envname("CARELOOP_IDLE_TIMEOUT")->capture_default_str();
   serve->add_option("--max-connections", s.max_connections, "Most connections open at once")
       ->envname("CARELOOP_MAX_CONNECTIONS")->capture_default_str();
+  serve->add_option("--max-connections-per-address", s.max_connections_per_address,
+                    "Most connections one client address may hold (a clinic behind NAT shares one); 0: no cap")
+      ->envname("CARELOOP_MAX_CONNECTIONS_PER_ADDRESS")->capture_default_str();
+  serve->add_option("--trusted-proxy", s.trusted_proxies,
+                    "A reverse proxy (IP or CIDR block, repeatable) whose Forwarded / X-Forwarded-For name the client; "
+                    "from anyone else those headers are ignored")
+      ->envname("CARELOOP_TRUSTED_PROXY")->delimiter(',');
+  serve->add_option("--metrics-from", s.metrics_from,
+                    "Who may read /metrics (IP or CIDR block, repeatable); elsewhere it answers 404")
+      ->envname("CARELOOP_METRICS_FROM")->delimiter(',')->capture_default_str();
   serve->add_option("--session-hours", s.session_hours, "Lifetime of a login token, in hours")
       ->envname("CARELOOP_SESSION_HOURS")->capture_default_str();
+  serve->add_option("--staff-idle-minutes", s.staff_idle_minutes,
+                    "A doctor's, authority's or admin's session unused this long ends (0: never)")
+      ->envname("CARELOOP_STAFF_IDLE_MINUTES")->capture_default_str()->check(CLI::Range(0.0, 7.0 * 24 * 60));
   serve->add_option("--login-slow-after", s.login_slow_after, "Failed logins of one account before answers slow down")
       ->envname("CARELOOP_LOGIN_SLOW_AFTER")->capture_default_str();
   serve->add_option("--login-lock-after", s.login_lock_after, "Failed logins of one account before it is refused for a while")
@@ -301,6 +361,15 @@ int main(int argc, char** argv) {
   user_add->add_option("--region", u_region, "Region id (authority)");
   user_add->add_option("--patient", u_patient, "Patient record id (patient)");
   auto* user_list = user->add_subcommand("list", "List the users");
+  std::string access_username;
+  std::vector<std::pair<std::string, CLI::App*>> user_access;
+  for (const auto& [name, what] : {std::pair{"deactivate", "Deactivate an account: it cannot sign in, its sessions end"},
+                                   {"reactivate", "Let a deactivated account sign in again"},
+                                   {"revoke-sessions", "End every session of an account (a lost phone or PC)"}}) {
+    auto* sub = user->add_subcommand(name, what);
+    sub->add_option("--username", access_username, "Login name")->required();
+    user_access.emplace_back(name, sub);
+  }
 
   std::string backup_file;
   auto* backup = cli.add_subcommand("backup", "Copy the live database to FILE with SQLite's online backup");
@@ -540,6 +609,11 @@ int main(int argc, char** argv) {
     store::NewUser nu{u, *hash};
     auto id = store::wait_for<std::int64_t>([&](auto done) { st.add_user(std::move(nu), std::move(done)); });
     if (!id) return fail(id.error());
+    auto audited = store::wait_for<core::Unit>([&](auto done) {
+      st.append_audit(cli_audit("user.create", "{\"user_id\": " + std::to_string(*id) + ", \"role\": \"" + u_role + "\"}"),
+                      std::move(done));
+    });
+    if (!audited) return fail(audited.error());
     std::printf("%lld\n", static_cast<long long>(*id));
   } else if (score->parsed()) {
     if (score_all == (score_patient != 0)) return fail("say --all or --patient ID");
@@ -626,8 +700,8 @@ int main(int argc, char** argv) {
     for (const auto& u : st.users()) {
       std::string scope = u.clinic_id ? "clinic " + std::to_string(*u.clinic_id)
                           : u.region_id ? "region " + std::to_string(*u.region_id) : "-";
-      std::printf("%lld\t%s\t%s\t%s\t%s\n", static_cast<long long>(u.id), std::string(core::to_string(u.role)).c_str(),
-                  u.username.c_str(), scope.c_str(), u.display_name.c_str());
+      std::printf("%lld\t%s\t%s\t%s\t%s\t%s\n", static_cast<long long>(u.id), std::string(core::to_string(u.role)).c_str(),
+                  u.username.c_str(), scope.c_str(), u.display_name.c_str(), u.active ? "active" : "deactivated");
     }
   } else if (state_rebuild->parsed()) {
     const auto started = std::chrono::steady_clock::now();
@@ -666,7 +740,21 @@ int main(int argc, char** argv) {
     if (rep_format != "csv") std::fputc('\n', stdout);
   } else if (backup->parsed()) {
     if (auto ok = st.backup_to(backup_file); !ok) return fail(ok.error());
+    // A backup is a copy of every record: who made it, and where, is kept.
+    auto audited = store::wait_for<core::Unit>([&](auto done) {
+      st.append_audit(cli_audit("backup.create", nlohmann::json{{"file", backup_file}}.dump(
+                                                     -1, ' ', false, nlohmann::json::error_handler_t::replace)),
+                      std::move(done));
+    });
+    if (!audited) return fail(audited.error());
     std::printf("backed up %s to %s\n", s.db_path.c_str(), backup_file.c_str());
+  } else {
+    for (const auto& [name, sub] : user_access)
+      if (sub->parsed()) {
+        const int code = user_access_command(st, name, access_username);
+        st.close();
+        return code;
+      }
   }
   st.close();
   return 0;

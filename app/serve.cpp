@@ -4,9 +4,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -114,12 +116,16 @@ struct Scoring {
   webhooks::Deliverer* webhooks = nullptr;
 };
 
-// Every patient's plan once per interval, on the compute pool (a run holds
-// one compute thread while it walks the patients).
-class DailyPlans {
+// A job run once per interval on the compute pool (a run holds one compute
+// thread while it works): every patient's care plan daily, the retention
+// prune. A failed run (the store busy, full or closing) is logged at error
+// and the next one comes at its time: each run covers everything, so nothing
+// is lost but the interval. An exception must not end the pool's thread.
+class Periodic {
  public:
-  DailyPlans(std::shared_ptr<const care::Planner> planner, boost::asio::thread_pool& pool, std::chrono::milliseconds every)
-      : planner_(std::move(planner)), timer_(pool.get_executor()), every_(every) {}
+  Periodic(std::string name, boost::asio::thread_pool& pool, std::chrono::milliseconds every,
+           std::function<std::string()> run)
+      : name_(std::move(name)), run_(std::move(run)), timer_(pool.get_executor()), every_(every) {}
   void start() { arm(); }
   void stop() {
     stopped_ = true;
@@ -131,19 +137,25 @@ class DailyPlans {
     timer_.expires_after(every_);
     timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec || stopped_) return;
-      const auto started = std::chrono::steady_clock::now();
-      auto sum = planner_->propose_all(core::now_utc_ms(), 500, nullptr);
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      if (sum)
-        std::fprintf(stderr, "careloop: daily care plans: %lld patients, %lld new proposals, in %.1f s\n",
-                     static_cast<long long>(sum->patients), static_cast<long long>(sum->proposed), secs);
-      else
-        std::fprintf(stderr, "careloop: daily care plans failed: %s\n", sum.error().message.c_str());
+      std::string failure;
+      try {
+        failure = run_();
+      } catch (const std::exception& e) {
+        failure = e.what();
+      }
+      if (!failure.empty())
+        std::fprintf(stderr, "%s\n",
+                     nlohmann::json{{"level", "error"}, {"msg", "background job failed"}, {"job", name_},
+                                    {"error", failure}, {"then", stopped_ ? "stopped" : "next run at its time"},
+                                    {"ts", core::format_iso8601_utc(core::now_utc_ms())}}
+                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                         .c_str());
       if (!stopped_) arm();
     });
   }
 
-  std::shared_ptr<const care::Planner> planner_;
+  std::string name_;
+  std::function<std::string()> run_;  // "" on success, else why it failed
   boost::asio::steady_timer timer_;
   std::chrono::milliseconds every_;
   std::atomic<bool> stopped_{false};
@@ -153,6 +165,7 @@ void add_all_routes(server::Router& router, store::Store& st, boost::asio::threa
                     std::shared_ptr<care::ClinicEventHub> hub, Scoring scoring = {}) {
   mobile_api::Config api;
   api.session_lifetime_ms = static_cast<std::int64_t>(s.session_hours * 3'600'000LL);
+  api.staff_idle_ms = static_cast<std::int64_t>(s.staff_idle_minutes * 60'000);
   api.throttle.account_slow_after = s.login_slow_after;
   api.throttle.account_lock_after = s.login_lock_after;
   // An address may front a whole clinic's phones (NAT): it gets five times the room.
@@ -267,6 +280,9 @@ int run_routes(const Settings& s) {
 }
 
 int run_serve(const Settings& s) {
+  // A file size limit reached (a quota, RLIMIT_FSIZE) must be a write error
+  // the store reports and recovers from, not a signal that kills the server.
+  std::signal(SIGXFSZ, SIG_IGN);
   if (!std::filesystem::exists(s.db_path)) {
     std::fprintf(stderr, "careloop: no database at %s (create one with 'careloop init' or 'careloop demo')\n",
                  s.db_path.c_str());
@@ -311,12 +327,22 @@ int run_serve(const Settings& s) {
   config.idle_timeout = ms(s.idle_timeout_s);
   config.shutdown_deadline = ms(s.shutdown_deadline_s);
   config.max_connections = s.max_connections;
+  config.max_connections_per_address = s.max_connections_per_address;
+  config.trusted_proxies = s.trusted_proxies;
+  config.metrics_from = s.metrics_from;
   config.tls_cert = s.tls_cert;
   config.tls_key = s.tls_key;
 
   auto metrics = std::make_shared<server::Metrics>();
   metrics->add_gauge("careloop_writer_queue_depth", "Write jobs waiting for the store's writer",
                      [st] { return static_cast<double>(st->writer_stats().queue_depth); });
+  metrics->add_collector([](std::string& out) {
+    const auto f = store::store_fault_counts();
+    out += "# HELP careloop_store_errors_total Failures of the database itself, by kind (each logged at error)\n"
+           "# TYPE careloop_store_errors_total counter\n";
+    for (const auto& [kind, n] : {std::pair{"busy", f.busy}, {"full", f.full}, {"io", f.io}, {"other", f.other}})
+      out += std::string("careloop_store_errors_total{kind=\"") + kind + "\"} " + std::to_string(n) + "\n";
+  });
   metrics->add_collector([st](std::string& out) {
     const auto w = st->writer_stats();
     write_histogram(out, "careloop_commit_batch_jobs", "Write jobs committed per transaction (group commit)",
@@ -364,12 +390,33 @@ int run_serve(const Settings& s) {
   auto planner = std::make_shared<const care::Planner>(*st, *library);
   care::Replanner replanner(*planner, srv.compute(), std::chrono::seconds(2));
   srv.on_stop([&replanner] { replanner.stop(); });
-  std::unique_ptr<DailyPlans> daily;
+  std::unique_ptr<Periodic> daily;
   if (s.plans_every_hours > 0) {
-    daily = std::make_unique<DailyPlans>(planner, srv.compute(), ms(s.plans_every_hours * 3600));
+    daily = std::make_unique<Periodic>("daily plans", srv.compute(), ms(s.plans_every_hours * 3600), [planner] {
+      const auto started = std::chrono::steady_clock::now();
+      auto sum = planner->propose_all(core::now_utc_ms(), 500, nullptr);
+      if (!sum) return sum.error().message;
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      std::fprintf(stderr, "careloop: daily care plans: %lld patients, %lld new proposals, in %.1f s\n",
+                   static_cast<long long>(sum->patients), static_cast<long long>(sum->proposed), secs);
+      return std::string();
+    });
     daily->start();
     srv.on_stop([d = daily.get()] { d->stop(); });
   }
+  // Retention (store::RetentionPolicy): ended sessions and old, delivered
+  // clinic events, pruned every 6 hours.
+  Periodic prune("retention prune", srv.compute(), std::chrono::hours(6), [st] {
+    auto pruned = store::wait_for<store::PruneCounts>(
+        [&](auto done) { st->prune(core::now_utc_ms(), store::RetentionPolicy{}, std::move(done)); });
+    if (!pruned) return pruned.error().message;
+    if (pruned->sessions + pruned->clinic_events > 0)
+      std::fprintf(stderr, "careloop: retention: %lld ended sessions and %lld old clinic events pruned\n",
+                   static_cast<long long>(pruned->sessions), static_cast<long long>(pruned->clinic_events));
+    return std::string();
+  });
+  prune.start();
+  srv.on_stop([&prune] { prune.stop(); });
 
   // Webhooks: each clinic's events POSTed to its URL from the durable outbox
   // (clinic_events), woken by the hub after a commit; stopped before the store closes.

@@ -26,8 +26,12 @@ struct Settings {
   double shutdown_deadline_s = 10;
   double header_timeout_s = 10;
   double idle_timeout_s = 60;
-  int max_connections = 10000;
+  int max_connections = 10000;           // lowered at start to fit the descriptor limit (logged)
+  int max_connections_per_address = 256;  // 0: no cap per address
+  std::vector<std::string> trusted_proxies;  // CIDR blocks whose Forwarded / X-Forwarded-For are read
+  std::vector<std::string> metrics_from{"127.0.0.0/8", "::1/128"};  // who may read /metrics
   std::int64_t session_hours = 24 * 30;  // bearer token lifetime
+  double staff_idle_minutes = 30;        // a staff session unused this long ends; 0: never
   // Login throttle (auth::ThrottlePolicy); per address the limits are 5x the account's.
   int login_slow_after = 3;
   int login_lock_after = 10;

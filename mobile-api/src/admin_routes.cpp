@@ -1,7 +1,7 @@
-// /api/v1/admin/clinics/{id}/webhook: the administrator sets, reads and
-// removes a clinic's webhook (webhooks/README.md). The secret is write-only:
-// no answer ever carries it. Every call is audited; a change commits in the
-// same write job as its audit entry.
+// /api/v1/admin/...: the administrator sets, reads and removes a clinic's
+// webhook (webhooks/README.md; the secret is write-only: no answer ever
+// carries it), and lists, deactivates, reactivates and signs out user
+// accounts. Every change commits in the same write job as its audit entry.
 #include "careloop/core/time.hpp"
 #include "careloop/server/body.hpp"
 #include "careloop/server/offload.hpp"
@@ -134,12 +134,75 @@ asio::awaitable<Response> delete_webhook(RequestContext& ctx, Services& svc) {
   co_return Response{status::no_content, ctx.request.version()};
 }
 
+// ---- user accounts
+
+json account_json(const core::User& u) {
+  auto j = user_json(u);
+  j["active"] = u.active;
+  return j;
+}
+
+// GET /api/v1/admin/users → {users: [...]}, every account with whether it may sign in.
+asio::awaitable<Response> list_users(RequestContext& ctx, Services& svc) {
+  auto allowed = co_await authorize(ctx, svc, auth::Permission::administer, {});
+  if (auto* refused = std::get_if<Response>(&allowed)) co_return std::move(*refused);
+  auto users = co_await server::offload(svc.compute, [&] { return svc.store.users(); });
+  json out = json::array();
+  for (const auto& u : users) out.push_back(account_json(u));
+  co_return server::json_response(status::ok, {{"users", std::move(out)}});
+}
+
+// POST /api/v1/admin/users/{id}/{deactivate|reactivate|revoke-sessions}.
+// Deactivating signs the account out everywhere; an administrator cannot
+// deactivate or sign out the account it is using (409), so that the last
+// administrator is never locked out by a slip.
+asio::awaitable<Response> user_access(RequestContext& ctx, Services& svc, std::string_view what) {
+  auto allowed = co_await authorize(ctx, svc, auth::Permission::administer, {});
+  if (auto* refused = std::get_if<Response>(&allowed)) co_return std::move(*refused);
+  const auto& admin = std::get<Principal>(allowed);
+  auto id = path_id(ctx);
+  if (!id) co_return server::problem_response(status::not_found, "Not Found", "no user has this id");
+  if (*id == admin.user.id && what != "reactivate")
+    co_return server::problem_response(status::conflict, "Conflict", "you cannot do this to the account you are using");
+  store::AuditEntry e;
+  e.at_ms = core::now_utc_ms();
+  e.actor_user_id = admin.user.id;
+  e.detail = json{{"user_id", *id}}.dump();
+  e.remote_addr = remote_address(ctx);
+  auto not_found_or = [](const core::Error& err) {
+    return err.code == core::Errc::not_found ? server::problem_response(status::not_found, "Not Found", err.message)
+                                             : server::problem_from(err);
+  };
+  Response res;
+  if (what == "revoke-sessions") {
+    e.action = "user.sessions.revoke";
+    auto n = co_await server::await_completion<std::int64_t>(
+        [&](auto done) { svc.store.revoke_user_sessions(*id, e, std::move(done)); });
+    if (!n) co_return not_found_or(n.error());
+    res = server::json_response(status::ok, {{"user_id", *id}, {"sessions_ended", *n}});
+  } else {
+    const bool active = what == "reactivate";
+    e.action = active ? "user.reactivate" : "user.deactivate";
+    auto user = co_await server::await_completion<core::User>(
+        [&](auto done) { svc.store.set_user_active(*id, active, e, std::move(done)); });
+    if (!user) co_return not_found_or(user.error());
+    res = server::json_response(status::ok, account_json(*user));
+  }
+  // Its live streams close now, not at their next heartbeat.
+  if (svc.events) svc.events->publish_all();
+  co_return res;
+}
+
 }  // namespace
 
 void add_admin_routes(server::Router& router, const std::shared_ptr<Services>& svc) {
   router.add(verb::put, "/api/v1/admin/clinics/{id}/webhook", bind(svc, put_webhook));
   router.add(verb::get, "/api/v1/admin/clinics/{id}/webhook", bind(svc, get_webhook));
   router.add(verb::delete_, "/api/v1/admin/clinics/{id}/webhook", bind(svc, delete_webhook));
+  router.add(verb::get, "/api/v1/admin/users", bind(svc, list_users));
+  for (const char* what : {"deactivate", "reactivate", "revoke-sessions"})
+    router.add(verb::post, std::string("/api/v1/admin/users/{id}/") + what,
+               [svc, what](RequestContext& ctx) { return user_access(ctx, *svc, what); });
 }
 
 }  // namespace careloop::mobile_api::detail

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "careloop/core/utf8.hpp"
 #include "careloop/care/care.hpp"
 #include "careloop/core/time.hpp"
 #include "careloop/server/body.hpp"
@@ -60,6 +61,19 @@ asio::awaitable<std::variant<ClinicScope, Response>> clinic_scope(RequestContext
   if (auth::decide(who->user, auth::Permission::clinic_read, r) != auth::Decision::allow)
     co_return forbidden("you may see only your own clinic's alerts");
   co_return ClinicScope{std::move(*who), *clinic};
+}
+
+// The session behind a live stream is still valid and its user may still
+// read the clinic (the checks clinic_scope made when the stream opened).
+asio::awaitable<bool> may_still_listen(Services& svc, const std::string& digest, std::int64_t clinic) {
+  co_return co_await server::offload(svc.compute, [&]() -> bool {
+    // A stream is not activity: an unattended dashboard's session still idles out.
+    auto user = session_user(svc, digest, core::now_utc_ms(), false);
+    if (!user) return false;
+    auth::Resource r;
+    r.clinic_id = clinic;
+    return auth::decide(*user, auth::Permission::clinic_read, r) == auth::Decision::allow;
+  });
 }
 
 // GET /api/v1/clinic/alerts?status=&limit=&cursor=&clinic_id= → {alerts, next_cursor?}, newest first.
@@ -136,18 +150,13 @@ asio::awaitable<std::variant<std::pair<Principal, store::AlertRow>, Response>> a
   auth::Resource r;
   r.patient_id = row->patient_id;
   r.clinic_id = row->clinic_id;
+  // As for a missing id: another clinic's alerts are not confirmed to exist.
   if (auth::decide(who->user, auth::Permission::patient_write, r) != auth::Decision::allow)
-    co_return forbidden("this alert belongs to another clinic");
+    co_return server::problem_response(status::not_found, "Not Found", "alert " + std::to_string(*id) + " not found");
   co_return std::pair{std::move(*who), std::move(*row)};
 }
 
-// Code points, not bytes: notes are mostly Chinese.
-std::size_t utf8_length(std::string_view s) {
-  std::size_t n = 0;
-  for (unsigned char c : s)
-    if ((c & 0xC0) != 0x80) ++n;
-  return n;
-}
+using core::utf8_length;
 
 // Checks an optional note; fills `note`.
 std::optional<Response> read_note(const json& body, std::string& note) {
@@ -261,7 +270,7 @@ asio::awaitable<Response> clinic_events(RequestContext& ctx, Services& svc) {
   const std::int64_t clinic = s.clinic_id;
   if (!after) after = co_await server::offload(svc.compute, [&] { return svc.store.last_clinic_event_seq(clinic); });
 
-  ctx.stream = [&svc, clinic, from = *after](server::StreamWriter& out) -> asio::awaitable<void> {
+  ctx.stream = [&svc, clinic, from = *after, digest = s.who.token_digest](server::StreamWriter& out) -> asio::awaitable<void> {
     auto ex = out.executor();
     auto wake = std::make_shared<Wakeup>(ex);
     std::shared_ptr<void> subscription;
@@ -282,6 +291,12 @@ asio::awaitable<Response> clinic_events(RequestContext& ctx, Services& svc) {
     while (!out.stopping()) {
       if (query || wake->pending) {
         wake->pending = false;
+        // Every wake and heartbeat asks again: a stream must not outlive its
+        // session (logout, revocation, expiry) or its user (deactivated, moved).
+        if (!co_await may_still_listen(svc, digest, clinic)) {
+          (void)co_await out.write("event: end\ndata: {\"reason\":\"the session has ended\"}\n\n");
+          co_return;
+        }
         auto events = co_await server::offload(svc.compute,
                                                [&] { return svc.store.clinic_events(clinic, last, events_per_query); });
         for (const auto& e : events) {

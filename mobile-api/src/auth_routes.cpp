@@ -36,15 +36,23 @@ Response too_many(std::int64_t retry_after_ms) {
   return res;
 }
 
-// Applies the throttle's verdict: a refusal, or a non-blocking pause.
+// Reserves an attempt with the throttle (counted as failed until proven
+// right) and applies its verdict: a refusal, or a non-blocking pause.
 asio::awaitable<std::optional<Response>> throttle(RequestContext& ctx, Services& svc, const std::string& account) {
-  const auto verdict = svc.throttle->check(account, remote_address(ctx), core::now_utc_ms());
+  const auto verdict = svc.throttle->reserve(account, remote_address(ctx), core::now_utc_ms());
   if (verdict.retry_after_ms > 0) co_return too_many(verdict.retry_after_ms);
   if (verdict.delay_ms > 0) {
     asio::steady_timer pause(ctx.executor, std::chrono::milliseconds(verdict.delay_ms));
     co_await pause.async_wait(asio::use_awaitable);
   }
   co_return std::nullopt;
+}
+
+Response hashing_busy() {
+  auto res = server::problem_response(status::service_unavailable, "Service Unavailable",
+                                      "too many sign-ins at once; try again in a few seconds");
+  res.set(server::http::field::retry_after, "2");
+  return res;
 }
 
 asio::awaitable<Response> session_response(Services& svc, const core::User& user, status st) {
@@ -70,10 +78,16 @@ asio::awaitable<Response> login(RequestContext& ctx, Services& svc) {
     co_return invalid_field("/password", "password is required: a string of at most 256 characters");
 
   const auto account = account_key("login:", *username);
+  const auto address = remote_address(ctx);
   if (auto refused = co_await throttle(ctx, svc, account)) co_return std::move(*refused);
+  auto ticket = svc.hashing->admit();
+  if (!ticket) {
+    svc.throttle->give_back(account, address);
+    co_return hashing_busy();
+  }
 
-  // Lookup and Argon2id verification both block: compute pool.
-  auto user = co_await server::offload(svc.compute, [&]() -> std::optional<core::User> {
+  // Lookup and Argon2id verification both block: the hashing pool, never the one that serves reads.
+  auto user = co_await server::offload(svc.hashing->pool(), [&]() -> std::optional<core::User> {
     auto u = svc.store.user_by_username(*username);
     if (!u || !u->active) {
       // Spend the same effort as a real check so timing does not reveal which usernames exist.
@@ -85,11 +99,9 @@ asio::awaitable<Response> login(RequestContext& ctx, Services& svc) {
     if (!hash || !auth::verify_password(*hash, *password)) return std::nullopt;
     return std::move(*u);
   });
-  if (!user) {
-    svc.throttle->record_failure(account, remote_address(ctx), core::now_utc_ms());
-    co_return unauthorized("the username or password is wrong");
-  }
-  svc.throttle->record_success(account);
+  ticket.reset();
+  if (!user) co_return unauthorized("the username or password is wrong");  // the reservation stays a failure
+  svc.throttle->succeeded(account, address);
   co_return co_await session_response(svc, *user, status::ok);
 }
 
@@ -99,6 +111,8 @@ asio::awaitable<Response> logout(RequestContext& ctx, Services& svc) {
   auto revoked = co_await server::await_completion<core::Unit>(
       [&](auto done) { svc.store.revoke_session(who->token_digest, std::move(done)); });
   if (!revoked) co_return server::problem_from(revoked.error());
+  // Live streams opened with this token close now, not at their next heartbeat.
+  if (svc.events) svc.events->publish_all();
   co_return Response{status::no_content, ctx.request.version()};
 }
 
@@ -140,19 +154,32 @@ asio::awaitable<Response> activate(RequestContext& ctx, Services& svc) {
     errors.push_back({"/password", rules.error().message});
   if (!errors.empty()) co_return invalid_fields(std::move(errors));
 
-  // Codes have about 50 bits; the throttle keeps guessing them hopeless.
-  const std::string account = "activate";
+  // Codes have about 50 bits; the throttle keeps guessing them hopeless. It
+  // counts by address: wrong codes from one place must not lock out every
+  // patient activating anywhere else.
+  const auto address = remote_address(ctx);
+  const std::string account = "activate@" + address;
   if (auto refused = co_await throttle(ctx, svc, account)) co_return std::move(*refused);
-  auto hash = co_await server::offload(svc.compute, [&] { return auth::hash_password(*password); });
-  if (!hash) co_return server::problem_from(hash.error());
+  auto ticket = svc.hashing->admit();
+  if (!ticket) {
+    svc.throttle->give_back(account, address);
+    co_return hashing_busy();
+  }
+  auto hash = co_await server::offload(svc.hashing->pool(), [&] { return auth::hash_password(*password); });
+  ticket.reset();
+  if (!hash) {
+    svc.throttle->give_back(account, address);
+    co_return server::problem_from(hash.error());
+  }
   store::Activation a{auth::token_digest(normalise_code(*code)), *username, std::move(*hash), ""};
   auto user = co_await server::await_completion<core::User>(
       [&](auto done) { svc.store.activate(std::move(a), std::move(done)); });
   if (!user) {
-    const bool bad_code = user.error().code == core::Errc::invalid;
-    if (bad_code) svc.throttle->record_failure(account, remote_address(ctx), core::now_utc_ms());
+    // Only a wrong code is a guess; a taken username is not.
+    if (user.error().code != core::Errc::invalid) svc.throttle->give_back(account, address);
     co_return server::problem_from(user.error());
   }
+  svc.throttle->succeeded(account, address);
   co_return co_await session_response(svc, *user, status::created);
 }
 
@@ -175,22 +202,32 @@ asio::awaitable<Response> change_password(RequestContext& ctx, Services& svc) {
   if (!errors.empty()) co_return invalid_fields(std::move(errors));
 
   const auto account = account_key("login:", who->user.username);
+  const auto address = remote_address(ctx);
   if (auto refused = co_await throttle(ctx, svc, account)) co_return std::move(*refused);
-  auto new_hash = co_await server::offload(svc.compute, [&]() -> core::Result<std::string> {
+  auto ticket = svc.hashing->admit();
+  if (!ticket) {
+    svc.throttle->give_back(account, address);
+    co_return hashing_busy();
+  }
+  auto new_hash = co_await server::offload(svc.hashing->pool(), [&]() -> core::Result<std::string> {
     auto stored = svc.store.password_hash(who->user.id);
     if (!stored || !auth::verify_password(*stored, *current))
       return core::Error::invalid("the current password is wrong", {{"/current_password", "wrong password"}});
     return auth::hash_password(*next);
   });
+  ticket.reset();
   if (!new_hash) {
-    if (new_hash.error().code == core::Errc::invalid)
-      svc.throttle->record_failure(account, remote_address(ctx), core::now_utc_ms());
+    // A wrong current password stays counted; anything else is given back.
+    if (new_hash.error().code != core::Errc::invalid) svc.throttle->give_back(account, address);
     co_return server::problem_from(new_hash.error());
   }
+  svc.throttle->succeeded(account, address);
   auto changed = co_await server::await_completion<core::Unit>([&](auto done) {
     svc.store.change_password(who->user.id, std::move(*new_hash), who->token_digest, std::move(done));
   });
   if (!changed) co_return server::problem_from(changed.error());
+  // The other sessions just ended: their live streams close now.
+  if (svc.events) svc.events->publish_all();
   co_return Response{status::no_content, ctx.request.version()};
 }
 

@@ -4,6 +4,7 @@
 // (GET /api/v1/me/care-plan). The work is care/'s Planner and decide_plan.
 #include <algorithm>
 
+#include "careloop/core/utf8.hpp"
 #include "careloop/care/plans.hpp"
 #include "careloop/server/body.hpp"
 #include "careloop/server/offload.hpp"
@@ -18,12 +19,7 @@ using server::http::verb;
 
 constexpr std::size_t max_note_chars = 2000;
 
-std::size_t utf8_length(std::string_view s) {
-  std::size_t n = 0;
-  for (unsigned char c : s)
-    if ((c & 0xC0) != 0x80) ++n;
-  return n;
-}
+using core::utf8_length;
 
 Response no_planner() {
   return server::problem_response(status::service_unavailable, "Service Unavailable",

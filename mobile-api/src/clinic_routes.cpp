@@ -7,6 +7,7 @@
 #include <limits>
 #include <set>
 
+#include "careloop/core/utf8.hpp"
 #include "careloop/auth/password.hpp"
 #include "careloop/mobile_api/patient_list.hpp"
 #include "careloop/core/time.hpp"
@@ -24,27 +25,9 @@ using server::http::verb;
 constexpr std::size_t max_name_chars = 100;
 constexpr std::size_t max_message_chars = 2000;
 
-// Code points, not bytes: names and messages are mostly Chinese.
-std::size_t utf8_length(std::string_view s) {
-  std::size_t n = 0;
-  for (unsigned char c : s)
-    if ((c & 0xC0) != 0x80) ++n;
-  return n;
-}
 
-bool valid_utf8(std::string_view s) {
-  // nlohmann rejects invalid UTF-8 while parsing; this guards strings built otherwise.
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (len == 0 || i + len > s.size()) return false;
-    for (std::size_t k = 1; k < len; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    i += len;
-  }
-  return true;
-}
+using core::utf8_length;
+using core::valid_utf8;
 
 // An optional array field: item(pointer, value) for each element; a value
 // that is not an array, or holds more than `max`, is one error.

@@ -53,8 +53,10 @@ asio::awaitable<std::variant<PatientAccess, Response>> authorize_patient(Request
   auth::Resource probe;
   probe.patient_id = patient_id;
   probe.clinic_id = who->user.clinic_id;
-  if (who->user.role != core::Role::admin && auth::decide(who->user, p, probe) != auth::Decision::allow)
+  if (who->user.role != core::Role::admin && auth::decide(who->user, p, probe) != auth::Decision::allow) {
+    note_refusal(ctx, svc, who->user, patient_id, std::nullopt, std::nullopt, "role");
     co_return refuse(d, status::forbidden, "your account may not do this");
+  }
   auto patient = co_await server::offload(svc.compute, [&] { return svc.store.patient(patient_id); });
   if (!patient) {
     if (patient.error().code == core::Errc::not_found)
@@ -64,12 +66,18 @@ asio::awaitable<std::variant<PatientAccess, Response>> authorize_patient(Request
   auth::Resource r;
   r.patient_id = patient_id;
   r.clinic_id = patient->clinic_id;
-  if (auth::decide(who->user, p, r) != auth::Decision::allow)
-    co_return refuse(d, status::forbidden, "this patient belongs to another clinic");
+  // Another clinic's patient is answered as a missing one: whether an id
+  // exists elsewhere is itself something a stranger must not learn.
+  if (auth::decide(who->user, p, r) != auth::Decision::allow) {
+    note_refusal(ctx, svc, who->user, patient_id, patient_id, patient->clinic_id, "another clinic");
+    co_return refuse(d, status::not_found, "patient " + std::to_string(patient_id) + " not found");
+  }
   co_return PatientAccess{std::move(*who), std::move(*patient)};
 }
 
 std::string remote_address(const RequestContext& ctx) {
+  // The client, as a trusted proxy forwarded it (server/proxy.hpp); else the peer.
+  if (!ctx.client.empty()) return ctx.client;
   const auto& r = ctx.remote;
   // "[::1]:port" or "1.2.3.4:port"
   if (!r.empty() && r.front() == '[') {
@@ -96,6 +104,21 @@ asio::awaitable<std::optional<Response>> audit(RequestContext& ctx, Services& sv
       [&](auto done) { svc.store.append_audit(std::move(e), std::move(done)); });
   if (written) co_return std::nullopt;
   co_return refuse(d, status::service_unavailable, "the audit trail cannot be written just now; try again");
+}
+
+void note_refusal(const RequestContext& ctx, Services& svc, const core::User& actor, std::int64_t asked_patient_id,
+                  std::optional<std::int64_t> patient_id, std::optional<std::int64_t> clinic_id, std::string_view why) {
+  store::AuditEntry e;
+  e.at_ms = core::now_utc_ms();
+  e.actor_user_id = actor.id;
+  e.action = "access.refused";
+  e.patient_id = patient_id;
+  e.clinic_id = clinic_id;
+  e.detail = json{{"patient_id", asked_patient_id}, {"route", ctx.route}, {"why", why}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
+  e.remote_addr = remote_address(ctx);
+  // The refusal stands whether or not the entry could be written.
+  svc.store.append_audit(std::move(e), [](const core::Status&) {});
 }
 
 json user_json(const core::User& u) {

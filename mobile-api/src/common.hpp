@@ -63,6 +63,12 @@ asio::awaitable<std::optional<Response>> audit(RequestContext& ctx, Services& sv
 // The peer's address without the port (the login throttle counts per address).
 std::string remote_address(const RequestContext& ctx);
 
+// Writes an "access.refused" audit entry (without waiting for it): who asked
+// for which patient's record, by which route, and why it was refused. The
+// patient is named only when its record exists (another clinic's).
+void note_refusal(const RequestContext& ctx, Services& svc, const core::User& actor, std::int64_t asked_patient_id,
+                  std::optional<std::int64_t> patient_id, std::optional<std::int64_t> clinic_id, std::string_view why);
+
 json user_json(const core::User& u);
 json patient_json(const core::Patient& p);
 

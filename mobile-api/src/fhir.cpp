@@ -4,11 +4,13 @@
 
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "careloop/auth/password.hpp"
 #include "careloop/core/plausibility.hpp"
 #include "careloop/core/units.hpp"
+#include "careloop/core/utf8.hpp"
 #include "careloop/mobile_api/reading_json.hpp"
 
 namespace careloop::mobile_api::fhir {
@@ -129,6 +131,56 @@ std::string client_id_for_identifier(const std::string& system, const std::strin
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20, 12);
 }
 
+std::string content_client_id(const core::Reading& r) {
+  std::string key(core::to_string(r.kind));
+  key += '|' + std::to_string(r.taken_at.utc_ms);
+  char num[40];
+  for (const auto& v : {r.systolic_mmhg, r.diastolic_mmhg, r.pulse_bpm, r.glucose_mmol_l, r.weight_kg, r.hba1c_percent}) {
+    std::snprintf(num, sizeof num, "|%.17g", v.value_or(-1));
+    key += num;
+  }
+  if (r.glucose_context) key += '|' + std::string(core::to_string(*r.glucose_context));
+  return client_id_for_identifier("urn:careloop:observation-content", key);
+}
+
+core::Result<std::string> client_id_for_condition(std::string_view condition) {
+  if (condition.starts_with('?')) condition.remove_prefix(1);
+  auto decode = [](std::string_view in) -> std::optional<std::string> {
+    std::string out;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      if (in[i] == '+') {
+        out += ' ';
+      } else if (in[i] != '%') {
+        out += in[i];
+      } else {
+        unsigned v = 0;
+        if (i + 2 >= in.size() || std::from_chars(in.data() + i + 1, in.data() + i + 3, v, 16).ptr != in.data() + i + 3)
+          return std::nullopt;
+        out += static_cast<char>(v);
+        i += 2;
+      }
+    }
+    return out;
+  };
+  std::optional<std::string> found;
+  while (!condition.empty()) {
+    const auto amp = condition.find('&');
+    const auto part = condition.substr(0, amp);
+    condition = amp == std::string_view::npos ? std::string_view{} : condition.substr(amp + 1);
+    const auto eq = part.find('=');
+    if (part.substr(0, eq) != "identifier" || eq == std::string_view::npos || found)
+      return core::Error::invalid("If-None-Exist supports one search parameter, identifier=[system|]value");
+    auto value = decode(part.substr(eq + 1));
+    if (!value || value->empty() || !core::valid_utf8(*value))
+      return core::Error::invalid("If-None-Exist: identifier must be [system|]value, percent-encoded UTF-8");
+    const auto bar = value->find('|');
+    found = bar == std::string::npos ? client_id_for_identifier("", *value)
+                                     : client_id_for_identifier(value->substr(0, bar), value->substr(bar + 1));
+  }
+  if (!found) return core::Error::invalid("If-None-Exist must name an identifier=[system|]value");
+  return *found;
+}
+
 ObservationResult parse_observation(const json& res, const std::string& pointer, std::int64_t now_ms) {
   Reader in(pointer);
   if (!res.is_object()) return std::vector<FieldError>{{pointer, "the resource must be a JSON object"}};
@@ -145,10 +197,11 @@ ObservationResult parse_observation(const json& res, const std::string& pointer,
   }
 
   // The observation's own identifier makes a re-post a duplicate.
+  // Without one, the client id is made from the content (content_client_id below).
   auto ids = res.find("identifier");
-  if (ids == res.end() || !ids->is_array() || ids->empty() || !(*ids)[0].is_object()) {
-    in.error("/identifier", "an identifier (system and value) is required so that a re-post is recognised");
-  } else {
+  if (ids != res.end() && (!ids->is_array() || ids->empty() || !(*ids)[0].is_object())) {
+    in.error("/identifier", "identifier must be an array of {system, value}");
+  } else if (ids != res.end()) {
     const auto& id = (*ids)[0];
     auto val = id.find("value");
     auto sys = id.find("system");
@@ -189,7 +242,7 @@ ObservationResult parse_observation(const json& res, const std::string& pointer,
       in.error("/effectiveDateTime", "effectiveDateTime: " + t.error);
   }
   if (auto dev = res.find("device"); dev != res.end() && dev->is_object())
-    if (auto d = dev->find("display"); d != dev->end() && d->is_string()) r.source = d->get<std::string>().substr(0, 64);
+    if (auto d = dev->find("display"); d != dev->end() && d->is_string()) r.source = core::utf8_prefix(d->get_ref<const std::string&>(), 64);
 
   const auto codes = loinc_codes(res.value("code", json::object()));
   if (codes.empty()) {
@@ -312,6 +365,7 @@ ObservationResult parse_observation(const json& res, const std::string& pointer,
     return problems;
   }
   r.received_at_ms = now_ms;
+  if (r.client_id.empty()) r.client_id = content_client_id(r);
   out.reading = std::move(r);
   return out;
 }

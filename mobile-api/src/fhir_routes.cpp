@@ -88,6 +88,7 @@ Response body_refusal(const server::JsonBody& body) {
     return outcome_response(problem.result(),
                             json::array({issue("not-supported",
                                                "The request body must be application/fhir+json (or application/json).")}));
+  if (!body.errors().empty()) return fhir_response(problem.result(), fhir::operation_outcome(body.errors()));
   return outcome_from_problem(problem, "structure");
 }
 
@@ -101,7 +102,10 @@ std::pair<status, json> failure_issue(const core::Error& e) {
 
 Response store_failure(const core::Error& e) {
   auto [st, i] = failure_issue(e);
-  return outcome_response(st, json::array({std::move(i)}));
+  auto res = outcome_response(st, json::array({std::move(i)}));
+  if (st == status::service_unavailable)
+    res.set(server::http::field::retry_after, std::to_string(server::retry_after_seconds));
+  return res;
 }
 
 // A set of one id, built outside the coroutines (GCC 12 cannot keep a braced list across a co_await).
@@ -187,8 +191,9 @@ asio::awaitable<std::map<std::int64_t, Verdict>> judge(Services& svc, const core
       r.patient_id = id;
       r.clinic_id = patient->clinic_id;
       if (auth::decide(who, p, r) != auth::Decision::allow) {
-        v.st = status::forbidden;
-        v.why = "patient " + std::to_string(id) + " belongs to another clinic";
+        // As for a missing id: another clinic's patients are not confirmed to exist.
+        v.st = status::not_found;
+        v.why = "patient " + std::to_string(id) + " not found";
       } else {
         v.clinic_id = patient->clinic_id;
       }
@@ -259,6 +264,11 @@ asio::awaitable<Response> create_observation(RequestContext& ctx, Services& svc)
   if (auto* errors = std::get_if<std::vector<core::FieldError>>(&parsed))
     co_return fhir_response(status::unprocessable_entity, fhir::operation_outcome(*errors));
   auto& obs = std::get<fhir::ParsedObservation>(parsed);
+  if (const auto condition = ctx.request["If-None-Exist"]; !condition.empty()) {
+    auto cid = fhir::client_id_for_condition(condition);
+    if (!cid) co_return outcome_response(status::bad_request, json::array({issue("not-supported", cid.error().message)}));
+    obs.reading.client_id = *cid;
+  }
   const std::int64_t patient_id = target_patient(who, obs);
   if (patient_id == 0)
     co_return outcome_response(status::unprocessable_entity,
@@ -306,6 +316,7 @@ Entry parse_entry(const json& e, std::size_t i, std::int64_t now_ms) {
   Entry out;
   const std::string at = "/entry/" + std::to_string(i);
   const std::string expr = entry_expr(i);
+  std::string condition_client_id;  // from request.ifNoneExist (conditional create)
   auto fail = [&](std::string_view code, std::string_view detail, const std::string& where) {
     out.st = status::unprocessable_entity;
     out.issues.push_back(issue(code, detail, where));
@@ -325,12 +336,18 @@ Entry parse_entry(const json& e, std::size_t i, std::int64_t now_ms) {
            expr + ".request.method");
     if (url == rq->end() || !url->is_string() || *url != "Observation")
       fail("not-supported", "request.url must be Observation", expr + ".request.url");
-    for (const char* conditional : {"ifNoneExist", "ifMatch", "ifNoneMatch", "ifModifiedSince"})
+    for (const char* conditional : {"ifMatch", "ifNoneMatch", "ifModifiedSince"})
       if (rq->contains(conditional))
-        fail("not-supported",
-             std::string("request.") + conditional +
-                 " is not supported: the Observation's identifier already makes a re-post a duplicate",
+        fail("not-supported", std::string("request.") + conditional + " is not supported on a create",
              expr + ".request." + conditional);
+    if (auto cond = rq->find("ifNoneExist"); cond != rq->end()) {
+      auto cid = cond->is_string() ? fhir::client_id_for_condition(cond->get<std::string>())
+                                   : core::Result<std::string>(core::Error::invalid("ifNoneExist must be a string"));
+      if (cid)
+        condition_client_id = *cid;
+      else
+        fail("not-supported", cid.error().message, expr + ".request.ifNoneExist");
+    }
   }
   auto res = e.find("resource");
   if (res == e.end() || !res->is_object()) {
@@ -352,6 +369,7 @@ Entry parse_entry(const json& e, std::size_t i, std::int64_t now_ms) {
   if (out.st != status::ok) return out;
   auto& obs = std::get<fhir::ParsedObservation>(parsed);
   out.patient_id = obs.subject_patient_id.value_or(0);
+  if (!condition_client_id.empty()) obs.reading.client_id = condition_client_id;
   out.reading = std::move(obs.reading);
   return out;
 }
@@ -522,6 +540,9 @@ asio::awaitable<Response> read_observation(RequestContext& ctx, Services& svc) {
   const std::int64_t patient_id = reading->patient_id;
   auto verdicts = co_await judge(svc, who, Access::read, only(patient_id));
   const Verdict& v = verdicts.at(patient_id);
+  // Another clinic's observation is answered exactly as a missing one.
+  if (v.st == status::not_found)
+    co_return refuse(Dialect::fhir, status::not_found, "Observation " + std::to_string(*id) + " not found");
   if (v.st != status::ok) co_return refuse(Dialect::fhir, v.st, v.why);
   if (is_staff(who))
     if (auto refused = co_await audit(ctx, svc, who, "fhir.observation.read", patient_id, v.clinic_id,
@@ -788,12 +809,12 @@ json capability_statement() {
       {"profile", "http://hl7.org/fhir/StructureDefinition/Observation"},
       {"documentation",
        "Home readings (CLINICAL.md §5): BP panel 85354-9 or 55284-4 with components, heart rate, body weight, "
-       "glucose (a code's property must match its unit), HbA1c. identifier[0] makes a re-post a duplicate."},
+       "glucose (a code's property must match its unit), HbA1c. identifier[0] makes a re-post a duplicate; without one, the same kind, time and values do. Conditional create: If-None-Exist: identifier=[system|]value, scoped to the subject."},
       {"interaction", {{{"code", "create"}}, {{"code", "read"}}, {{"code", "search-type"}}}},
       {"versioning", "no-version"},
       {"readHistory", false},
       {"updateCreate", false},
-      {"conditionalCreate", false},
+      {"conditionalCreate", true},
       {"conditionalRead", "not-supported"},
       {"conditionalUpdate", false},
       {"conditionalDelete", "not-supported"},

@@ -1,6 +1,7 @@
 #include "careloop/mobile_api/principal.hpp"
 
 #include "careloop/auth/password.hpp"
+#include "careloop/core/time.hpp"
 #include "careloop/mobile_api/api.hpp"
 #include "careloop/server/offload.hpp"
 
@@ -21,15 +22,30 @@ std::optional<std::string> bearer_token(const server::Request& request) {
   return std::string(v);
 }
 
+std::optional<core::User> session_user(Services& services, const std::string& token_digest, std::int64_t now_ms,
+                                       bool touch) {
+  auto session = services.store.session(token_digest);
+  if (!session) return std::nullopt;
+  auto user = services.store.user(session->user_id);
+  if (!user || !user->active) return std::nullopt;
+  // A clinic PC left signed in: staff sessions end after an idle time.
+  // Patients' phones are their own and keep theirs until expiry.
+  const bool staff = user->role != core::Role::patient;
+  if (staff && services.config.staff_idle_ms > 0 && now_ms - session->last_seen_ms > services.config.staff_idle_ms)
+    return std::nullopt;
+  // Recorded at most once a minute: a write per request would cost the writer.
+  if (touch && now_ms - session->last_seen_ms > 60'000)
+    services.store.touch_session(token_digest, now_ms, [](const core::Status&) {});
+  return std::move(*user);
+}
+
 boost::asio::awaitable<std::optional<Principal>> authenticate(server::RequestContext& ctx, Services& services) {
   auto token = bearer_token(ctx.request);
   if (!token) co_return std::nullopt;
   auto digest = auth::token_digest(*token);
   auto principal = co_await server::offload(services.compute, [&]() -> std::optional<Principal> {
-    auto session = services.store.session(digest);
-    if (!session) return std::nullopt;
-    auto user = services.store.user(session->user_id);
-    if (!user || !user->active) return std::nullopt;
+    auto user = session_user(services, digest, core::now_utc_ms(), true);
+    if (!user) return std::nullopt;
     return Principal{std::move(*user), digest};
   });
   if (principal) ctx.principal = *principal;

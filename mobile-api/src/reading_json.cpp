@@ -6,6 +6,7 @@
 
 #include "careloop/core/plausibility.hpp"
 #include "careloop/core/units.hpp"
+#include "careloop/core/utf8.hpp"
 
 namespace careloop::mobile_api {
 namespace {
@@ -47,7 +48,7 @@ class ItemReader {
       return std::nullopt;
     }
     auto s = it->get<std::string>();
-    if (utf8_length(s) > max_chars) {
+    if (core::utf8_length(s) > max_chars) {
       error(field, std::string(field) + " is longer than " + std::to_string(max_chars) + " characters");
       return std::nullopt;
     }
@@ -69,11 +70,6 @@ class ItemReader {
   std::vector<FieldError> errors;
 
  private:
-  static std::size_t utf8_length(const std::string& s) {
-    std::size_t n = 0;
-    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-    return n;
-  }
   const json& item_;
   const std::string& pointer_;
 };

@@ -61,6 +61,15 @@ asio::awaitable<Response> report(RequestContext& ctx, Services& svc, reports::Un
     return reports::build_report(svc.store, cal, type, *id, month, now);
   });
   if (!built) co_return server::problem_from(built.error());
+  // Aggregates only, but who took which figures away is kept (PIPL, DESIGN §4).
+  const std::string detail = json{{"unit", reports::to_string(type)},
+                                  {"id", *id},
+                                  {"month", reports::format_month(month)},
+                                  {"format", format},
+                                  {"table", table}}
+                                 .dump();
+  if (auto refused = co_await audit(ctx, svc, who->user, "report.export", std::nullopt, place->clinic_id, detail))
+    co_return std::move(*refused);
   if (format == "csv") {
     const std::string name = "careloop-" + std::string(reports::to_string(type)) + "-" + std::to_string(*id) + "-" +
                              reports::format_month(month) + "-" + table + ".csv";

@@ -107,7 +107,7 @@ std::string to_json_text(const Report& r) {
               {"trend", table_json(r.trend)},
               {"cohorts", table_json(r.cohorts)},
               {"alerts", table_json(r.alerts)}};
-  return out.dump();
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string to_csv(const Report& r, std::string_view which) {
@@ -170,7 +170,7 @@ std::string to_fhir(const Report& r) {
     entries.push_back({{"fullUrl", "urn:careloop:measure-report:" + report["id"].get<std::string>()}, {"resource", std::move(report)}});
   }
   json bundle = {{"resourceType", "Bundle"}, {"type", "collection"}, {"entry", std::move(entries)}};
-  return bundle.dump();
+  return bundle.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace careloop::reports

@@ -1,9 +1,13 @@
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
+#include <future>
+#include <set>
+
 #include <filesystem>
 #include <fstream>
 
+#include "careloop/core/time.hpp"
 #include "careloop/store/store.hpp"
 #include "child_process.hpp"
 #include "temp_dir.hpp"
@@ -91,6 +95,69 @@ TEST_CASE("init, region add, clinic add, user add, then backup and open the back
   }
   // A backup never overwrites a file.
   CHECK(careloop_cmd(db, {"backup", backup_path}).exit_code != 0);
+
+  // Who created an account and who copied the database are in the audit log.
+  auto st = open(db);
+  std::set<std::string> actions;
+  for (const auto& e : st->audit_log(std::nullopt, 100)) actions.insert(e.action);
+  CHECK(actions.contains("user.create"));
+  CHECK(actions.contains("backup.create"));
+}
+
+TEST_CASE("user deactivate ends every session and stops sign-in, reactivate and revoke-sessions too, each audited") {
+  TempDir dir("cli-access");
+  const auto db = dir.file("c.db");
+  REQUIRE(careloop_cmd(db, {"init"}).exit_code == 0);
+  const auto region = careloop_cmd(db, {"region", "add", "--name", "R", "--level", "community"});
+  REQUIRE(region.exit_code == 0);
+  const auto clinic = careloop_cmd(db, {"clinic", "add", "--name", "C", "--region", region.out.substr(0, region.out.size() - 1)});
+  REQUIRE(clinic.exit_code == 0);
+  REQUIRE(careloop_cmd(db, {"user", "add", "--role", "doctor", "--username", "dr.zhao", "--clinic",
+                            clinic.out.substr(0, clinic.out.size() - 1)},
+                       "correct horse battery\n")
+              .exit_code == 0);
+  int made = 0;  // every token differs from those made before
+  auto sessions = [&](int n) {
+    auto st = open(db);
+    const auto user = st->user_by_username("dr.zhao");
+    REQUIRE(user.ok());
+    std::vector<std::string> tokens;
+    for (int i = 0; i < n; ++i) {
+      tokens.push_back(std::string(32, static_cast<char>('a' + made++)));
+      std::promise<bool> done;
+      st->create_session(tokens.back(), careloop::store::Session{user->id, careloop::core::now_utc_ms() + 3'600'000, 0},
+                         [&](auto r) { done.set_value(r.ok()); });
+      REQUIRE(done.get_future().get());
+    }
+    return tokens;
+  };
+  auto tokens = sessions(2);
+
+  auto off = careloop_cmd(db, {"user", "deactivate", "--username", "dr.zhao"});
+  INFO(off.err);
+  REQUIRE(off.exit_code == 0);
+  {
+    auto st = open(db);
+    CHECK_FALSE(st->user_by_username("dr.zhao")->active);
+    for (const auto& t : tokens) CHECK_FALSE(st->session(t).ok());
+    CHECK(careloop_cmd(db, {"user", "list"}).out.find("deactivated") != std::string::npos);
+  }
+  REQUIRE(careloop_cmd(db, {"user", "reactivate", "--username", "dr.zhao"}).exit_code == 0);
+  tokens = sessions(3);
+  auto revoked = careloop_cmd(db, {"user", "revoke-sessions", "--username", "DR.ZHAO"});
+  REQUIRE(revoked.exit_code == 0);
+  CHECK(revoked.out.find("3 session(s) ended") != std::string::npos);
+  {
+    auto st = open(db);
+    CHECK(st->user_by_username("dr.zhao")->active);
+    for (const auto& t : tokens) CHECK_FALSE(st->session(t).ok());
+    std::multiset<std::string> actions;
+    for (const auto& e : st->audit_log(std::nullopt, 100)) actions.insert(e.action);
+    CHECK(actions.count("user.deactivate") == 1);
+    CHECK(actions.count("user.reactivate") == 1);
+    CHECK(actions.count("user.sessions.revoke") == 1);
+  }
+  CHECK(careloop_cmd(db, {"user", "deactivate", "--username", "nobody"}).exit_code != 0);
 }
 
 TEST_CASE("settings: flag beats environment beats config file") {

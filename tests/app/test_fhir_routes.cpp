@@ -2,195 +2,10 @@
 // real HTTP requests, and the store opened beside it to count readings and
 // read the audit trail.
 #define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
-
-#include <map>
-#include <set>
-#include <sstream>
-
-#include "careloop/core/time.hpp"
-#include "careloop/store/store.hpp"
-#include "child_process.hpp"
-#include "http_client.hpp"
-#include "temp_dir.hpp"
+#include "demo_server.hpp"
 
 using namespace careloop::testing;
-using nlohmann::json;
-namespace core = careloop::core;
-namespace store = careloop::store;
-
-namespace {
-
-const std::string bin = CARELOOP_BIN;
-const std::string fhir_type = "application/fhir+json";
-
-// A demo database with two clinics, a server on it, and everyone logged in.
-struct Fixture {
-  TempDir dir{"fhir"};
-  std::string db = dir.file("fhir.db");
-  std::unique_ptr<ChildProcess> child;
-  std::unique_ptr<HttpClient> http;
-  std::unique_ptr<store::Store> st;
-  std::map<std::string, std::string> token;  // role -> bearer token
-  std::int64_t patient_id = 0;   // patient01
-  std::int64_t patient2_id = 0;  // patient02
-  std::int64_t clinic_id = 0;    // patient01's
-  std::int64_t neighbour_id = 0; // another patient of that clinic
-  std::int64_t doctor_id = 0;    // a doctor of patient01's clinic
-  int serial = 0;
-
-  Fixture() {
-    // The demo's readings end ten days ago, leaving the last days to the tests.
-    const auto end_date = core::format_date(core::now_utc_ms() / 86'400'000 - 10);
-    auto demo = run_command({bin, "--db", db, "demo", "--patients", "10", "--clinics", "2", "--days", "3", "--end-date", end_date});
-    REQUIRE(demo.exit_code == 0);
-    store::Options o;
-    o.path = db;
-    o.create_if_missing = false;
-    auto opened = store::open_sqlite(o);
-    REQUIRE(opened.ok());
-    st = std::move(opened.value());
-    patient_id = *st->user_by_username("patient01")->patient_id;
-    patient2_id = *st->user_by_username("patient02")->patient_id;
-    clinic_id = st->patient(patient_id)->clinic_id;
-    for (const auto& p : st->patients_of_clinic(clinic_id))
-      if (p.id != patient_id && neighbour_id == 0) neighbour_id = p.id;
-    REQUIRE(neighbour_id > 0);
-    std::string own_doctor, other_doctor;
-    for (const auto& u : st->users()) {
-      if (u.role != core::Role::doctor || !u.clinic_id) continue;
-      if (*u.clinic_id == clinic_id && own_doctor.empty()) {
-        own_doctor = u.username;
-        doctor_id = u.id;
-      }
-      if (*u.clinic_id != clinic_id && other_doctor.empty()) other_doctor = u.username;
-    }
-    REQUIRE(!own_doctor.empty());
-    REQUIRE(!other_doctor.empty());
-
-    child = std::make_unique<ChildProcess>(std::vector<std::string>{bin, "--db", db, "serve", "--port", "0",
-                                                                    "--io-threads", "1", "--compute-threads", "2"},
-                                           dir.file("serve.log"));
-    const auto line = child->wait_for_line("serving", std::chrono::seconds(20));
-    REQUIRE(!line.empty());
-    const int port = port_from_serving_line(line);
-    REQUIRE(port > 0);
-    http = std::make_unique<HttpClient>("127.0.0.1", static_cast<unsigned short>(port));
-    const std::vector<std::pair<std::string, std::pair<std::string, std::string>>> logins{
-        {"patient", {"patient01", "demo-patient"}}, {"patient2", {"patient02", "demo-patient"}},
-        {"doctor", {own_doctor, "demo-doctor"}},    {"other_doctor", {other_doctor, "demo-doctor"}},
-        {"authority", {"authority", "demo-authority"}}};
-    for (const auto& [role, cred] : logins) {
-      auto r = http->post_json("/api/v1/auth/login", {{"username", cred.first}, {"password", cred.second}});
-      REQUIRE(r);
-      REQUIRE(r->status == 200);
-      token[role] = r->json().at("token").get<std::string>();
-    }
-  }
-
-  HttpResult post(const std::string& target, const json& body, const std::string& who,
-                  const std::string& content_type = fhir_type) {
-    auto r = http->request(boost::beast::http::verb::post, target, body.dump(), who.empty() ? "" : token.at(who),
-                           content_type);
-    REQUIRE(r);
-    return *r;
-  }
-  HttpResult post_raw(const std::string& target, const std::string& body, const std::string& who,
-                      const std::string& content_type) {
-    auto r = http->request(boost::beast::http::verb::post, target, body, token.at(who), content_type);
-    REQUIRE(r);
-    return *r;
-  }
-  HttpResult get(const std::string& target, const std::string& who) {
-    auto r = http->get(target, who.empty() ? "" : token.at(who));
-    REQUIRE(r);
-    return *r;
-  }
-
-  std::int64_t readings_of(std::int64_t patient) { return st->count_readings(patient); }
-
-  // Audit entries of a patient with this action, by this actor.
-  int audited(std::int64_t patient, const std::string& action, std::int64_t actor) {
-    int n = 0;
-    for (const auto& e : st->audit_log(patient, 1000)) n += e.action == action && e.actor_user_id == actor;
-    return n;
-  }
-
-  std::string new_identifier() { return "urn:uuid:" + uuid(); }
-  std::string uuid() {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "5d0c6a1e-%04x-4abc-8def-%012x", ++serial, static_cast<unsigned>(::getpid()));
-    return buf;
-  }
-};
-
-// Now minus some minutes, with the +08:00 offset patients' phones send.
-std::string minutes_ago(int minutes) {
-  return core::format_iso8601(core::Instant{core::now_utc_ms() - minutes * 60'000LL, 480});
-}
-
-json loinc(const std::string& code) { return {{"coding", {{{"system", "http://loinc.org"}, {"code", code}}}}}; }
-json quantity(double v, const std::string& unit) {
-  return {{"value", v}, {"unit", unit}, {"system", "http://unitsofmeasure.org"}, {"code", unit}};
-}
-
-json observation(const std::string& identifier, const std::string& code, std::int64_t subject, const std::string& when) {
-  json o{{"resourceType", "Observation"},
-         {"status", "final"},
-         {"identifier", {{{"system", "urn:ietf:rfc:3986"}, {"value", identifier}}}},
-         {"category",
-          {{{"coding", {{{"system", "http://terminology.hl7.org/CodeSystem/observation-category"}, {"code", "vital-signs"}}}}}}},
-         {"code", loinc(code)},
-         {"effectiveDateTime", when}};
-  if (subject > 0) o["subject"] = {{"reference", "Patient/" + std::to_string(subject)}};
-  return o;
-}
-
-json bp(const std::string& identifier, std::int64_t subject, const std::string& when, const std::string& panel = "85354-9",
-        double systolic = 142, double diastolic = 91) {
-  auto o = observation(identifier, panel, subject, when);
-  o["component"] = {{{"code", loinc("8480-6")}, {"valueQuantity", quantity(systolic, "mm[Hg]")}},
-                    {{"code", loinc("8462-4")}, {"valueQuantity", quantity(diastolic, "mm[Hg]")}}};
-  return o;
-}
-
-json single(const std::string& identifier, const std::string& code, std::int64_t subject, const std::string& when,
-            double value, const std::string& unit) {
-  auto o = observation(identifier, code, subject, when);
-  o["valueQuantity"] = quantity(value, unit);
-  return o;
-}
-
-json entry(const json& resource) { return {{"resource", resource}, {"request", {{"method", "POST"}, {"url", "Observation"}}}}; }
-
-json bundle(const std::string& type, const std::vector<json>& resources) {
-  json entries = json::array();
-  for (const auto& r : resources) entries.push_back(entry(r));
-  return {{"resourceType", "Bundle"}, {"type", type}, {"entry", entries}};
-}
-
-std::string content_type(const HttpResult& r) { return std::string(r.headers[boost::beast::http::field::content_type]); }
-
-// The expressions of an OperationOutcome's issues, joined for messages and searches.
-std::string expressions(const json& oo) {
-  std::string out;
-  for (const auto& i : oo.value("issue", json::array()))
-    for (const auto& e : i.value("expression", json::array())) out += e.get<std::string>() + " ";
-  return out;
-}
-
-void require_outcome(const HttpResult& r, unsigned status) {
-  INFO(r.body);
-  REQUIRE(r.status == status);
-  CHECK(content_type(r) == fhir_type);
-  const auto j = r.json();
-  CHECK(j.at("resourceType") == "OperationOutcome");
-  CHECK(!j.at("issue").empty());
-}
-
-std::int64_t id_of(const HttpResult& r) { return std::stoll(r.json().at("id").get<std::string>()); }
-
-}  // namespace
+using namespace careloop::testing::demo;
 
 TEST_CASE("fhir create: BP panels, glucose codes and units, re-posts, who may post for whom") {
   Fixture f;
@@ -252,7 +67,7 @@ TEST_CASE("fhir create: BP panels, glucose codes and units, re-posts, who may po
   require_outcome(no_subject, 422);
   CHECK(expressions(no_subject.json()).find("Observation.subject") != std::string::npos);
   auto other_clinic = f.post("/fhir/Observation", bp(f.new_identifier(), f.patient_id, minutes_ago(20)), "other_doctor");
-  require_outcome(other_clinic, 403);
+  require_outcome(other_clinic, 404);  // as for an unknown patient
   auto unknown = f.post("/fhir/Observation", bp(f.new_identifier(), 999999999, minutes_ago(20)), "doctor");
   require_outcome(unknown, 404);
   require_outcome(f.post("/fhir/Observation", bp(f.new_identifier(), f.patient_id, minutes_ago(20)), "authority"), 403);
@@ -278,7 +93,7 @@ TEST_CASE("fhir create: BP panels, glucose codes and units, re-posts, who may po
   REQUIRE(f.get(path, "doctor").status == 200);
   CHECK(f.audited(f.patient_id, "fhir.observation.read", f.doctor_id) == reads_before + 1);
   require_outcome(f.get(path, "patient2"), 403);
-  require_outcome(f.get(path, "other_doctor"), 403);
+  require_outcome(f.get(path, "other_doctor"), 404);  // as for an unknown observation
   require_outcome(f.get(path, "authority"), 403);
   require_outcome(f.get("/fhir/Observation/999999999", "patient"), 404);
   require_outcome(f.get("/fhir/Observation/abc", "patient"), 404);
@@ -374,7 +189,7 @@ TEST_CASE("fhir bundles: a batch stores its good entries, a transaction all or n
   CHECK(f.readings_of(f.neighbour_id) == neighbour_before + 1);
 
   // Another clinic's doctor, an authority, other Bundle types, too many entries.
-  require_outcome(f.post("/fhir", tx, "other_doctor"), 403);
+  require_outcome(f.post("/fhir", tx, "other_doctor"), 422);  // its entries name a patient it cannot know
   require_outcome(f.post("/fhir", tx, "authority"), 403);
   auto collection = tx;
   collection["type"] = "collection";
@@ -507,7 +322,10 @@ TEST_CASE("fhir search: by code and dates, every match exactly once through the 
   auto unknown = f.get("/fhir/Observation?patient=999999999", "doctor");  // no such patient: nothing matches
   REQUIRE(unknown.status == 200);
   CHECK(unknown.json().at("entry").empty());
-  require_outcome(f.get("/fhir/Observation?patient=" + std::to_string(f.patient_id), "other_doctor"), 403);
+  // Another clinic's patient: as an unknown one, nothing matches.
+  auto other_clinic = f.get("/fhir/Observation?patient=" + std::to_string(f.patient_id), "other_doctor");
+  REQUIRE(other_clinic.status == 200);
+  CHECK(other_clinic.json().at("entry").empty());
   require_outcome(f.get("/fhir/Observation?patient=" + std::to_string(f.patient2_id), "patient"), 403);
   require_outcome(f.get("/fhir/Observation?patient=" + std::to_string(f.patient_id), "authority"), 403);
   require_outcome(f.get("/fhir/Observation", ""), 401);
@@ -535,4 +353,118 @@ TEST_CASE("fhir metadata: a CapabilityStatement without a token") {
   std::set<std::string> interactions;
   for (const auto& i : obs.at("interaction")) interactions.insert(i.at("code").get<std::string>());
   CHECK(interactions == std::set<std::string>{"create", "read", "search-type"});
+}
+
+TEST_CASE("fhir create without an identifier: stored once, a re-post of the same content is a duplicate") {
+  Fixture f;
+  const auto before = f.readings_of(f.patient_id);
+  auto o = bp("unused", f.patient_id, minutes_ago(40), "85354-9", 151, 93);
+  o.erase("identifier");
+  const auto first = f.post("/fhir/Observation", o, "patient");
+  INFO(first.body);
+  REQUIRE(first.status == 201);
+  const auto again = f.post("/fhir/Observation", o, "patient");
+  CHECK(again.status == 200);
+  CHECK(id_of(again) == id_of(first));
+  auto other = o;
+  other["component"][0]["valueQuantity"]["value"] = 152;
+  CHECK(f.post("/fhir/Observation", other, "patient").status == 201);
+  CHECK(f.readings_of(f.patient_id) == before + 2);
+}
+
+TEST_CASE("fhir conditional create: If-None-Exist by identifier returns the match and stores nothing") {
+  Fixture f;
+  const auto before = f.readings_of(f.patient_id);
+  auto post_if = [&](const json& body, const std::string& condition) {
+    auto r = f.http->request(boost::beast::http::verb::post, "/fhir/Observation", body.dump(), f.token.at("patient"),
+                             fhir_type, {{"If-None-Exist", condition}});
+    REQUIRE(r);
+    return *r;
+  };
+  auto o = single("unused", "8867-4", f.patient_id, minutes_ago(35), 77, "/min");
+  o.erase("identifier");
+  const auto first = post_if(o, "identifier=urn:omron|reading-42");
+  INFO(first.body);
+  REQUIRE(first.status == 201);
+  // The same condition, even for other content: the match is the answer.
+  auto later = o;
+  later["valueQuantity"]["value"] = 79;
+  const auto second = post_if(later, "identifier=urn%3Aomron%7Creading-42");
+  CHECK(second.status == 200);
+  CHECK(id_of(second) == id_of(first));
+  CHECK(f.readings_of(f.patient_id) == before + 1);
+  // In a batch Bundle entry (request.ifNoneExist), the same.
+  json b = bundle("batch", {later});
+  b["entry"][0]["request"]["ifNoneExist"] = "identifier=urn:omron|reading-42";
+  const auto batch = f.post("/fhir", b, "patient");
+  INFO(batch.body);
+  REQUIRE(batch.status == 200);
+  CHECK(batch.json()["entry"][0]["response"]["status"] == "200 OK");
+  CHECK(f.readings_of(f.patient_id) == before + 1);
+  // What it cannot search by is refused, not ignored.
+  require_outcome(post_if(o, "code=8867-4"), 400);
+  CHECK(f.readings_of(f.patient_id) == before + 1);
+}
+
+TEST_CASE("fhir search takes a token's system|code with the bar unencoded, as the specification writes it") {
+  Fixture f;
+  const auto posted = f.post("/fhir/Observation", bp(f.new_identifier(), f.patient_id, minutes_ago(15)), "patient");
+  REQUIRE(posted.status == 201);
+  // Since yesterday: the demo's older readings would fill the first page.
+  const auto since = "&date=ge" + core::format_date(core::now_utc_ms() / 86'400'000 - 1);
+  const auto target =
+      "/fhir/Observation?patient=Patient/" + std::to_string(f.patient_id) + "&code=http://loinc.org|85354-9" + since;
+  const auto plain = f.get(target, "patient");
+  INFO(plain.body.substr(0, 300));
+  REQUIRE(plain.status == 200);
+  const auto encoded = f.get("/fhir/Observation?patient=Patient/" + std::to_string(f.patient_id) +
+                                 "&code=http%3A%2F%2Floinc.org%7C85354-9" + since,
+                             "patient");
+  REQUIRE(encoded.status == 200);
+  CHECK(plain.json()["entry"].size() == encoded.json()["entry"].size());
+  bool found = false;
+  for (const auto& e : plain.json()["entry"]) found = found || e["resource"]["id"] == std::to_string(id_of(posted));
+  CHECK(found);
+}
+
+TEST_CASE("a doctor of another clinic is answered exactly as for an id that does not exist") {
+  Fixture f;
+  // The same words but for the id: whether a record exists elsewhere is not told.
+  auto answer = [&](const std::string& target_of, std::int64_t id, const std::string& who) {
+    const auto r = f.get(target_of + std::to_string(id), who);
+    std::string body = r.body;
+    for (auto at = body.find(std::to_string(id)); at != std::string::npos; at = body.find(std::to_string(id)))
+      body.replace(at, std::to_string(id).size(), "N");
+    return std::pair{r.status, body};
+  };
+  const std::int64_t missing = 987654321;
+  for (const std::string route : {"/api/v1/clinic/patients/", "/api/v1/clinic/patients/{}/readings",
+                                  "/api/v1/clinic/patients/{}/care-plans", "/api/v1/clinic/patients/{}/visits",
+                                  "/api/v1/clinic/patients/{}/risk"}) {
+    INFO(route);
+    const auto brace = route.find("{}");
+    const auto prefix = brace == std::string::npos ? route : route.substr(0, brace);
+    const auto suffix = brace == std::string::npos ? std::string() : route.substr(brace + 2);
+    auto of = [&](std::int64_t id) {
+      const auto r = f.get(prefix + std::to_string(id) + suffix, "other_doctor");
+      std::string body = r.body;
+      const auto n = std::to_string(id);
+      for (auto at = body.find(n); at != std::string::npos; at = body.find(n)) body.replace(at, n.size(), "N");
+      return std::pair{r.status, body};
+    };
+    const auto elsewhere = of(f.patient_id);
+    const auto nowhere = of(missing);
+    CHECK(elsewhere.first == 404);
+    CHECK(elsewhere == nowhere);
+  }
+  store::ReadingQuery q;
+  q.patient_id = f.patient_id;
+  q.kind = core::ReadingKind::blood_pressure;
+  q.limit = 1;
+  const auto readings = f.st->readings(q);
+  REQUIRE(readings.size() == 1);
+  const auto obs = answer("/fhir/Observation/", readings[0].id, "other_doctor");
+  const auto no_obs = answer("/fhir/Observation/", missing, "other_doctor");
+  CHECK(obs.first == 404);
+  CHECK(obs == no_obs);
 }

@@ -289,7 +289,8 @@ def main(argv):
             check(srv.call("GET", "/api/v1/clinic/alerts", token=authority).status == 403, "an authority may not list alerts")
             check(Stream(srv.port, authority).status == 403, "an authority may not follow the stream")
             check(srv.call("POST", f"/api/v1/clinic/alerts/{alert_id}/acknowledge", token=other_doctor,
-                           body={"action": "called_patient"}).status == 403, "another clinic's doctor may not acknowledge")
+                           body={"action": "called_patient"}).status == 404,
+                  "another clinic's doctor may not acknowledge (404: as for an unknown alert)")
             other_list = srv.call("GET", "/api/v1/clinic/alerts", token=other_doctor).json()["alerts"]
             check(all(a["clinic_id"] != clinic_id for a in other_list), "another clinic's list does not show it")
             check(srv.call("POST", f"/api/v1/clinic/alerts/{alert_id}/acknowledge", token=doctor,

@@ -122,8 +122,8 @@ def activation_flow(srv):
           "the doctor sees the score with its top three factors and band", clinic)
 
     other_clinic = srv.login("doctor03", "demo-doctor")
-    check(srv.call("POST", f"/api/v1/clinic/patients/{pid}/activation", other_clinic).status == 403,
-          "another clinic's doctor cannot issue codes for this patient")
+    check(srv.call("POST", f"/api/v1/clinic/patients/{pid}/activation", other_clinic).status == 404,
+          "another clinic's doctor cannot issue codes for this patient (404: as for an unknown id)")
     return pid
 
 

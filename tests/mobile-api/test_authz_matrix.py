@@ -53,6 +53,12 @@ def staff_of_a(ok):
             "authority_a": 403, "authority_other": 403, "admin": ok}
 
 
+def record_of_a(ok):
+    """One of A's records by its id (the patient, an alert): as staff_of_a, but another clinic's
+    doctor is answered as for an id that does not exist (404), so it learns nothing of A."""
+    return dict(staff_of_a(ok), doctor_other=404)
+
+
 def a_or_staff_of_a(ok, staff_ok=None):
     """FHIR: the patient itself, or the staff of its clinic."""
     return {"anonymous": 401, "patient_a": ok, "patient_b": 403, "doctor_a": staff_ok or ok, "doctor_other": 403,
@@ -137,7 +143,7 @@ def rows(ctx):
     staff = everyone(200)
     staff.update({"anonymous": 401, "patient_a": 403, "patient_b": 403})
     add("GET", "/api/v1/models", staff)
-    add("GET", "/api/v1/clinic/patients/{id}/risk", staff_of_a(200),
+    add("GET", "/api/v1/clinic/patients/{id}/risk", record_of_a(200),
         lambda c, p: (f"/api/v1/clinic/patients/{A}/risk", None, []))
 
     # The web app: public files (a small stand-in app is served, see setup()).
@@ -153,39 +159,39 @@ def rows(ctx):
     add("POST", "/api/v1/clinic/patients", register,
         lambda c, p: ("/api/v1/clinic/patients", {"name": "矩阵测试", "sex": "female", "birth_date": "1960-05-01",
                                                   "clinic_id": c.clinic_a}, []))
-    add("GET", "/api/v1/clinic/patients/{id}", staff_of_a(200),
+    add("GET", "/api/v1/clinic/patients/{id}", record_of_a(200),
         lambda c, p: (f"/api/v1/clinic/patients/{A}", None, []))
-    add("POST", "/api/v1/clinic/patients/{id}/activation", staff_of_a(201),
+    add("POST", "/api/v1/clinic/patients/{id}/activation", record_of_a(201),
         lambda c, p: (f"/api/v1/clinic/patients/{c.spare_patient}/activation", None, []))
-    add("GET", "/api/v1/clinic/patients/{id}/readings", staff_of_a(200),
+    add("GET", "/api/v1/clinic/patients/{id}/readings", record_of_a(200),
         lambda c, p: (f"/api/v1/clinic/patients/{A}/readings?limit=5", None, []))
 
     def clinic_post(c, p):
         cid = str(uuid.uuid4())
         return (f"/api/v1/clinic/patients/{A}/readings", {"readings": [reading_item(cid)]}, [cid])
-    add("POST", "/api/v1/clinic/patients/{id}/readings", staff_of_a(200), clinic_post)
-    add("POST", "/api/v1/clinic/patients/{id}/messages", staff_of_a(201),
+    add("POST", "/api/v1/clinic/patients/{id}/readings", record_of_a(200), clinic_post)
+    add("POST", "/api/v1/clinic/patients/{id}/messages", record_of_a(201),
         lambda c, p: (f"/api/v1/clinic/patients/{A}/messages", {"text": "请明早空腹测血糖"}, []))
 
     # Alerts: two critical alerts of patient A (bp_high and bp_low), opened before the matrix runs.
     alerts_q = lambda c, p: (f"/api/v1/clinic/alerts?clinic_id={c.clinic_a}", None, [])  # noqa: E731
     add("GET", "/api/v1/clinic/alerts", staff_of_a(200), alerts_q)
-    add("POST", "/api/v1/clinic/alerts/{id}/acknowledge", staff_of_a(200),
+    add("POST", "/api/v1/clinic/alerts/{id}/acknowledge", record_of_a(200),
         lambda c, p: (f"/api/v1/clinic/alerts/{c.alert_x}/acknowledge", {"action": "called_patient"}, []))
-    add("POST", "/api/v1/clinic/alerts/{id}/snooze", staff_of_a(200),
+    add("POST", "/api/v1/clinic/alerts/{id}/snooze", record_of_a(200),
         lambda c, p: (f"/api/v1/clinic/alerts/{c.alert_x}/snooze",
                       {"until": (dt.datetime.now(CST) + dt.timedelta(hours=1)).replace(microsecond=0).isoformat()}, []))
     # Each allowed principal resolves its own alert: a resolved one cannot be resolved again (409).
-    add("POST", "/api/v1/clinic/alerts/{id}/resolve", staff_of_a(200),
+    add("POST", "/api/v1/clinic/alerts/{id}/resolve", record_of_a(200),
         lambda c, p: (f"/api/v1/clinic/alerts/{c.alert_y if p == 'admin' else c.alert_x}/resolve", {}, []))
     add("GET", "/api/v1/clinic/events", staff_of_a(200),
         lambda c, p: (f"/api/v1/clinic/events?clinic_id={c.clinic_a}", None, []))
 
     # Care plans: every patient got a proposal (`plans propose --all`) before the matrix; each
     # allowed principal decides its own patient's proposal (patients nobody sends readings for).
-    add("GET", "/api/v1/clinic/patients/{id}/care-plans", staff_of_a(200),
+    add("GET", "/api/v1/clinic/patients/{id}/care-plans", record_of_a(200),
         lambda c, p: (f"/api/v1/clinic/patients/{A}/care-plans", None, []))
-    add("POST", "/api/v1/clinic/patients/{id}/care-plans/evaluate", staff_of_a(200),
+    add("POST", "/api/v1/clinic/patients/{id}/care-plans/evaluate", record_of_a(200),
         lambda c, p: (f"/api/v1/clinic/patients/{A}/care-plans/evaluate", None, []))
 
     def decision(kind, body):
@@ -193,25 +199,25 @@ def rows(ctx):
             patient, version = c.plan_targets[kind][1 if p == "admin" else 0]
             return (f"/api/v1/clinic/patients/{patient}/care-plans/{version}/{kind}", body, [])
         return build
-    add("POST", "/api/v1/clinic/patients/{id}/care-plans/{version}/approve", staff_of_a(200),
+    add("POST", "/api/v1/clinic/patients/{id}/care-plans/{version}/approve", record_of_a(200),
         decision("approve", {"note": "同意"}))
-    add("POST", "/api/v1/clinic/patients/{id}/care-plans/{version}/edit", staff_of_a(200),
+    add("POST", "/api/v1/clinic/patients/{id}/care-plans/{version}/edit", record_of_a(200),
         decision("edit", {"plan": {"follow_up": {"within_days": 11}}}))
-    add("POST", "/api/v1/clinic/patients/{id}/care-plans/{version}/reject", staff_of_a(200),
+    add("POST", "/api/v1/clinic/patients/{id}/care-plans/{version}/reject", record_of_a(200),
         decision("reject", {"reason": "患者下周复诊时再定"}))
     add("GET", "/api/v1/me/care-plan", own_record(200))
     # Follow-up visits: A's clinic and the administrator record (each its own visit) and list them.
-    add("GET", "/api/v1/clinic/patients/{id}/visits", staff_of_a(200),
+    add("GET", "/api/v1/clinic/patients/{id}/visits", record_of_a(200),
         lambda c, p: (f"/api/v1/clinic/patients/{A}/visits", None, []))
-    add("POST", "/api/v1/clinic/patients/{id}/visits", staff_of_a(201),
+    add("POST", "/api/v1/clinic/patients/{id}/visits", record_of_a(201),
         lambda c, p: (f"/api/v1/clinic/patients/{A}/visits",
                       {"client_id": f"matrix-visit-{p.replace('_', '-')}",
                        "visited_at": (dt.datetime.now(CST) - dt.timedelta(hours=1)).replace(microsecond=0).isoformat(),
                        "kind": "clinic", "classification": "controlled"}, []))
     # Clinic measurements: A's clinic and the administrator record (each its own client id) and list them.
-    add("GET", "/api/v1/clinic/patients/{id}/measurements", staff_of_a(200),
+    add("GET", "/api/v1/clinic/patients/{id}/measurements", record_of_a(200),
         lambda c, p: (f"/api/v1/clinic/patients/{A}/measurements", None, []))
-    add("POST", "/api/v1/clinic/patients/{id}/measurements", staff_of_a(201),
+    add("POST", "/api/v1/clinic/patients/{id}/measurements", record_of_a(201),
         lambda c, p: (f"/api/v1/clinic/patients/{A}/measurements",
                       {"client_id": f"matrix-measure-{p.replace('_', '-')}",
                        "measured_at": (dt.datetime.now(CST) - dt.timedelta(hours=1)).replace(microsecond=0).isoformat(),
@@ -233,11 +239,18 @@ def rows(ctx):
         lambda c, p: (hook.format(id=c.clinic_a), {"url": "http://127.0.0.1:9/careloop", "secret": "matrix-secret-0123456"}, []))
     add("GET", hook, {**admin_only, "admin": 200}, lambda c, p: (hook.format(id=c.clinic_a), None, []))
     add("DELETE", hook, {**admin_only, "admin": 204}, lambda c, p: (hook.format(id=c.clinic_a), None, []))
+    # User accounts: the administrator only. The target is a doctor no principal signs in as.
+    add("GET", "/api/v1/admin/users", {**admin_only, "admin": 200})
+    for what in ("deactivate", "reactivate", "revoke-sessions"):
+        route = "/api/v1/admin/users/{id}/" + what
+        add("POST", route, {**admin_only, "admin": 200},
+            lambda c, p, route=route: (route.format(id=c.spare_doctor), None, []))
 
     def fhir_post(c, p):
         cid = str(uuid.uuid4())
         return ("/fhir/Observation", bp_observation(c, cid), [cid])
-    add("POST", "/fhir/Observation", a_or_staff_of_a(201), fhir_post)
+    # Another clinic's doctor: A is answered as a patient that does not exist.
+    add("POST", "/fhir/Observation", dict(a_or_staff_of_a(201), doctor_other=404), fhir_post)
 
     def fhir_bundle(c, p):
         cids = [str(uuid.uuid4()) for _ in range(2)]
@@ -245,10 +258,10 @@ def rows(ctx):
                   "entry": [{"resource": bp_observation(c, cid), "request": {"method": "POST", "url": "Observation"}}
                             for cid in cids]}
         return ("/fhir", bundle, cids)
-    add("POST", "/fhir", a_or_staff_of_a(200), fhir_bundle)
-    add("GET", "/fhir/Observation", a_or_staff_of_a(200),
+    add("POST", "/fhir", dict(a_or_staff_of_a(200), doctor_other=422), fhir_bundle)
+    add("GET", "/fhir/Observation", dict(a_or_staff_of_a(200), doctor_other=200),
         lambda c, p: (f"/fhir/Observation?patient={A}&_count=5", None, []))
-    add("GET", "/fhir/Observation/{id}", a_or_staff_of_a(200),
+    add("GET", "/fhir/Observation/{id}", dict(a_or_staff_of_a(200), doctor_other=404),
         lambda c, p: (f"/fhir/Observation/{c.reading_a}", None, []))
     return r
 
@@ -290,6 +303,8 @@ def setup(binary, workdir):
         "ORDER BY patient_id LIMIT 6", (ctx.clinic_a, ctx.patient_a, *others)).fetchall()
     assert len(proposals) == 6, proposals
     ctx.plan_targets = {"approve": proposals[0:2], "edit": proposals[2:4], "reject": proposals[4:6]}
+    # A doctor no principal signs in as (doctor_a is doctor01, doctor_other doctor03).
+    ctx.spare_doctor, = db.execute("SELECT id FROM users WHERE username = 'doctor04'").fetchone()
     ctx.reading_a, = db.execute("SELECT id FROM readings WHERE patient_id = ? AND kind = 'blood_pressure' "
                                 "ORDER BY id LIMIT 1", (ctx.patient_a,)).fetchone()
     db.close()
@@ -388,10 +403,17 @@ def main(argv):
                     failures.append(f"audit entry {action} of {who} has remote address {addr!r}")
         for who in ("doctor_other", "authority_a", "authority_other", "patient_b"):
             uid = users[ctx.credentials[who][0]]
-            n, = db.execute("SELECT count(*) FROM audit_log WHERE actor_user_id = ? AND patient_id = ?",
-                            (uid, ctx.patient_a)).fetchone()
+            n, = db.execute("SELECT count(*) FROM audit_log WHERE actor_user_id = ? AND patient_id = ? "
+                            "AND action <> 'access.refused'", (uid, ctx.patient_a)).fetchone()
             if n:
                 failures.append(f"{who} was refused everything about A, yet has {n} audit entries as if served")
+        # Refusals are kept too: another clinic's doctor knocked on A's record.
+        uid = users[ctx.credentials["doctor_other"][0]]
+        refused, = db.execute("SELECT count(*) FROM audit_log WHERE actor_user_id = ? AND patient_id = ? "
+                              "AND action = 'access.refused'", (uid, ctx.patient_a)).fetchone()
+        print(f"audit: doctor_other's refused accesses to A's record: {refused}")
+        if refused == 0:
+            failures.append("doctor_other was refused A's record, but no access.refused entry was written")
         db.close()
 
     if failures:

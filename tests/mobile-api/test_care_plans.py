@@ -104,8 +104,8 @@ def main(binary):
             check(listed["proposed"]["rationale"] and listed["proposed"]["protocols"],
                   "a version names its protocols and the rules that fired")
             patient_sees_no_proposal(srv, me, "after the proposal")
-            check(srv.call("GET", f"/api/v1/clinic/patients/{patient}/care-plans", token=other).status == 403,
-                  "another clinic's doctor may not list")
+            check(srv.call("GET", f"/api/v1/clinic/patients/{patient}/care-plans", token=other).status == 404,
+                  "another clinic's doctor may not list (404: as for an unknown id)")
 
             # --- a week far above target: the re-planning (2 s after the upload) proposes anew
             a = srv.call("POST", "/api/v1/me/readings", token=me, body={"readings": week_of_bp(172, 104)})
@@ -141,7 +141,7 @@ def main(binary):
                   f"an insane target: 422 naming it ({a.status})")
             check(plans_of(srv, doc, patient)["current"] is None, "an invalid edit stored nothing")
             a = srv.call("POST", base + "/edit", token=other, body={"plan": {"follow_up": {"within_days": 9}}})
-            check(a.status == 403, "another clinic's doctor may not edit")
+            check(a.status == 404, "another clinic's doctor may not edit (404: as for an unknown id)")
             a = srv.call("POST", base + "/edit", token=doc,
                          body={"plan": {"follow_up": {"within_days": 9}}, "note": "本周复诊"})
             check(a.status == 200, f"the edit is accepted ({a.status} {a.raw[:200]!r})")

@@ -93,13 +93,42 @@ TEST_CASE("FHIR: wrong resources and fields are refused with a location") {
         "/code/coding");
   auto no_offset = observation("8867-4", {{"valueQuantity", quantity(88, "/min")}, {"effectiveDateTime", "2026-11-25T07:30:00"}});
   CHECK(bad(fhir::parse_observation(no_offset, "", now)).at(0).pointer == "/effectiveDateTime");
-  auto no_id = observation("8867-4", {{"valueQuantity", quantity(88, "/min")}});
-  no_id.erase("identifier");
-  CHECK(bad(fhir::parse_observation(no_id, "", now)).at(0).pointer == "/identifier");
+  auto id_object = observation("8867-4", {{"valueQuantity", quantity(88, "/min")}});
+  id_object["identifier"] = {{"system", "urn:x"}, {"value", "1"}};
+  CHECK(bad(fhir::parse_observation(id_object, "", now)).at(0).pointer == "/identifier");
   auto bad_subject = observation("8867-4", {{"valueQuantity", quantity(88, "/min")}, {"subject", {{"reference", "Patient/abc"}}}});
   CHECK(bad(fhir::parse_observation(bad_subject, "", now)).at(0).pointer == "/subject/reference");
   auto string_value = observation("8867-4", {{"valueQuantity", {{"value", "88"}, {"code", "/min"}}}});
   CHECK(bad(fhir::parse_observation(string_value, "", now)).at(0).pointer == "/valueQuantity/value");
+}
+
+TEST_CASE("FHIR: an observation without an identifier gets a client id from its content") {
+  auto no_id = observation("8867-4", {{"valueQuantity", quantity(88, "/min")}});
+  no_id.erase("identifier");
+  const auto a = ok(fhir::parse_observation(no_id, "", now)).reading.client_id;
+  CHECK(a.size() == 36);
+  CHECK(a == ok(fhir::parse_observation(no_id, "", now)).reading.client_id);
+  auto other_value = no_id;
+  other_value["valueQuantity"]["value"] = 89;
+  CHECK(a != ok(fhir::parse_observation(other_value, "", now)).reading.client_id);
+  auto other_time = no_id;
+  other_time["effectiveDateTime"] = "2026-11-25T07:31:00+08:00";
+  CHECK(a != ok(fhir::parse_observation(other_time, "", now)).reading.client_id);
+}
+
+TEST_CASE("FHIR: If-None-Exist names one identifier, as [system|]value, percent-encoded or not") {
+  CHECK(*fhir::client_id_for_condition("identifier=urn:omron|reading-42") ==
+        fhir::client_id_for_identifier("urn:omron", "reading-42"));
+  CHECK(*fhir::client_id_for_condition("identifier=urn%3Aomron%7Creading-42") ==
+        fhir::client_id_for_identifier("urn:omron", "reading-42"));
+  CHECK(*fhir::client_id_for_condition("identifier=6F1C2A3B-4D5E-4F60-8A7B-9C0D1E2F3A4B") ==
+        "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b");
+  CHECK_FALSE(fhir::client_id_for_condition(""));
+  CHECK_FALSE(fhir::client_id_for_condition("code=85354-9"));
+  CHECK_FALSE(fhir::client_id_for_condition("identifier=a&identifier=b"));
+  CHECK_FALSE(fhir::client_id_for_condition("identifier="));
+  CHECK_FALSE(fhir::client_id_for_condition("identifier=%E6%AC"));
+  CHECK_FALSE(fhir::client_id_for_condition("identifier=%zz"));
 }
 
 TEST_CASE("FHIR: identifiers give stable client ids and round-trip through to_observation") {

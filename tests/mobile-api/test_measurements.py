@@ -101,7 +101,7 @@ def flow(srv):
     check(len(listed) == 4 and {i["loinc"]["code"] for i in listed} == {"8280-0", "14771-0", "14646-4", "14927-8"},
           "the history lists the four values with their LOINC codes", listed)
     other = srv.login("doctor03", "demo-doctor")  # the second clinic's
-    check(srv.call("GET", url, other).status == 403, "another clinic's doctor may not read them")
+    check(srv.call("GET", url, other).status == 404, "another clinic's doctor may not read them (404: as for an unknown id)")
 
 
 def main(argv):

@@ -33,9 +33,11 @@ bool HttpClient::connect() {
 }
 
 std::optional<HttpResult> HttpClient::request(http::verb method, const std::string& target, const std::string& body,
-                                              const std::string& bearer, const std::string& content_type) {
+                                              const std::string& bearer, const std::string& content_type,
+                                              const std::vector<std::pair<std::string, std::string>>& headers) {
   http::request<http::string_body> req{method, target, 11};
   req.set(http::field::host, host_);
+  for (const auto& [name, value] : headers) req.set(name, value);
   if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + bearer);
   if (!body.empty() || method == http::verb::post || method == http::verb::put) {
     req.set(http::field::content_type, content_type);

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace careloop::testing {
 
@@ -38,7 +40,8 @@ class HttpClient {
   // the client's doing). Returns nullopt when the connection failed, the
   // answer never came, or the time ran out.
   std::optional<HttpResult> request(http::verb method, const std::string& target, const std::string& body = "",
-                                    const std::string& bearer = "", const std::string& content_type = "application/json");
+                                    const std::string& bearer = "", const std::string& content_type = "application/json",
+                                    const std::vector<std::pair<std::string, std::string>>& headers = {});
   std::optional<HttpResult> get(const std::string& target, const std::string& bearer = "") {
     return request(http::verb::get, target, "", bearer);
   }

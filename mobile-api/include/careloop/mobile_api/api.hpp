@@ -5,6 +5,7 @@
 // store's writer.
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -21,20 +22,49 @@
 
 namespace careloop::mobile_api {
 
+// Argon2id (tens of ms and 64 MiB a hash) on threads of its own: a burst of
+// sign-ins never holds the pool that serves reads. At most `threads` hashes
+// run at once and `max_waiting` wait; beyond that a sign-in is answered 503
+// with Retry-After rather than queued behind the others.
+class HashingPool {
+ public:
+  HashingPool(int threads, int max_waiting);
+  ~HashingPool();
+  HashingPool(const HashingPool&) = delete;
+  HashingPool& operator=(const HashingPool&) = delete;
+  // A ticket while there is room (null when full); the room returns when it is dropped.
+  std::shared_ptr<void> admit();
+  boost::asio::thread_pool& pool() noexcept { return pool_; }
+
+ private:
+  boost::asio::thread_pool pool_;
+  const int limit_;
+  std::shared_ptr<std::atomic<int>> admitted_;
+};
+
 struct Config {
+  int hashing_threads = 1;   // Argon2id at once (each takes 64 MiB)
+  int hashing_waiting = 16;  // sign-ins that may wait for a hashing thread
   std::int64_t session_lifetime_ms = 30LL * 24 * 3600 * 1000;
+  // A staff session (doctor, authority, admin) unused this long ends; 0: never.
+  std::int64_t staff_idle_ms = 30LL * 60 * 1000;
   std::int64_t activation_lifetime_ms = 7LL * 24 * 3600 * 1000;  // a clinic's one-time code
   auth::ThrottlePolicy throttle;  // failed logins, activation codes, password changes
 };
 
 struct Services {
   Services(store::Store& s, boost::asio::thread_pool& pool, Config c = {})
-      : store(s), compute(pool), config(c), throttle(std::make_shared<auth::LoginThrottle>(c.throttle)) {}
+      : store(s),
+        compute(pool),
+        config(c),
+        throttle(std::make_shared<auth::LoginThrottle>(c.throttle)),
+        hashing(std::make_shared<HashingPool>(c.hashing_threads, c.hashing_waiting)) {}
 
   store::Store& store;
   boost::asio::thread_pool& compute;
   Config config;
   std::shared_ptr<auth::LoginThrottle> throttle;
+  std::shared_ptr<HashingPool> hashing;
   // The risk models in service, as JSON [{id, version, title, outcome,
   // patient_outcome, bands, card}], built by app/ when the models load (never
   // per request: it reads the card files); null or empty when none.

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -37,6 +38,18 @@ ObservationResult parse_observation(const nlohmann::json& resource, const std::s
 // value itself when it is a UUID (or urn:uuid:), else a name-based UUID, so a
 // re-post of the same observation is a duplicate.
 std::string client_id_for_identifier(const std::string& system, const std::string& value);
+
+// Conditional create: the client UUID that an If-None-Exist condition
+// (identifier=[system|]value, the only parameter supported) names. Storing
+// the observation under it makes the store's per-patient client-id key
+// answer the condition atomically: an observation of the patient already
+// under that identifier is returned (200) and nothing is created.
+core::Result<std::string> client_id_for_condition(std::string_view condition);
+
+// The client UUID of an Observation posted without an identifier: a
+// name-based UUID of its kind, instant and values, so that posting the same
+// measurement again is a duplicate, as the JSON API's content check makes it.
+std::string content_client_id(const core::Reading& r);
 
 nlohmann::json to_observation(const core::Reading& r);
 
