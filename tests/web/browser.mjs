@@ -453,6 +453,48 @@ try {
     assert((await stored(b.token, clientId)).length === 0, "the reading is also in patient02's record");
   });
 
+  await check("entries queued before queues had accounts are never sent, and the page says how many wait", async () => {
+    const a = patientSession;
+    const b = await login("patient02", "demo-patient");
+    const p = patientPage;
+    const bpSince = `/api/v1/me/readings?kind=blood_pressure&limit=1000&from=${encodeURIComponent(shanghaiIso(3 * 3600_000))}`;
+    const stored = async (token, clientId) => (await call("GET", bpSince, token)).json.readings.filter((r) => r.client_id === clientId);
+    await p.bringToFront();
+    await p.goto(base + "/patient");
+    await p.waitForSelector("#p-user, [data-testid=form-bp]");
+    if (await p.$("[data-testid=form-bp]")) {
+      await p.click("[data-testid=logout]");
+      await p.waitForSelector("#p-user");
+    }
+    // What the page kept before accounts: a queue, a profile and a token, all of the browser.
+    const clientId = randomUUID();
+    await p.evaluate(({ clientId, token, takenAt }) => {
+      const reading = { client_id: clientId, kind: "blood_pressure", taken_at: takenAt, systolic: 133, diastolic: 77, unit: "mmHg", source: "careloop-web" };
+      localStorage.setItem("careloop.patient.queue", JSON.stringify([{ client_id: clientId, reading, state: "queued", made_at: Date.now() }]));
+      localStorage.setItem("careloop.patient.me", JSON.stringify({ user: { username: "someone" }, patient: { name: "旧缓存的姓名", medications: [] } }));
+      localStorage.setItem("careloop.patient.token", token);
+    }, { clientId, token: b.token, takenAt: shanghaiIso(60_000) });
+    await p.reload();
+    // The old token's patient stays logged in; the old entry is set aside, counted, never sent.
+    await p.waitForSelector("[data-testid=form-bp]");
+    await p.waitForSelector('[data-testid=unattributed][data-count="1"]');
+    const oldKeys = await p.evaluate(() => ["careloop.patient.queue", "careloop.patient.me", "careloop.patient.token"].filter((k) => localStorage.getItem(k) !== null));
+    assert(oldKeys.length === 0, `old keys left: ${oldKeys.join(", ")}`);
+    assert(!(await p.textContent("main")).includes("旧缓存的姓名"), "the old profile cache is shown");
+    await p.waitForTimeout(4000);
+    assert((await stored(b.token, clientId)).length === 0, "the old entry was sent as the logged-in patient's");
+    await p.click("[data-testid=logout]");
+    await p.waitForSelector('[data-testid=unattributed][data-count="1"]');
+    await p.fill("#p-user", "patient01");
+    await p.fill("#p-pass", "demo-patient");
+    await p.click("form.card button[type=submit]");
+    await p.waitForSelector("[data-testid=form-bp]");
+    await p.waitForTimeout(4000);
+    assert((await stored(a.token, clientId)).length === 0, "the old entry was sent as the next patient's");
+    await p.click("[data-testid=unattributed] button");
+    await p.waitForSelector("[data-testid=unattributed]", { state: "detached" });
+  });
+
   await check("tablet layout (1024×768) and no page errors or CSP violations", async () => {
     await page.bringToFront();
     await page.setViewportSize({ width: 1024, height: 768 });
