@@ -8,20 +8,38 @@ export class ApiError extends Error {
   }
 }
 
+// Where a token is kept: a localStorage key (the dashboard), or the patient
+// page's session, which keeps the token together with its account.
+export interface TokenStore {
+  get(): string | null;
+  set(token: string | null): void;
+}
+
 export class Api {
-  constructor(private tokenKey: string) {}
+  private store: TokenStore;
+
+  constructor(tokenKey: string | TokenStore) {
+    this.store = typeof tokenKey !== "string" ? tokenKey : {
+      get: () => localStorage.getItem(tokenKey),
+      set: (v) => (v ? localStorage.setItem(tokenKey, v) : localStorage.removeItem(tokenKey)),
+    };
+  }
 
   get token(): string | null {
-    return localStorage.getItem(this.tokenKey);
+    return this.store.get();
   }
   set token(v: string | null) {
-    if (v) localStorage.setItem(this.tokenKey, v);
-    else localStorage.removeItem(this.tokenKey);
+    this.store.set(v);
   }
 
-  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.callAs<T>(this.token, method, path, body);
+  }
+
+  // With a given token: what an account queued is sent with that account's token only.
+  async callAs<T>(token: string | null, method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json" };
-    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await res.text();
@@ -32,7 +50,8 @@ export class Api {
       json = null;
     }
     if (!res.ok) {
-      if (res.status === 401 && this.token && !path.endsWith("/auth/login")) {
+      // Only a refusal of the token in use logs out: an older token's 401 says nothing about the current one.
+      if (res.status === 401 && token && token === this.token && !path.endsWith("/auth/login")) {
         this.token = null;
         window.dispatchEvent(new Event("careloop:logged-out"));
       }

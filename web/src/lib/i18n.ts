@@ -40,6 +40,10 @@ const zh: Dict = {
   queued: "等待发送", sending: "发送中…", rejected: "被拒绝", offline: "离线：记录会在联网后自动发送。",
   online: "在线", recent_entries: "最近记录", context: "测量时段", before_meal: "餐前", after_meal: "餐后",
   bedtime: "睡前", random: "随机", drug: "药名", no_messages: "暂无消息。", record: "记录",
+  waiting_accounts: "本机有 {n} 条记录尚未发送，将在记录它们的账户再次登录后发送。",
+  waiting_other: "本机另有 {n} 条其他账户的记录尚未发送，将在该账户登录后发送，不会记入您的档案。",
+  unattributed: "本机有 {n} 条更新前记录的数据无法确认属于哪个账户，因此不会发送。如果是您的记录，请重新记录。",
+  discard_unattributed: "从本机删除",
 };
 const en: Dict = {
   app: "CareLoop chronic care", today: "Today", patients: "Patients", logout: "Log out", login: "Log in",
@@ -84,6 +88,10 @@ const en: Dict = {
   online: "Online", recent_entries: "Recent entries", context: "When", before_meal: "Before a meal",
   after_meal: "After a meal", bedtime: "Bedtime", random: "Random", drug: "Medicine", no_messages: "No messages yet.",
   record: "Save",
+  waiting_accounts: "{n} entries on this phone are waiting to be sent; they are sent when the account that recorded them logs in again.",
+  waiting_other: "{n} entries of another account are waiting on this phone; they are sent when that account logs in, never into your record.",
+  unattributed: "{n} entries recorded on this phone before an update cannot be matched to an account, so they will not be sent. If they are yours, please record them again.",
+  discard_unattributed: "Remove them from this phone",
 };
 
 let current: Lang = (localStorage.getItem(KEY) as Lang) === "en" ? "en" : "zh-CN";

@@ -1,21 +1,35 @@
 // The patient page (/patient), mobile first: activate with the clinic's
 // code or log in; log BP, glucose, weight and medication taken (queued
 // offline, sent when online); see the last 30 days, the approved care plan
-// and the clinic's messages.
+// and the clinic's messages. A shared phone is the normal case: the session,
+// the queue and the cached profile belong to one account each (session.ts).
 import "../styles.css";
 import { Api, ApiError, query, uuid } from "../lib/api";
 import { chart } from "../lib/charts";
 import { h, replace } from "../lib/dom";
 import { dateTime, glucoseUnit, isoSeconds, localIso, MG_PER_MMOL, setGlucoseUnit } from "../lib/format";
 import { lang, onLangChange, setLang, t, words } from "../lib/i18n";
-import { enqueue, entries, flush, type Entry } from "./queue";
+import { discardUnattributed, enqueue, entries, flush, forgetSettled, migrate, waiting, type Entry } from "./queue";
+import {
+  adoptOldSession, begin, cacheProfile, cachedProfile, end, forgetProfile, isSessionKey, sameSession, session,
+  type Account, type Session,
+} from "./session";
 
-const api = new Api("careloop.patient.token");
+const api = new Api({
+  get: () => session()?.token ?? null,
+  // The client only ever clears the token (on a 401); a session begins with its account (startSession).
+  set: (token) => {
+    if (token) throw new Error("a patient session begins with its account");
+    closeSession();
+  },
+});
+// The session the page is drawn for: a page drawn for one account never files an entry under another.
+let shown: Session | null = null;
 let redrawEntries: (() => void) | null = null;
 const root = document.getElementById("app") as HTMLElement;
 
 interface Me {
-  user: { username: string; display_name: string };
+  user: { id: number; username: string; display_name: string };
   patient: { name: string; medications: { name: string; dose: string }[] };
   targets: { bp?: { systolic_below: number; diastolic_below: number } } | null;
 }
@@ -26,17 +40,49 @@ function topBar(): HTMLElement {
       navigator.onLine ? t("online") : t("offline")),
     h("button", { type: "button", class: "lang", "data-testid": "lang-switch", "aria-label": t("lang_label"),
       onclick: () => setLang(lang() === "en" ? "zh-CN" : "en") }, t("language")),
-    api.token ? h("button", { type: "button", onclick: logout }, t("logout")) : null);
+    api.token ? h("button", { type: "button", "data-testid": "logout", onclick: logout }, t("logout")) : null);
+}
+
+function startSession(answer: { token: string; user: { id: number } }): void {
+  const prior = session();
+  if (prior && prior.account !== answer.user.id) closeSession();
+  begin({ token: answer.token, account: answer.user.id });
+  render();
+}
+
+// Ends the session on this phone and forgets the account's cached profile and
+// settled entries; its unsent entries stay, to be sent when it logs in again.
+function closeSession(): Session | null {
+  const s = session();
+  end();
+  if (s) {
+    forgetProfile(s.account);
+    void forgetSettled(s.account);
+  }
+  return s;
 }
 
 async function logout(): Promise<void> {
-  try {
-    await api.post("/api/v1/auth/logout");
-  } catch {
-    // offline or already gone
-  }
-  api.token = null;
+  const s = closeSession();
   render();
+  // Revoke the token on the server; offline it cannot be, and it stays valid there until it expires.
+  if (s) await api.callAs(s.token, "POST", "/api/v1/auth/logout", {}).catch(() => undefined);
+}
+
+// How many entries on this phone wait for other accounts, never what they are.
+async function drawWaiting(box: HTMLElement, account: Account | null): Promise<void> {
+  const w = await waiting();
+  let others = 0;
+  for (const [a, n] of w.byAccount) if (a !== account) others += n;
+  replace(box,
+    others ? h("p", { class: "notice", "data-testid": "waiting-elsewhere", "data-count": others },
+      t(account === null ? "waiting_accounts" : "waiting_other", { n: others })) : null,
+    w.unattributed ? h("p", { class: "notice", "data-testid": "unattributed", "data-count": w.unattributed },
+      t("unattributed", { n: w.unattributed }), " ",
+      h("button", { type: "button", onclick: async () => {
+        await discardUnattributed();
+        void drawWaiting(box, account);
+      } }, t("discard_unattributed"))) : null);
 }
 
 function renderLogin(): void {
@@ -50,9 +96,8 @@ function renderLogin(): void {
   login.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      const s = await api.post<{ token: string }>("/api/v1/auth/login", { username: user.value, password: pass.value });
-      api.token = s.token;
-      render();
+      startSession(await api.post<{ token: string; user: { id: number } }>("/api/v1/auth/login",
+        { username: user.value, password: pass.value }));
     } catch (ex) {
       err.textContent = ex instanceof ApiError && ex.status === 429 ? ex.message : t("login_failed");
     }
@@ -67,17 +112,19 @@ function renderLogin(): void {
   activate.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      const s = await api.post<{ token: string }>("/api/v1/auth/activate",
+      const answer = await api.post<{ token: string; user: { id: number } }>("/api/v1/auth/activate",
         { code: acode.value.trim().toUpperCase(), username: auser.value.trim(), password: apass.value });
-      api.token = s.token;
       history.replaceState(null, "", "/patient");
-      render();
+      startSession(answer);
     } catch (ex) {
       aerr.textContent = ex instanceof ApiError
         ? [ex.message, ...(ex.problem?.errors ?? []).map((x) => x.detail)].join(" · ") : String(ex);
     }
   });
-  replace(root, topBar(), h("main", { class: "narrow" }, h("h1", {}, t("p_title")), code ? [activate, login] : [login, activate]));
+  const notices = h("div", { class: "notices" });
+  replace(root, topBar(), h("main", { class: "narrow" }, h("h1", {}, t("p_title")), notices,
+    code ? [activate, login] : [login, activate]));
+  void drawWaiting(notices, null);
 }
 
 function entryLine(e: Entry): HTMLElement {
@@ -96,29 +143,44 @@ function numberInput(id: string, label: string, min: number, max: number, step =
   return [h("label", { for: id }, label), h("input", { id, type: "number", inputmode: "decimal", min, max, step, required: true })];
 }
 
-async function renderHome(): Promise<void> {
+async function renderHome(s: Session): Promise<void> {
   const main = h("main", { class: "narrow" });
   replace(root, topBar(), main);
   let me: Me | null = null;
   try {
     me = await api.get<Me>("/api/v1/me");
-    localStorage.setItem("careloop.patient.me", JSON.stringify(me));
+    if (shown !== s) return;
+    // The token answers for another account than the session says: trust neither.
+    if (me.user.id !== s.account) {
+      closeSession();
+      return render();
+    }
+    cacheProfile(s.account, me);
   } catch (e) {
+    if (shown !== s) return;
     if (e instanceof ApiError && e.status === 401) return render();
-    me = JSON.parse(localStorage.getItem("careloop.patient.me") || "null") as Me | null;
+    me = cachedProfile<Me>(s.account);
   }
   const list = h("ol", { class: "entries", "data-testid": "entries" });
-  const drawEntries = () => replace(list, entries().slice().reverse().slice(0, 15).map(entryLine));
-  redrawEntries = drawEntries;
-  const send = async () => {
-    await flush(api);
-    drawEntries();
+  const notices = h("div", { class: "notices" });
+  const drawEntries = async () => {
+    const mine = await entries(s.account);
+    if (shown !== s) return;
+    replace(list, mine.slice().reverse().slice(0, 15).map(entryLine));
+    await drawWaiting(notices, s.account);
   };
-  const submit = (reading: Record<string, unknown>, form: HTMLFormElement) => {
-    enqueue({ client_id: uuid(), taken_at: localIso(), source: "careloop-web", ...reading });
+  redrawEntries = () => void drawEntries();
+  const send = async () => {
+    if (sameSession(session(), s)) await flush(api, s);
+    await drawEntries();
+  };
+  const submit = async (reading: Record<string, unknown>, form: HTMLFormElement) => {
+    // Another tab may have logged out or in since this page was drawn.
+    if (!sameSession(session(), s)) return render();
+    await enqueue(s.account, { client_id: uuid(), taken_at: localIso(), source: "careloop-web", ...reading });
     form.reset();
-    drawEntries();
-    void send();
+    await drawEntries();
+    await send();
   };
 
   const [sysL, sys] = numberInput("bp-sys", t("systolic"), 50, 300);
@@ -131,7 +193,7 @@ async function renderHome(): Promise<void> {
     e.preventDefault();
     const r: Record<string, unknown> = { kind: "blood_pressure", systolic: Number(sys.value), diastolic: Number(dia.value), unit: "mmHg" };
     if (pul.value) r.pulse = Number(pul.value);
-    submit(r, bpForm);
+    void submit(r, bpForm);
   });
 
   const unit = glucoseUnit();
@@ -141,14 +203,14 @@ async function renderHome(): Promise<void> {
     ["mmol/L", "mg/dL"].map((u) => h("option", { value: u, selected: u === unit }, u)));
   unitSel.addEventListener("change", () => {
     setGlucoseUnit(unitSel.value as "mmol/L" | "mg/dL");
-    void renderHome();
+    render();
   });
   const glForm = h("form", { class: "card stack", "data-testid": "form-glucose" }, h("h2", {}, t("log_glucose")), glL, gl,
     h("label", { for: "gl-context" }, t("context")), ctx, h("label", { for: "gl-unit" }, t("glucose_unit")), unitSel,
     h("button", { type: "submit", class: "primary" }, t("record")));
   glForm.addEventListener("submit", (e) => {
     e.preventDefault();
-    submit({ kind: "glucose", value: Number(gl.value), unit, context: ctx.value }, glForm);
+    void submit({ kind: "glucose", value: Number(gl.value), unit, context: ctx.value }, glForm);
   });
 
   const [wtL, wt] = numberInput("wt-value", `${t("weight")} (kg)`, 2, 400, "0.1");
@@ -156,7 +218,7 @@ async function renderHome(): Promise<void> {
     h("button", { type: "submit", class: "primary" }, t("record")));
   wtForm.addEventListener("submit", (e) => {
     e.preventDefault();
-    submit({ kind: "weight", value: Number(wt.value), unit: "kg" }, wtForm);
+    void submit({ kind: "weight", value: Number(wt.value), unit: "kg" }, wtForm);
   });
 
   const meds = me?.patient.medications ?? [];
@@ -169,16 +231,15 @@ async function renderHome(): Promise<void> {
     h("button", { type: "submit", class: "primary" }, t("record")));
   medForm.addEventListener("submit", (e) => {
     e.preventDefault();
-    submit({ kind: "medication", name: (drug as HTMLInputElement).value, status: taken.value }, medForm);
+    void submit({ kind: "medication", name: (drug as HTMLInputElement).value, status: taken.value }, medForm);
   });
 
   const historyBox = h("section", { class: "card", "data-testid": "history" }, h("h2", {}, t("history")));
   const planBox = h("section", { class: "card", "data-testid": "my-plan" }, h("h2", {}, t("my_plan")), t("loading"));
   const msgBox = h("section", { class: "card", "data-testid": "messages" }, h("h2", {}, t("messages")), t("loading"));
   replace(main, h("h1", {}, me ? `${t("p_title")} · ${me.patient.name}` : t("p_title")),
-    h("section", { class: "card" }, h("h2", {}, t("recent_entries")), list),
+    h("section", { class: "card" }, h("h2", {}, t("recent_entries")), list, notices),
     h("div", { class: "forms" }, bpForm, glForm, wtForm, medForm), historyBox, planBox, msgBox);
-  drawEntries();
   void send();
   void loadHistory(historyBox, me);
   void loadPlan(planBox);
@@ -263,7 +324,9 @@ async function loadMessages(box: HTMLElement): Promise<void> {
 
 function render(): void {
   redrawEntries = null;
-  if (api.token) void renderHome();
+  const s = session();
+  shown = s;
+  if (s) void renderHome(s);
   else renderLogin();
 }
 
@@ -275,7 +338,9 @@ function showNet(): void {
 }
 
 async function sendQueued(): Promise<void> {
-  await flush(api);
+  const s = session();
+  if (!s) return;
+  await flush(api, s);
   redrawEntries?.();
 }
 
@@ -285,9 +350,18 @@ window.addEventListener("online", () => {
 });
 window.addEventListener("offline", showNet);
 window.addEventListener("careloop:logged-out", render);
+// Another tab logged out or in: redraw for whoever is logged in now.
+window.addEventListener("storage", (e) => {
+  const now = session();
+  if (isSessionKey(e.key) && (now || shown) && !sameSession(now, shown)) render();
+  else if (e.key?.endsWith(".queue")) redrawEntries?.();
+});
 onLangChange(render);
 // Also retry on a timer: "online" may come before the server is reachable.
-setInterval(() => {
-  if (entries().some((e) => e.state === "queued")) void sendQueued();
-}, 3000);
-render();
+setInterval(() => void sendQueued(), 3000);
+void migrate().then(() => {
+  render();
+  return adoptOldSession(api);
+}).then(() => {
+  if (!shown && session()) render();
+});
