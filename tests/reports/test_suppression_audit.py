@@ -284,6 +284,11 @@ def main():
         print(f"{len(units)} units x {len(months)} months ({fmt(months[0])} .. {fmt(months[-1])}) in {seconds:.0f} s: "
               f"{len(pub.cells)} count cells, {len(hidden)} suppressed ({len(small)} small, "
               f"{len(hidden) - len(small)} complementary), {len(eqs)} equations")
+        county = ("region", next(r for r, parent in regions.items()
+                                 if parent is not None and len(children[("region", r)]) > 1))
+        top = [k for k in hidden if k[1] == county and k[2] == "all" and k[0][0] == "m"]
+        print(f"the county ({county[1]}), all, every month: {len(top)} suppressed "
+              f"({sum(1 for k in top if pub.cells[k][2])} small)")
         failures = 0
         for key, seen, other in pub.disagreements[:10]:
             print(f"FAIL: two reports disagree on {key}: {seen} vs {other}")
