@@ -1,7 +1,8 @@
 // The three formats of a report. Each writes the cells of the same Report, so
 // the numbers agree: counts as integers, rates as fractions rounded to 4
 // decimals, a suppressed cell as null / "suppressed" / data-absent-reason
-// "masked", a rate over 0 as null / "" / "not-applicable".
+// "masked" (a count with its reason: small-count or complementary), a rate
+// over 0 as null / "" / "not-applicable".
 #include <nlohmann/json.hpp>
 
 #include "careloop/core/time.hpp"
@@ -28,16 +29,19 @@ json table_json(const Table& t) {
   for (const auto& r : t.rows) {
     json values = json::object();
     json suppressed = json::array();
+    json small = json::array();
     for (std::size_t i = 0; i < t.columns.size(); ++i) {
       const auto& c = r.cells[i];
       values[t.columns[i]] = c.value ? number(t.columns[i], *c.value) : json(nullptr);
       if (c.suppressed) suppressed.push_back(t.columns[i]);
+      if (c.small) small.push_back(t.columns[i]);
     }
     rows.push_back({{"unit", unit_json(r.unit)},
                     {"breakdown", r.breakdown},
                     {"group", r.group},
                     {"values", std::move(values)},
-                    {"suppressed", std::move(suppressed)}});
+                    {"suppressed", std::move(suppressed)},
+                    {"suppressed_small", std::move(small)}});
   }
   return {{"columns", t.columns}, {"rows", std::move(rows)}};
 }
@@ -57,6 +61,14 @@ const json& masked() {
                                                       {"valueCode", "masked"}}})}};
   return j;
 }
+constexpr std::string_view suppression_reason_url = "urn:careloop:fhir:suppression-reason";
+// A suppressed count: masked, and why: "small-count" (1-4) or "complementary"
+// (hidden only to protect another; nothing is said of its size).
+json masked_count(const Cell& c) {
+  json j = masked();
+  j["extension"].push_back({{"url", std::string(suppression_reason_url)}, {"valueCode", c.small ? "small-count" : "complementary"}});
+  return j;
+}
 const json& not_applicable() {
   static const json j = {{"extension", json::array({{{"url", "http://hl7.org/fhir/StructureDefinition/data-absent-reason"},
                                                       {"valueCode", "not-applicable"}}})}};
@@ -68,7 +80,7 @@ json population(std::string_view code, const Cell& c) {
   json p = json::object();
   p["code"] = {{"coding", json::array({coding})}};
   if (c.value) p["count"] = static_cast<std::int64_t>(*c.value);
-  else p["_count"] = masked();
+  else p["_count"] = masked_count(c);
   return p;
 }
 
@@ -102,7 +114,7 @@ std::string to_json_text(const Report& r) {
               {"time_zone", r.time_zone},
               {"path", std::move(path)},
               {"children", std::move(children)},
-              {"suppression", {{"min_published", min_published}, {"rule", "counts 1-4 and the cells that would reveal them by subtraction are null and listed in suppressed"}}},
+              {"suppression", {{"min_published", min_published}, {"rule", "counts 1-4 (listed in suppressed_small as well) and the cells that would reveal them by subtraction, in this report or with any other month's, are null and listed in suppressed"}}},
               {"indicators", table_json(r.indicators)},
               {"trend", table_json(r.trend)},
               {"cohorts", table_json(r.cohorts)},

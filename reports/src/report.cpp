@@ -122,14 +122,23 @@ Tree load_tree(store::Store& st) {
   return t;
 }
 
-// ---- one month (or cohort) for every node of the tree, suppressed together,
-// so that every report cut from it (a region's, a sub-region's, a clinic's)
-// publishes the same cells and no two of them combine to reveal one.
+// ---- every month from before the first registration to the report's month,
+// for every node of the tree, in one grid suppressed a month at a time in
+// order: every report cut from it (a region's, a clinic's, the trend, the
+// cohorts, of any month) publishes the same cells, a month's cells do not
+// depend on the month asked for, and no relation between published cells
+// (within a month, across months, across cohorts) recovers a suppressed one.
 
-struct NodeTable {
-  // cells[node][group][count]: index into grid
-  std::vector<std::array<std::array<std::size_t, n_counts>, n_groups>> cell;
+constexpr std::size_t unpublished = std::numeric_limits<std::size_t>::max();
+// cell[node][group][count]: index into the grid (unpublished: not in it)
+using NodeCells = std::vector<std::array<std::array<std::size_t, n_counts>, n_groups>>;
+
+struct History {
+  int first = 0;  // the first month of the grid; nobody was registered before first + 6
   SuppressionGrid grid;
+  std::vector<NodeCells> months;   // [month - first]
+  std::map<int, NodeCells> cohorts;  // by the quarter's first month: group all, the cohort table's counts only
+  const NodeCells& month(int m) const { return months[static_cast<std::size_t>(m - first)]; }
 };
 
 void add_sum(SuppressionGrid& g, std::size_t total, const std::vector<std::size_t>& parts) {
@@ -139,8 +148,8 @@ void add_sum(SuppressionGrid& g, std::size_t total, const std::vector<std::size_
   g.equations.push_back(std::move(eq));
 }
 
-NodeTable tabulate(const Tree& tree, const std::vector<store::RollupCount>& counts) {
-  // Per clinic, per group.
+// The counts of every node and group: clinics from the rollup, regions as the sum of their clinics.
+std::vector<std::array<Counts, n_groups>> node_counts(const Tree& tree, const std::vector<store::RollupCount>& counts) {
   std::vector<std::array<Counts, n_groups>> raw(tree.nodes.size());
   for (auto& per_node : raw)
     for (auto& c : per_node) c.fill(0);
@@ -174,7 +183,6 @@ NodeTable tabulate(const Tree& tree, const std::vector<store::RollupCount>& coun
     for (const auto g : {std::size_t{0}, sex_group(c.sex), age_group(c.age_decade)})
       for (std::size_t i = 0; i < n_counts; ++i) raw[it->second][g][i] += add[i];
   }
-  // Regions sum their children (children come after... not necessarily: sum by walking up).
   std::vector<std::array<Counts, n_groups>> total = raw;
   for (std::size_t n = 0; n < tree.nodes.size(); ++n) {
     if (tree.nodes[n].unit.type != UnitType::clinic) continue;
@@ -182,45 +190,112 @@ NodeTable tabulate(const Tree& tree, const std::vector<store::RollupCount>& coun
       for (std::size_t g = 0; g < n_groups; ++g)
         for (std::size_t i = 0; i < n_counts; ++i) total[*p][g][i] += raw[n][g][i];
   }
+  return total;
+}
 
-  NodeTable t;
-  t.cell.resize(tree.nodes.size());
-  for (std::size_t n = 0; n < tree.nodes.size(); ++n)
-    for (std::size_t g = 0; g < n_groups; ++g)
-      for (std::size_t i = 0; i < n_counts; ++i) t.cell[n][g][i] = t.grid.add(total[n][g][i]);
-
-  auto& G = t.grid;
+// The sums within a row (a cohort and its outcomes, the registered and their
+// risk bands) and within a column (a unit and its children) of the cells given.
+void add_table_equations(SuppressionGrid& G, const Tree& tree, const NodeCells& cell, std::size_t groups) {
+  auto sum = [&](std::size_t total, std::initializer_list<std::size_t> parts) {
+    if (total == unpublished) return;
+    for (const auto p : parts)
+      if (p == unpublished) return;
+    add_sum(G, total, parts);
+  };
   for (std::size_t n = 0; n < tree.nodes.size(); ++n) {
-    for (std::size_t g = 0; g < n_groups; ++g) {
-      const auto& c = t.cell[n][g];
-      // Within a row: a cohort and its outcomes.
+    for (std::size_t g = 0; g < groups; ++g) {
+      const auto& c = cell[n][g];
       for (std::size_t k = 0; k < conditions.size(); ++k) {
-        add_sum(G, c[cc(k, "cohort")], {c[cc(k, "under_care")], c[cc(k, "ltfu")]});
-        add_sum(G, c[cc(k, "under_care")],
-                {c[cc(k, "controlled")], c[cc(k, "uncontrolled")], c[cc(k, "visit_no_measure")], c[cc(k, "missed_visit")]});
-        add_sum(G, c[cc(k, "cohort")],
-                {c[cc(k, "controlled")], c[cc(k, "uncontrolled")], c[cc(k, "visit_no_measure")], c[cc(k, "missed_visit")],
-                 c[cc(k, "ltfu")]});
+        sum(c[cc(k, "cohort")], {c[cc(k, "under_care")], c[cc(k, "ltfu")]});
+        sum(c[cc(k, "under_care")],
+            {c[cc(k, "controlled")], c[cc(k, "uncontrolled")], c[cc(k, "visit_no_measure")], c[cc(k, "missed_visit")]});
+        sum(c[cc(k, "cohort")], {c[cc(k, "controlled")], c[cc(k, "uncontrolled")], c[cc(k, "visit_no_measure")],
+                                 c[cc(k, "missed_visit")], c[cc(k, "ltfu")]});
       }
-      add_sum(G, c[rc("patients_registered")],
-              {c[rc("risk_high")], c[rc("risk_moderate")], c[rc("risk_low")], c[rc("risk_unscored")]});
-      // Within a column: a unit and its children.
+      sum(c[rc("patients_registered")], {c[rc("risk_high")], c[rc("risk_moderate")], c[rc("risk_low")], c[rc("risk_unscored")]});
       for (std::size_t i = 0; i < n_counts; ++i) {
+        if (c[i] == unpublished) continue;
         std::vector<std::size_t> parts;
-        for (const auto ch : tree.nodes[n].children) parts.push_back(t.cell[ch][g][i]);
+        for (const auto ch : tree.nodes[n].children) parts.push_back(cell[ch][g][i]);
         add_sum(G, c[i], parts);
       }
     }
-    // Within a column: all = female + male = the age bands.
+    if (groups < n_groups) continue;
+    // All = female + male = the age bands.
     for (std::size_t i = 0; i < n_counts; ++i) {
-      add_sum(G, t.cell[n][0][i], {t.cell[n][1][i], t.cell[n][2][i]});
+      add_sum(G, cell[n][0][i], {cell[n][1][i], cell[n][2][i]});
       std::vector<std::size_t> ages;
-      for (std::size_t g = 3; g < n_groups; ++g) ages.push_back(t.cell[n][g][i]);
-      add_sum(G, t.cell[n][0][i], ages);
+      for (std::size_t g = 3; g < n_groups; ++g) ages.push_back(cell[n][g][i]);
+      add_sum(G, cell[n][0][i], ages);
     }
   }
-  suppress(G, min_published);
-  return t;
+}
+
+// Month m's cells, its own sums, and its sums with the months before it, for
+// every node, by all, female and male (ages move between bands from one
+// month to the next, so bands have no exact relation across months):
+// registered_cumulative(m) = registered_cumulative(m-1) + registered_month(m),
+// and cohort(m) = registered_cumulative(m-3) (the same patients).
+void add_month(History& h, const Tree& tree, int m, const std::vector<store::RollupCount>& counts) {
+  const auto total = node_counts(tree, counts);
+  auto& G = h.grid;
+  NodeCells cell(tree.nodes.size());
+  for (std::size_t n = 0; n < tree.nodes.size(); ++n)
+    for (std::size_t g = 0; g < n_groups; ++g)
+      for (std::size_t i = 0; i < n_counts; ++i) cell[n][g][i] = G.add(total[n][g][i]);
+  add_table_equations(G, tree, cell, n_groups);
+  for (std::size_t n = 0; n < tree.nodes.size(); ++n)
+    for (std::size_t g = 0; g < 3; ++g)
+      for (std::size_t k = 0; k < conditions.size(); ++k) {
+        const auto cum = cc(k, "registered_cumulative");
+        if (m - 1 >= h.first) add_sum(G, cell[n][g][cum], {h.month(m - 1)[n][g][cum], cell[n][g][cc(k, "registered_month")]});
+        if (m - 3 >= h.first) add_sum(G, cell[n][g][cc(k, "cohort")], {h.month(m - 3)[n][g][cum]});
+      }
+  h.months.push_back(std::move(cell));
+}
+
+// The counts a cohort table publishes (the unit's row, group all).
+bool in_cohort_table(std::size_t i) {
+  for (std::size_t k = 0; k < conditions.size(); ++k)
+    for (auto n : {"cohort", "under_care", "ltfu", "controlled", "uncontrolled", "visit_no_measure", "missed_visit"})
+      if (cc(k, n) == i) return true;
+  return false;
+}
+
+// A quarter's cohort (starting at month q) enters the grid in two steps.
+// With the quarter's last month, q + 2, its size for every node: the
+// patients registered in the quarter, which the months publish already as
+// registered_month(q) + (q+1) + (q+2) = registered_cumulative(q+2) -
+// registered_cumulative(q-1), so it is decided with those months (later, a
+// small size could no longer be protected: the months are settled).
+void add_cohort_size(History& h, const Tree& tree, int q) {
+  auto& G = h.grid;
+  NodeCells cell(tree.nodes.size());
+  for (auto& per_group : cell)
+    for (auto& c : per_group) c.fill(unpublished);
+  for (std::size_t n = 0; n < tree.nodes.size(); ++n)
+    for (std::size_t k = 0; k < conditions.size(); ++k) {
+      const auto reg = cc(k, "registered_month"), cum = cc(k, "registered_cumulative");
+      std::int64_t size = 0;
+      for (int m = q; m <= q + 2; ++m) size += G.values[h.month(m)[n][0][reg]];
+      const auto c = cell[n][0][cc(k, "cohort")] = G.add(size);
+      add_sum(G, c, {h.month(q)[n][0][reg], h.month(q + 1)[n][0][reg], h.month(q + 2)[n][0][reg]});
+      add_sum(G, h.month(q + 2)[n][0][cum], {h.month(q - 1)[n][0][cum], c});
+    }
+  add_table_equations(G, tree, cell, 1);
+  h.cohorts[q] = std::move(cell);
+}
+
+// With the next quarter's last month, q + 5, its outcomes (the cohort table's
+// other counts, the unit's row only) and their sums.
+void add_cohort_outcomes(History& h, const Tree& tree, int q, const std::vector<store::RollupCount>& counts) {
+  const auto total = node_counts(tree, counts);
+  auto& G = h.grid;
+  auto& cell = h.cohorts.at(q);
+  for (std::size_t n = 0; n < tree.nodes.size(); ++n)
+    for (std::size_t i = 0; i < n_counts; ++i)
+      if (in_cohort_table(i) && cell[n][0][i] == unpublished) cell[n][0][i] = G.add(total[n][0][i]);
+  add_table_equations(G, tree, cell, 1);
 }
 
 double round4(double x) { return std::round(x * 10000.0) / 10000.0; }
@@ -231,48 +306,79 @@ std::vector<std::string> indicator_columns() {
   return cols;
 }
 
-// The published cells of one node and group: counts, then rates.
-std::vector<Cell> published(const NodeTable& t, std::size_t node, std::size_t group) {
+Cell count_cell(const SuppressionGrid& g, std::size_t idx) {
+  if (idx == unpublished) return {};
+  if (g.suppressed(idx)) return {std::nullopt, true, g.hidden[idx] == Hidden::primary};
+  return {static_cast<double>(g.values[idx]), false, false};
+}
+
+// The published cells of one node and group: counts, then rates (suppressed
+// when either part is; never "small": a rate is not a count).
+std::vector<Cell> published(const SuppressionGrid& grid, const NodeCells& cells, std::size_t node, std::size_t group) {
   std::vector<Cell> out;
-  const auto& c = t.cell[node][group];
-  for (std::size_t i = 0; i < n_counts; ++i) {
-    const auto idx = c[i];
-    if (t.grid.suppressed[idx]) out.push_back({std::nullopt, true});
-    else out.push_back({static_cast<double>(t.grid.values[idx]), false});
-  }
+  const auto& c = cells[node][group];
+  for (std::size_t i = 0; i < n_counts; ++i) out.push_back(count_cell(grid, c[i]));
   for (const auto& r : rate_defs()) {
     const auto num = c[r.numerator], den = c[r.denominator];
-    if (t.grid.suppressed[num] || t.grid.suppressed[den]) out.push_back({std::nullopt, true});
-    else if (t.grid.values[den] == 0) out.push_back({std::nullopt, false});
+    if (num == unpublished || den == unpublished) out.push_back({});
+    else if (grid.suppressed(num) || grid.suppressed(den)) out.push_back({std::nullopt, true, false});
+    else if (grid.values[den] == 0) out.push_back({std::nullopt, false, false});
     else
-      out.push_back({round4(static_cast<double>(t.grid.values[num]) / static_cast<double>(t.grid.values[den])), false});
+      out.push_back({round4(static_cast<double>(grid.values[num]) / static_cast<double>(grid.values[den])), false, false});
   }
   return out;
 }
 
-store::RollupQuery month_query(const Tree& tree, const Calendar& cal, int month) {
-  store::RollupQuery q;
-  q.clinic_ids = tree.clinic_ids;
-  q.month = month;
-  q.as_of_date = last_day(month);
-  q.registered_before_ms = cal.month_end_ms(month);
-  q.registered_from_ms = std::numeric_limits<std::int64_t>::min();
+store::RollupMonth month_cut(const Calendar& cal, int month) {
   // Registered at least 3 months before the end of the month: in a month up to M-3.
-  q.cohort_before_ms = cal.month_start_ms(month - (recent_months - 1));
-  q.month_start_ms = cal.month_start_ms(month);
-  q.risk_before_ms = cal.month_end_ms(month);
-  return q;
+  return {month, last_day(month), cal.month_end_ms(month), cal.month_start_ms(month - (recent_months - 1)),
+          cal.month_start_ms(month)};
 }
 
-// The quarter cohort: registered in the quarter starting at q_first, seen at
-// the end of the next quarter.
-store::RollupQuery cohort_query(const Tree& tree, const Calendar& cal, int q_first) {
-  const int outcome = q_first + 5;
-  store::RollupQuery q = month_query(tree, cal, outcome);
-  q.registered_from_ms = cal.month_start_ms(q_first);
-  q.registered_before_ms = cal.month_start_ms(q_first + 3);
-  q.cohort_before_ms = q.registered_before_ms;  // everyone in the cohort is in its denominator
-  return q;
+// The quarter cohort starting at q as a cut of month q + 5: registered before
+// the quarter's end, bucket 0 before its start, bucket 1 in it (the cohort).
+store::RollupMonth cohort_cut(const Calendar& cal, int q) {
+  const int outcome = q + 5;
+  return {outcome, last_day(outcome), cal.month_start_ms(q + 3), cal.month_start_ms(q), cal.month_start_ms(q + 3)};
+}
+
+// The first month the history must start at: six months before anyone
+// registered (so the cohort and cumulative sums of its first months see only
+// zeros), and 17 before `month` (the trend's first month's cohort sums).
+// Found with yearly cuts back to 30 years before `month`.
+int history_start(store::Store& st, const Tree& tree, const Calendar& cal, int month) {
+  std::vector<store::RollupMonth> years;
+  for (int y = 0; y <= 30; ++y) years.push_back(month_cut(cal, month - 12 * y));
+  int earliest = month + 1;
+  for (const auto& c : st.rollup_counts_months(tree.clinic_ids, years)) earliest = std::min(earliest, c.month);
+  // Nobody registered by the end of month earliest - 12.
+  return std::min(earliest - 12 - 6, month - 17);
+}
+
+History build_history(store::Store& st, const Tree& tree, const Calendar& cal, int month) {
+  History h;
+  h.first = history_start(st, tree, cal, month);
+  std::vector<store::RollupMonth> months, cohort_cuts;
+  for (int m = h.first; m <= month; ++m) {
+    months.push_back(month_cut(cal, m));
+    if (m % 3 == 2 && m - 5 - 1 >= h.first) cohort_cuts.push_back(cohort_cut(cal, m - 5));
+  }
+  std::map<int, std::vector<store::RollupCount>> by_month, by_outcome;
+  for (auto& c : st.rollup_counts_months(tree.clinic_ids, months)) by_month[c.month].push_back(std::move(c));
+  for (auto& c : st.rollup_counts_months(tree.clinic_ids, cohort_cuts)) {
+    if (c.registration != 1) continue;  // registered before the quarter
+    c.registration = 0;                 // everyone in the cohort is in its denominator
+    by_outcome[c.month].push_back(std::move(c));
+  }
+  for (int m = h.first; m <= month; ++m) {
+    const Settled settled{h.grid.values.size(), h.grid.equations.size()};
+    add_month(h, tree, m, by_month[m]);
+    // A month that ends a quarter: that quarter's cohort size, and the outcomes of the quarter before it.
+    if (m % 3 == 2 && m - 2 - 1 >= h.first) add_cohort_size(h, tree, m - 2);
+    if (m % 3 == 2 && h.cohorts.count(m - 5)) add_cohort_outcomes(h, tree, m - 5, by_outcome[m]);
+    suppress(h.grid, min_published, settled);
+  }
+  return h;
 }
 
 std::vector<std::string> cohort_columns() {
@@ -359,24 +465,14 @@ core::Result<Report> build_report(store::Store& st, const Calendar& cal, UnitTyp
   rep.indicators.columns = cols;
   rep.trend.name = "trend";
   rep.trend.columns = cols;
-  // The months of the trend in one pass over the patients.
-  const int first = parts.trend ? month - 11 : month;
-  std::vector<store::RollupMonth> wanted;
-  for (int m = first; m <= month; ++m) {
-    const auto q = month_query(tree, cal, m);
-    wanted.push_back({m, q.as_of_date, q.registered_before_ms, q.cohort_before_ms, q.month_start_ms});
-  }
-  std::map<int, std::vector<store::RollupCount>> by_month;
-  for (auto& c : st.rollup_counts_months(tree.clinic_ids, wanted)) by_month[c.month].push_back(std::move(c));
-  for (int m = first; m <= month; ++m) {
-    const NodeTable t = tabulate(tree, by_month[m]);
-    rep.trend.rows.push_back({rep.unit, "month", format_month(m), published(t, self, 0)});
-    if (m != month) continue;
-    for (std::size_t g = 0; g < n_groups; ++g)
-      rep.indicators.rows.push_back({rep.unit, groups()[g].first, groups()[g].second, published(t, self, g)});
-    for (const auto ch : tree.nodes[self].children)
-      rep.indicators.rows.push_back({tree.nodes[ch].unit, "all", "all", published(t, ch, 0)});
-  }
+  // Every month up to this one, suppressed in order (a trend without the months before it would not be safe).
+  const History h = build_history(st, tree, cal, month);
+  for (int m = parts.trend ? month - 11 : month; m <= month; ++m)
+    rep.trend.rows.push_back({rep.unit, "month", format_month(m), published(h.grid, h.month(m), self, 0)});
+  for (std::size_t g = 0; g < n_groups; ++g)
+    rep.indicators.rows.push_back({rep.unit, groups()[g].first, groups()[g].second, published(h.grid, h.month(month), self, g)});
+  for (const auto ch : tree.nodes[self].children)
+    rep.indicators.rows.push_back({tree.nodes[ch].unit, "all", "all", published(h.grid, h.month(month), ch, 0)});
 
   // The four latest quarters whose next quarter has ended by the month's end.
   rep.cohorts.name = "cohorts";
@@ -384,9 +480,8 @@ core::Result<Report> build_report(store::Store& st, const Calendar& cal, UnitTyp
   const int last_outcome_quarter_end = month - ((month % 3) == 2 ? 0 : (month % 3) + 1);  // last month ending a quarter
   for (int k = 3; parts.cohorts && k >= 0; --k) {
     const int q_first = last_outcome_quarter_end - 5 - 3 * k;
-    const NodeTable t = tabulate(tree, st.rollup_counts(cohort_query(tree, cal, q_first)));
-    rep.cohorts.rows.push_back(
-        {rep.unit, "quarter", format_quarter(q_first), pick_columns(published(t, self, 0), cols, rep.cohorts.columns)});
+    rep.cohorts.rows.push_back({rep.unit, "quarter", format_quarter(q_first),
+                                pick_columns(published(h.grid, h.cohorts.at(q_first), self, 0), cols, rep.cohorts.columns)});
   }
 
   // Alerts opened in the month, per type, for every node, suppressed together.
@@ -433,11 +528,11 @@ core::Result<Report> build_report(store::Store& st, const Calendar& cal, UnitTyp
       std::vector<Cell> cells;
       for (std::size_t k = 0; k < 2; ++k) {
         const auto i = cell[self][t][k];
-        cells.push_back(g.suppressed[i] ? Cell{std::nullopt, true} : Cell{static_cast<double>(g.values[i]), false});
+        cells.push_back(count_cell(g, i));
       }
-      if (cells[0].suppressed || cells[1].suppressed) cells.push_back({std::nullopt, true});
-      else if (*cells[0].value == 0) cells.push_back({std::nullopt, false});
-      else cells.push_back({round4(*cells[1].value / *cells[0].value), false});
+      if (cells[0].suppressed || cells[1].suppressed) cells.push_back({std::nullopt, true, false});
+      else if (*cells[0].value == 0) cells.push_back({});
+      else cells.push_back({round4(*cells[1].value / *cells[0].value), false, false});
       rep.alerts.rows.push_back({rep.unit, "type", types[t], std::move(cells)});
     }
   }

@@ -5,8 +5,11 @@
    2026 and every region and clinic, each published cell of the indicators,
    trend and cohorts tables equals a brute-force computation over the raw
    readings written here, independently of reports/ (Python over sqlite3);
-   every count of 1-4 is suppressed, and no sum relation published in a
-   report has exactly one suppressed cell (the subtraction case).
+   every count of 1-4 is suppressed and listed as small (the only cells a
+   client may show as "<5"), a cell suppressed to protect another is not
+   listed as small, and no sum relation published in a report has exactly
+   one suppressed cell (the subtraction case; test_suppression_audit.py
+   attacks every month and cohort together).
 2. A late reading (taken months ago, sent now) changes its past month.
 3. Scopes: who may read which region's and clinic's report.
 4. JSON, CSV, FHIR and the command line carry the same numbers; no report
@@ -203,6 +206,9 @@ def compare_row(tab, row, columns, where):
     unit = (row["unit"]["type"], row["unit"]["id"])
     group = row["group"] if row["breakdown"] in ("all", "sex", "age") else "all"
     values, hidden = row["values"], set(row["suppressed"])
+    # Only a count of 1-4 may be shown as "<5"; a cell hidden to protect another says nothing of its size.
+    small = set(row.get("suppressed_small", ()))
+    check(small <= hidden, f"{where}: small but not suppressed: {sorted(small - hidden)}")
     for col in columns:
         v = values[col]
         parts = rate_parts(col)
@@ -210,6 +216,7 @@ def compare_row(tab, row, columns, where):
             num, den = (tab.get(unit, {}).get(group, {}).get(p, 0) for p in parts)
             if col in hidden:
                 check(v is None and (parts[0] in hidden or parts[1] in hidden), f"{where} {col}: rate hidden alone")
+                check(col not in small, f"{where} {col}: a rate suppressed as a small count")
             elif den == 0:
                 check(v is None, f"{where} {col}: {v} but the denominator is 0")
             else:
@@ -219,6 +226,10 @@ def compare_row(tab, row, columns, where):
         if col in hidden:
             Stats.suppressed += 1
             check(v is None, f"{where} {col}: suppressed but has a value")
+            if col in small:
+                check(1 <= truth < MIN_PUBLISHED, f"{where} {col}: {truth} suppressed as small")
+            else:
+                check(not (1 <= truth < MIN_PUBLISHED), f"{where} {col}: {truth} suppressed without saying it is small")
         else:
             Stats.published += 1
             check(v == truth, f"{where} {col}: report {v}, raw readings {truth}")
@@ -322,9 +333,16 @@ def formats_agree(srv, token, binary, db, region, month):
                     pv = j["values"][part]
                     check(pops[code].get("count") == pv, f"fhir {col} {code}: {pops[code].get('count')} vs json {pv}")
                     if part in j["suppressed"]:
-                        check(pops[code]["_count"]["extension"][0]["valueCode"] == "masked", f"fhir {col}: masked")
+                        ext = pops[code]["_count"]["extension"]
+                        check(ext[0]["valueCode"] == "masked", f"fhir {col}: masked")
+                        reason = "small-count" if part in j["suppressed_small"] else "complementary"
+                        check(ext[1]["valueCode"] == reason, f"fhir {col} {code}: {ext[1:]} but {reason}")
             else:
                 check(pops["initial-population"].get("count") == v, f"fhir {col}: {pops['initial-population']} vs {v}")
+                if col in j["suppressed"]:
+                    reason = "small-count" if col in j["suppressed_small"] else "complementary"
+                    ext = pops["initial-population"]["_count"]["extension"]
+                    check([e["valueCode"] for e in ext] == ["masked", reason], f"fhir {col}: {ext}, want masked {reason}")
     # The command line gives the same report.
     p = run([binary, "--db", db, "report", "--region", str(region), "--month", month, "--format", "json"])
     cli = json.loads(p.stdout)

@@ -27,10 +27,14 @@ struct UnitRef {
 };
 
 // A published value: a count, a rate (a fraction, rounded to 4 decimals),
-// suppressed, or not applicable (a rate over 0).
+// suppressed, or not applicable (a rate over 0). A suppressed cell is small
+// when it is a count of 1 … min_published-1 (it may be shown as "<5");
+// otherwise it was hidden only to protect another, and nothing may be said
+// of its size.
 struct Cell {
   std::optional<double> value;
   bool suppressed = false;
+  bool small = false;
 };
 
 struct Row {
