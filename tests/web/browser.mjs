@@ -569,6 +569,11 @@ try {
     assert(head.slice(0, 6).join(",") === "month,unit_type,unit_id,unit_name,breakdown,group", `CSV header: ${csv[0]}`);
     const own = csv.map((l) => l.split(",")).find((r) => r[1] === m[1] && r[2] === m[2] && r[4] === "all");
     assert(own, `no row for ${m[1]} ${m[2]} in the CSV`);
+    // A hidden cell says "<5" only when it is a true count of 1–4 (suppressed_small);
+    // one hidden to protect another says so and claims no size.
+    const hidden = await a.$$eval("td[data-suppressed]", (tds) => tds.map((td) => [td.dataset.suppressed, td.textContent.trim()]));
+    for (const [why, text] of hidden)
+      assert((why === "small") === (text === "<5"), `a ${why} cell shows "${text}"`);
     const col = head.indexOf("htn_cohort");
     const cellEl = await a.$("[data-condition=htn] [data-column=htn_cohort]");  // absent when suppressed
     const shown = cellEl ? (await cellEl.textContent()).trim() : "suppressed";

@@ -1,9 +1,11 @@
 // Population reports (issue 6): a region's or a clinic's HEARTS indicators for
 // a month, read from GET /api/v1/reports/{regions|clinics}/{id}. The page
-// shows only what the API published: a suppressed cell (a count of 1–4, or
-// one that would reveal it by subtraction) arrives as null and is shown as
-// "<5" — the page never computes a figure of its own, so the screen, the CSV,
-// the JSON and the FHIR export carry the same numbers.
+// shows only what the API published: a suppressed cell arrives as null. A
+// true count of 1–4 (listed in suppressed_small) is shown as "<5"; a cell
+// hidden only so that no subtraction reveals another says "hidden", never
+// "<5", which would tell a health authority something false. The page never
+// computes a figure of its own, so the screen, the CSV, the JSON and the FHIR
+// export carry the same numbers.
 //
 // Route: #/reports/region/ID?month=YYYY-MM or #/reports/clinic/ID?month=...
 import "./reports.css";
@@ -15,7 +17,7 @@ import { api, state } from "./state";
 
 addWords({
   reports: "人群报表", rep_month: "月份", rep_zone: "时区 {tz}", rep_path: "行政区划", rep_csv: "下载 CSV",
-  rep_csv_trend: "下载趋势 CSV", rep_suppression: "为保护隐私，1–4 的计数及可由减法推出它们的单元格不予公布（显示为 <5）；公布的最小计数为 {n}。",
+  rep_csv_trend: "下载趋势 CSV", rep_suppression: "为保护隐私，1–4 的计数不予公布（显示为 <5）；可由减法推出它们的单元格也不公布（显示为“已隐藏”，其值可大可小）。公布的最小计数为 {n}。",
   rep_registered_cumulative: "累计登记", rep_registered_month: "本月新登记", rep_cohort: "纳入管理（登记满3个月）",
   rep_controlled: "控制达标", rep_uncontrolled: "未达标", rep_missed_visit: "3个月内无随访", rep_visit_no_measure: "有随访但未测量",
   rep_ltfu: "失访（12个月无记录）", rep_rate_columns: "各行依次为：人数、占管理人数比例、占未失访人数比例。",
@@ -24,7 +26,7 @@ addWords({
   rep_children: "下级单位对比", rep_clinic_self: "下级单位", rep_no_children: "没有下级单位。", rep_unit: "单位",
   rep_breakdowns: "按性别和年龄组", rep_group: "分组", rep_cohorts: "季度队列结局", rep_quarter: "登记季度",
   rep_cohorts_hint: "按登记季度分组的患者在所选月份的结局。", rep_risk: "风险分层", rep_alert_actions: "警报处理率",
-  rep_alert_type: "警报类型", rep_all_types: "全部", suppressed_hint: "为保护隐私不予公布", not_applicable: "不适用",
+  rep_alert_type: "警报类型", rep_all_types: "全部", suppressed_hint: "1–4 例，为保护隐私不予公布", complement_hint: "为防止推算出小计数而隐藏，并非小计数", hidden: "已隐藏", not_applicable: "不适用",
   col_htn_cohort: "高血压管理人数", col_htn_controlled: "高血压达标", col_htn_uncontrolled: "高血压未达标",
   col_htn_missed_visit: "高血压漏访", col_htn_ltfu: "高血压失访", col_htn_controlled_rate: "高血压控制率",
   col_htn_missed_visit_rate: "高血压漏访率", col_htn_ltfu_rate: "高血压失访率",
@@ -36,7 +38,7 @@ addWords({
 }, {
   reports: "Population reports", rep_month: "Month", rep_zone: "time zone {tz}", rep_path: "Region tree",
   rep_csv: "Download CSV", rep_csv_trend: "Download trend CSV",
-  rep_suppression: "To protect privacy, counts of 1–4 and the cells that would reveal them by subtraction are not published (shown as <5); the smallest published count is {n}.",
+  rep_suppression: "To protect privacy, counts of 1–4 are not published (shown as <5), nor are the cells that would reveal them by subtraction (shown as hidden; they may be of any size). The smallest published count is {n}.",
   rep_registered_cumulative: "Registered (cumulative)", rep_registered_month: "Registered this month",
   rep_cohort: "Under management (registered ≥ 3 months)", rep_controlled: "Controlled", rep_uncontrolled: "Uncontrolled",
   rep_missed_visit: "No visit in 3 months", rep_visit_no_measure: "Visit without a measurement",
@@ -49,7 +51,7 @@ addWords({
   rep_breakdowns: "By sex and age band", rep_group: "Group", rep_cohorts: "Quarterly cohort outcomes",
   rep_quarter: "Registered in", rep_cohorts_hint: "Patients grouped by the quarter they were registered in, as of the chosen month.",
   rep_risk: "Risk bands", rep_alert_actions: "Alert action rates", rep_alert_type: "Alert type", rep_all_types: "All",
-  suppressed_hint: "Not published, to protect privacy", not_applicable: "Not applicable",
+  suppressed_hint: "1 to 4, not published to protect privacy", complement_hint: "Hidden so that no small count can be worked out; not a small count", hidden: "hidden", not_applicable: "Not applicable",
   col_htn_cohort: "HTN managed", col_htn_controlled: "HTN controlled", col_htn_uncontrolled: "HTN uncontrolled",
   col_htn_missed_visit: "HTN missed visit", col_htn_ltfu: "HTN lost", col_htn_controlled_rate: "HTN control rate",
   col_htn_missed_visit_rate: "HTN missed-visit rate", col_htn_ltfu_rate: "HTN lost rate",
@@ -69,6 +71,7 @@ interface Row {
   group: string;
   values: Values;
   suppressed: string[];
+  suppressed_small?: string[];  // of those, the true counts of 1–4
 }
 interface Table {
   columns: string[];
@@ -109,8 +112,11 @@ function cell(row: Row | undefined, column: string, kind: "count" | "rate" = "co
   const v = row.values[column];
   if (v === null || v === undefined) {
     const suppressed = row.suppressed.includes(column);
-    return h("td", { class: "num muted", title: suppressed ? t("suppressed_hint") : t("not_applicable") },
-      suppressed ? "<5" : "—");
+    if (!suppressed) return h("td", { class: "num muted", title: t("not_applicable") }, "—");
+    const small = (row.suppressed_small ?? []).includes(column);
+    return h("td", { class: "num muted", title: small ? t("suppressed_hint") : t("complement_hint"),
+      "data-suppressed": small ? "small" : "complement", "data-hidden-column": column },
+      small ? "<5" : t("hidden"));
   }
   return h("td", { class: "num", "data-column": column }, kind === "rate" ? percent(v) : String(v));
 }
