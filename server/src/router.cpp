@@ -157,7 +157,7 @@ asio::awaitable<Response> Router::dispatch(RequestContext& ctx) const {
   // they must be text.
   for (const auto& [name, value] : ctx.query)
     if (!core::valid_utf8(name) || !core::valid_utf8(value))
-      co_return refusal(ctx.path, problem_response(http::status::bad_request, "Bad Request",
+      co_return refusal(ctx.path, problem_response(http::status::unprocessable_entity, "Invalid query",
                                                    "A query parameter is not valid UTF-8 text once decoded.",
                                                    {{"/query/" + (core::valid_utf8(name) ? name : std::string("?")),
                                                      "not valid UTF-8 text"}}));

@@ -423,7 +423,8 @@ TEST_CASE("fhir search takes a token's system|code with the bar unencoded, as th
   REQUIRE(encoded.status == 200);
   CHECK(plain.json()["entry"].size() == encoded.json()["entry"].size());
   bool found = false;
-  for (const auto& e : plain.json()["entry"]) found = found || e["resource"]["id"] == std::to_string(id_of(posted));
+  const auto searchset = plain.json();  // kept: a range-for over a member of a temporary would dangle
+  for (const auto& e : searchset["entry"]) found = found || e["resource"]["id"] == std::to_string(id_of(posted));
   CHECK(found);
 }
 

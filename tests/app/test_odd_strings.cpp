@@ -146,7 +146,8 @@ TEST_CASE("a Chinese device name of 22 characters does not break the patient's v
   INFO(readings.body.substr(0, 300));
   REQUIRE(readings.status == 200);
   bool found = false;
-  for (const auto& r : readings.json().at("readings"))
+  const auto listing = readings.json();  // kept: a range-for over a member of a temporary would dangle
+  for (const auto& r : listing.at("readings"))
     if (r.at("id") == id_of(posted)) {
       found = true;
       // Cut, if at all, at a whole character.

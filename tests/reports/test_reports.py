@@ -396,6 +396,16 @@ def main():
                 a = srv.call("GET", f"/api/v1/reports/{target}", tokens.get(who))
                 check(a.status == want, f"{who} GET {target}: {a.status}, want {want}")
 
+            # Every export is in the audit log: who took which unit's figures, in which format.
+            srv.call("GET", f"/api/v1/reports/regions/{county}?month=2026-10&format=csv", tokens["authority"])
+            con = sqlite3.connect(db)
+            exports = con.execute(
+                "SELECT a.detail FROM audit_log a JOIN users u ON u.id = a.actor_user_id "
+                "WHERE a.action = 'report.export' AND u.username = 'authority'").fetchall()
+            con.close()
+            check(any(json.loads(d).get("format") == "csv" and json.loads(d).get("id") == county for d, in exports),
+                  f"the authority's CSV export of the county is audited: {exports[-3:]}")
+
             # The three formats and the command line agree; no identity leaks.
             texts = formats_agree(srv, admin, binary, db, county, "2026-10")
             con = sqlite3.connect(db)
