@@ -46,7 +46,7 @@ std::vector<OddString> read_dict(const std::string& path) {
 }
 
 std::vector<OddString> fuzzers_strings() {
-  std::vector<OddString> all;
+  std::vector<OddString> all{{"empty", ""}};  // libFuzzer's dictionaries cannot hold it
   for (const char* dict : {"odd_strings.dict", "readings.dict", "fhir_observation.dict"})
     for (auto& s : read_dict(std::string(CARELOOP_FUZZ_DIR) + "/" + dict)) all.push_back(std::move(s));
   return all;

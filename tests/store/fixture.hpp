@@ -84,6 +84,14 @@ inline core::Patient sample_patient(std::int64_t clinic_id, std::string name = "
   return p;
 }
 
+// An administrator's account (no clinic, no region): the owner of test sessions.
+inline std::int64_t add_admin(Store& s, std::string username) {
+  NewUser u;
+  u.user.username = std::move(username);
+  u.user.role = core::Role::admin;
+  return must(wait_for<std::int64_t>([&](auto done) { s.add_user(u, done); }));
+}
+
 inline std::int64_t add_patient(Store& s, std::int64_t clinic_id, std::string name = "Wang Fang") {
   return must(wait_for<std::int64_t>(
       [&](auto done) { s.add_patient(sample_patient(clinic_id, std::move(name)), done); }));

@@ -267,10 +267,7 @@ TEST_CASE("readings page in (taken_at, id) order with after_id") {
 TEST_CASE("sessions expire and can be revoked") {
   TempDir dir;
   auto store = open_store(dir.file("care.db"));
-  NewUser u;
-  u.user.username = "admin";
-  u.user.role = core::Role::admin;
-  const auto uid = must(wait_for<std::int64_t>([&](auto done) { store->add_user(u, done); }));
+  const auto uid = add_admin(*store, "admin");
   const auto now = core::now_utc_ms();
   const std::string live(32, '\x11'), expired(32, '\x22');
 
@@ -294,10 +291,7 @@ TEST_CASE("sessions expire and can be revoked") {
 TEST_CASE("a session records its last use, a deactivated user's sessions end with it, and sessions end on demand") {
   TempDir dir;
   auto store = open_store(dir.file("care.db"));
-  NewUser u;
-  u.user.username = "dr.sun";
-  u.user.role = core::Role::admin;
-  const auto uid = must(wait_for<std::int64_t>([&](auto done) { store->add_user(u, done); }));
+  const auto uid = add_admin(*store, "dr.sun");
   const auto now = core::now_utc_ms();
   const std::string a(32, '\x31'), b(32, '\x32'), c(32, '\x33');
   for (const auto& t : {a, b})
@@ -332,10 +326,7 @@ TEST_CASE("a session records its last use, a deactivated user's sessions end wit
 TEST_CASE("retention prunes ended sessions and old delivered clinic events, and keeps the rest") {
   TempDir dir;
   auto store = open_store(dir.file("care.db"));
-  NewUser u;
-  u.user.username = "admin";
-  u.user.role = core::Role::admin;
-  const auto uid = must(wait_for<std::int64_t>([&](auto done) { store->add_user(u, done); }));
+  const auto uid = add_admin(*store, "admin");
   const auto now = core::now_utc_ms();
   const std::int64_t day = 86'400'000;
   const std::string live(32, '\x41'), long_expired(32, '\x42'), just_expired(32, '\x43');
