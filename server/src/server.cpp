@@ -211,6 +211,7 @@ class Server::Impl {
   std::vector<std::function<void()>> stop_callbacks;
   std::vector<std::function<void()>> reload_callbacks;  // SIGHUP, run on the compute pool
   void wait_for_signal();
+  void reload();
 
   // The pool has no threads of its own: ours attach to it after taking the
   // compute role (asio::thread_pool cannot run code on its threads at start).
@@ -899,17 +900,23 @@ void Server::Impl::wait_for_signal() {
       request_stop();
       return;
     }
-    // Reloading reads files: blocking work, for the compute pool.
-    std::vector<std::function<void()>> callbacks;
-    {
-      std::lock_guard lock(mu);
-      callbacks = reload_callbacks;
-    }
-    // A failed reload is logged; an exception must not end the pool's thread.
-    for (auto& cb : callbacks) asio::post(compute, [this, cb] { log_exceptions(*this, "reload failed", cb); });
+    reload();
     wait_for_signal();
   });
 }
+
+void Server::Impl::reload() {
+  // Reloading reads files: blocking work, for the compute pool.
+  std::vector<std::function<void()>> callbacks;
+  {
+    std::lock_guard lock(mu);
+    callbacks = reload_callbacks;
+  }
+  // A failed reload is logged; an exception must not end the pool's thread.
+  for (auto& cb : callbacks) asio::post(compute, [this, cb] { log_exceptions(*this, "reload failed", cb); });
+}
+
+void Server::reload() { impl_->reload(); }
 
 void Server::on_reload(std::function<void()> callback) {
   std::lock_guard lock(impl_->mu);

@@ -92,6 +92,9 @@ class Server {
   // Runs on the compute pool each time the process gets SIGHUP (reload
   // models, configuration); the server goes on serving meanwhile.
   void on_reload(std::function<void()> callback);
+  // What SIGHUP does: runs the on_reload callbacks on the compute pool.
+  // Returns at once. Thread-safe.
+  void reload();
 
   class Impl;
 
