@@ -2,6 +2,8 @@
 // ephemeral port, a small blocking Beast client, torn down after each test.
 #include <sys/resource.h>
 
+#include <algorithm>
+
 #include "fixture.hpp"
 
 using namespace careloop;
@@ -415,7 +417,7 @@ TEST_CASE("server force-closes what outlives the shutdown deadline", "[server][s
   CHECK(busy.closed_by_server());
 }
 
-TEST_CASE("server start reports a port in use and refuses TLS it cannot serve", "[server]") {
+TEST_CASE("server start reports a port in use and a TLS certificate it cannot load", "[server]") {
   Fixture f;
   server::ServerConfig same;
   same.port = f.port();
@@ -434,4 +436,30 @@ TEST_CASE("server start reports a port in use and refuses TLS it cannot serve", 
   auto t = third.start();
   REQUIRE_FALSE(t.ok());
   CHECK(t.error().message.find("TLS") != std::string::npos);
+  CHECK(t.error().message.find("cert.pem") != std::string::npos);
+}
+
+TEST_CASE("server warns when plain HTTP listens beyond loopback", "[server]") {
+  std::vector<std::string> lines;
+  std::mutex mu;
+  server::ServerConfig cfg;
+  cfg.port = 0;
+  cfg.log_sink = [&](std::string_view line) {
+    std::lock_guard lock(mu);
+    lines.emplace_back(line);
+  };
+  auto warned = [&] {
+    std::lock_guard lock(mu);
+    return std::any_of(lines.begin(), lines.end(),
+                       [](const std::string& l) { return l.find("unencrypted") != std::string::npos; });
+  };
+  {
+    server::Server local(cfg, std::make_shared<server::Router>(), nullptr);
+    REQUIRE(local.start().ok());
+  }
+  CHECK_FALSE(warned());
+  cfg.address = "0.0.0.0";
+  server::Server open(cfg, std::make_shared<server::Router>(), nullptr);
+  REQUIRE(open.start().ok());
+  CHECK(warned());
 }
