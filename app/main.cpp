@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
              "Example: careloop --db var/careloop.db serve --port 8080");
 
   auto* serve = cli.add_subcommand("serve", "Serve the APIs, live events and dashboard on one port");
-  serve->add_option("--bind", s.bind, "Address to listen on (loopback unless TLS is set up)")
+  serve->add_option("--bind", s.bind, "Address to listen on (beyond loopback, serve HTTPS: --tls-cert, --tls-key)")
       ->envname("CARELOOP_BIND")->capture_default_str();
   serve->add_option("--port", s.port, "TCP port")->envname("CARELOOP_PORT")->capture_default_str();
   serve->add_option("--io-threads", s.io_threads, "I/O threads (0 = one per core)")->envname("CARELOOP_IO_THREADS");
@@ -235,8 +235,11 @@ int main(int argc, char** argv) {
   serve->add_option("--plans-every-hours", s.plans_every_hours,
                     "Re-evaluate every patient's care plan this often (0: only after new readings)")
       ->envname("CARELOOP_PLANS_EVERY_HOURS")->capture_default_str()->check(CLI::Range(0.0, 24.0 * 365));
-  serve->add_option("--tls-cert", s.tls_cert, "PEM certificate chain for HTTPS")->envname("CARELOOP_TLS_CERT");
-  serve->add_option("--tls-key", s.tls_key, "PEM private key for HTTPS")->envname("CARELOOP_TLS_KEY");
+  serve->add_option("--tls-cert", s.tls_cert,
+                    "PEM certificate chain: serve HTTPS (TLS 1.2+, HSTS) with --tls-key; SIGHUP reloads both files")
+      ->envname("CARELOOP_TLS_CERT");
+  serve->add_option("--tls-key", s.tls_key, "PEM private key of --tls-cert (keep it readable by the service user only)")
+      ->envname("CARELOOP_TLS_KEY");
   serve->add_option("--shutdown-deadline", s.shutdown_deadline_s, "Seconds to finish in-flight requests on SIGTERM")
       ->envname("CARELOOP_SHUTDOWN_DEADLINE")->capture_default_str();
   serve->add_option("--header-timeout", s.header_timeout_s, "Seconds allowed to send request headers")

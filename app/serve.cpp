@@ -448,8 +448,8 @@ int run_serve(const Settings& s) {
   deliverer.start();
   srv.set_ready(true);
   std::fprintf(stderr, "careloop: protocols from %s\n", dir.c_str());
-  std::fprintf(stderr, "careloop: serving %s on http://%s:%u\n", s.db_path.c_str(), s.bind.c_str(),
-               static_cast<unsigned>(srv.port()));
+  std::fprintf(stderr, "careloop: serving %s on %s://%s:%u\n", s.db_path.c_str(), s.tls_cert.empty() ? "http" : "https",
+               s.bind.c_str(), static_cast<unsigned>(srv.port()));
   srv.run();
   schedule.stop();
   deliverer.stop();

@@ -15,6 +15,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <array>
@@ -27,16 +29,20 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 #include "careloop/core/thread_role.hpp"
 #include "careloop/core/time.hpp"
 #include "careloop/server/proxy.hpp"
+#include "tls.hpp"
 
 namespace careloop::server {
 
 namespace beast = boost::beast;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 
@@ -130,6 +136,49 @@ std::string request_log_line(const RequestContext& ctx, const std::string& remot
   return out;
 }
 
+// The headers every answer carries. Over HTTPS, HSTS: a browser that has
+// reached us once over HTTPS does not try plain HTTP again for a year.
+void set_server_headers(Response& res, bool tls) {
+  res.set(http::field::server, "careloop");
+  if (tls) res.set(http::field::strict_transport_security, "max-age=31536000");
+}
+
+// HTTPS: says the answer is complete (close_notify), so a cut-off one can be
+// told from a whole one; like web servers, without waiting for the client's.
+asio::awaitable<void> send_close_notify(beast::tcp_stream&) { co_return; }
+asio::awaitable<void> send_close_notify(TlsStream& stream) {
+  SSL* native = stream.native_handle();
+  SSL_set_shutdown(native, SSL_get_shutdown(native) | SSL_RECEIVED_SHUTDOWN);
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+  co_await stream.async_shutdown(use_tuple);
+  beast::get_lowest_layer(stream).expires_never();
+}
+
+// Over the connection cap: 503 with Retry-After, then close. The rejected
+// socket lives at most ~3 s and is not counted as open.
+template <class Stream>
+asio::awaitable<void> answer_busy(Stream& stream) {
+  auto res = problem_response(http::status::service_unavailable, "Service Unavailable",
+                              "The server has too many open connections; retry shortly.");
+  set_server_headers(res, std::is_same_v<Stream, TlsStream>);
+  res.set(http::field::retry_after, "1");
+  res.keep_alive(false);
+  auto& transport = beast::get_lowest_layer(stream);
+  transport.expires_after(std::chrono::seconds(2));
+  auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
+  if (ec) co_return;
+  co_await send_close_notify(stream);
+  transport.socket().shutdown(tcp::socket::shutdown_send, ec);
+  // Read what the client sent so closing does not reset the connection.
+  std::array<char, 4096> sink;
+  transport.expires_after(std::chrono::seconds(1));
+  for (std::size_t total = 0; total < 64 * 1024;) {
+    auto [rec, got] = co_await transport.async_read_some(asio::buffer(sink), use_tuple);
+    if (rec) break;
+    total += got;
+  }
+}
+
 template <class F>
 void log_exceptions(Server::Impl& impl, const char* where, F&& f);
 
@@ -174,7 +223,13 @@ class Server::Impl {
   void finish();
   asio::awaitable<void> listen();
   asio::awaitable<void> shutdown();
-  asio::awaitable<void> reject_busy(tcp::socket socket, const char* reason);
+  asio::awaitable<void> reject_busy(tcp::socket socket, const char* reason, TlsContext tls);
+  TlsContext current_tls() {
+    std::lock_guard lock(tls_mu);
+    return tls;
+  }
+  void reload_tls();
+  void warn_if_key_exposed() const;
   std::optional<Response> builtin(RequestContext& ctx) const;
   std::size_t open_connections() {
     std::lock_guard lock(mu);
@@ -198,6 +253,7 @@ class Server::Impl {
   bool started = false;
   bool finished = false;
   std::uint16_t port = 0;
+  const bool serving_tls = !cfg.tls_cert.empty();
 
   std::mutex mu;  // guards connections, per_address, next_id, stop_callbacks
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
@@ -210,7 +266,10 @@ class Server::Impl {
   std::uint64_t next_id = 0;
   std::vector<std::function<void()>> stop_callbacks;
   std::vector<std::function<void()>> reload_callbacks;  // SIGHUP, run on the compute pool
+  std::mutex tls_mu;  // guards tls
+  TlsContext tls;     // HTTPS: what new connections are made with; replaced on reload
   void wait_for_signal();
+  void reload();
 
   // The pool has no threads of its own: ours attach to it after taking the
   // compute role (asio::thread_pool cannot run code on its threads at start).
@@ -248,43 +307,75 @@ auto log_failure(Server::Impl& impl, const char* where) {
 }
 }  // namespace
 
-// One client connection. Its coroutine owns it (run() holds the shared_ptr),
-// everything it touches runs on its strand, so it needs no locks.
-class Connection : public std::enable_shared_from_this<Connection> {
+// One client connection, as the server's registry holds it: counted open
+// from construction to destruction, whatever its transport.
+class Connection {
  public:
-  Connection(Server::Impl& server, tcp::socket socket, std::uint64_t id, std::string address)
-      : server_(server), stream_(std::move(socket)), timer_(stream_.get_executor()), id_(id), address_(std::move(address)) {
+  Connection(Server::Impl& server, std::uint64_t id, std::string address)
+      : server_(server), id_(id), address_(std::move(address)) {
+    server_.metrics->connection_opened();
+  }
+  virtual ~Connection() {
+    server_.metrics->connection_closed();
+    server_.unregister(id_, address_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  virtual asio::any_io_executor executor() = 0;
+  // Runs the connection on its strand; it keeps itself alive until done.
+  virtual void start() = 0;
+  // Shutdown, first step (on the strand): an idle or streaming connection
+  // closes now; one with a request in flight finishes it, then closes.
+  virtual void drain() = 0;
+  // Shutdown, past the deadline.
+  virtual void force_close() = 0;
+
+ protected:
+  Server::Impl& server_;
+  const std::uint64_t id_;
+  const std::string address_;  // the peer's address, its per-address count
+};
+
+// The HTTP session over a Stream: beast::tcp_stream (HTTP) or an ssl_stream
+// over one (HTTPS), the same code either way. Its coroutine owns it (run()
+// holds the shared_ptr), everything it touches runs on its strand, so it
+// needs no locks.
+template <class Stream>
+class Session final : public Connection, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  static constexpr bool tls = std::is_same_v<Stream, TlsStream>;
+
+  // HTTPS: `tls_context` is the one the stream is made with; held so it outlives it.
+  template <class... StreamArgs>
+  Session(Server::Impl& server, std::uint64_t id, std::string address, TlsContext tls_context,
+          StreamArgs&&... stream_args)
+      : Connection(server, id, std::move(address)),
+        tls_context_(std::move(tls_context)),
+        stream_(std::forward<StreamArgs>(stream_args)...),
+        timer_(stream_.get_executor()) {
     error_code ec;
-    auto peer = stream_.socket().remote_endpoint(ec);
+    auto peer = socket().remote_endpoint(ec);
     if (!ec) {
       remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
       peer_ = peer.address();
     }
-    server_.metrics->connection_opened();
-  }
-  ~Connection() {
-    server_.metrics->connection_closed();
-    server_.unregister(id_, address_);
   }
 
-  asio::any_io_executor executor() { return stream_.get_executor(); }
+  asio::any_io_executor executor() override { return stream_.get_executor(); }
 
-  static asio::awaitable<void> run(std::shared_ptr<Connection> self) {
-    co_await self->session();
-    self->close();
+  void start() override {
+    asio::co_spawn(executor(), run(this->shared_from_this()), log_failure(server_, "session failed"));
   }
 
-  // Shutdown, first step (on the strand): an idle or streaming connection
-  // closes now; one with a request in flight finishes it, then closes.
-  void drain() {
+  void drain() override {
     stopping_ = true;
     error_code ec;
-    if (state_ == State::streaming) stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    if (state_ != State::busy) stream_.socket().cancel(ec);
+    if (state_ == State::streaming) socket().shutdown(tcp::socket::shutdown_both, ec);
+    if (state_ != State::busy) socket().cancel(ec);
   }
 
-  // Shutdown, past the deadline.
-  void force_close() {
+  void force_close() override {
     stopping_ = true;
     close();
   }
@@ -293,6 +384,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   enum class State { waiting, busy, streaming };
   class Writer;
 
+  static asio::awaitable<void> run(std::shared_ptr<Session> self) {
+    // This shape, not `if (co_await handshake())` with a handshake that
+    // returned at once over TCP: GCC 12 built that into a SIGILL.
+    bool secured = true;
+    if constexpr (tls) secured = co_await self->handshake();
+    if (secured) {
+      co_await self->session();
+      co_await send_close_notify(self->stream_);
+    }
+    self->close();
+  }
+
+  asio::awaitable<bool> handshake();
   asio::awaitable<void> session();
   asio::awaitable<bool> respond(Request request, Clock::time_point started);
   asio::awaitable<void> refuse(error_code ec, const http::request_parser<http::string_body>& parser,
@@ -300,16 +404,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> linger_close();
   asio::awaitable<std::size_t> stream_body(RequestContext& ctx, Response& res);
 
+  // The TCP stream under TLS (or the stream itself): its timeouts, its socket.
+  beast::tcp_stream& transport() { return beast::get_lowest_layer(stream_); }
+  tcp::socket& socket() { return transport().socket(); }
+
   // Our own deadline for reads, instead of tcp_stream's: tcp_stream closes
   // the socket on expiry, and we still want to answer 408 on it.
   void arm(std::chrono::milliseconds after) {
     timed_out_ = false;
     timer_.expires_after(after);
-    timer_.async_wait([weak = weak_from_this(), gen = ++deadline_gen_](error_code ec) {
+    timer_.async_wait([weak = this->weak_from_this(), gen = ++deadline_gen_](error_code ec) {
       auto self = weak.lock();
       if (ec || !self || gen != self->deadline_gen_) return;
       self->timed_out_ = true;
-      self->stream_.socket().cancel(ec);
+      self->socket().cancel(ec);
     });
   }
   void disarm() {
@@ -319,8 +427,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void close() {
     error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    socket().shutdown(tcp::socket::shutdown_send, ec);
+    socket().close(ec);
   }
 
   void account(std::string_view route, std::string_view method, unsigned status, Clock::time_point started) {
@@ -328,8 +436,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                      std::chrono::duration<double>(Clock::now() - started).count());
   }
 
-  Server::Impl& server_;
-  beast::tcp_stream stream_;
+  TlsContext tls_context_;  // declared before the stream made with it
+  Stream stream_;
   beast::flat_buffer buffer_;
   asio::steady_timer timer_;
   std::uint64_t deadline_gen_ = 0;
@@ -337,29 +445,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool stopping_ = false;
   State state_ = State::waiting;
   std::string remote_;
-  std::uint64_t id_;
-  std::string address_;  // the peer's address, its per-address count
   asio::ip::address peer_;
 };
 
 // The StreamWriter a streaming handler writes through: chunked framing on
 // HTTP/1.1, raw bytes until close on HTTP/1.0.
-class Connection::Writer final : public StreamWriter {
+template <class Stream>
+class Session<Stream>::Writer final : public StreamWriter {
  public:
-  Writer(Connection& c, bool chunked) : c_(c), chunked_(chunked) {}
+  Writer(Session& c, bool chunked) : c_(c), chunked_(chunked) {}
 
   asio::awaitable<error_code> write(std::string_view data) override {
     if (c_.stopping_) co_return asio::error::operation_aborted;
     // An empty chunk would read as the end of the body.
     if (data.empty()) co_return error_code{};
-    c_.stream_.expires_after(c_.server_.cfg.write_timeout);
+    c_.transport().expires_after(c_.server_.cfg.write_timeout);
     error_code ec;
     std::size_t n = 0;
     if (chunked_)
       std::tie(ec, n) = co_await asio::async_write(c_.stream_, http::make_chunk(asio::buffer(data)), use_tuple);
     else
       std::tie(ec, n) = co_await asio::async_write(c_.stream_, asio::buffer(data), use_tuple);
-    c_.stream_.expires_never();
+    c_.transport().expires_never();
     bytes += n;
     co_return ec;
   }
@@ -369,11 +476,24 @@ class Connection::Writer final : public StreamWriter {
   std::size_t bytes = 0;
 
  private:
-  Connection& c_;
+  Session& c_;
   bool chunked_;
 };
 
-asio::awaitable<void> Connection::session() {
+// HTTPS only: the handshake first, within the header timeout. A client that
+// spoke plain HTTP or an old protocol gets no HTTP answer.
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::handshake() {
+  arm(server_.cfg.header_timeout);
+  auto [ec] = co_await stream_.async_handshake(ssl::stream_base::server, use_tuple);
+  disarm();
+  if (ec && !stopping_ && !timed_out_ && !client_gone(ec))
+    server_.log({{"level", "info"}, {"msg", "TLS handshake failed"}, {"remote", remote_}, {"error", ec.message()}});
+  co_return !ec;
+}
+
+template <class Stream>
+asio::awaitable<void> Session<Stream>::session() {
   const auto& cfg = server_.cfg;
   bool first = true;
   while (!stopping_) {
@@ -414,9 +534,9 @@ asio::awaitable<void> Connection::session() {
     if (!parser.is_done()) {
       if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
         http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
-        stream_.expires_after(cfg.write_timeout);
+        transport().expires_after(cfg.write_timeout);
         co_await http::async_write(stream_, go_on, use_tuple);
-        stream_.expires_never();
+        transport().expires_never();
       }
       arm(cfg.request_timeout);
       auto [body_ec, body_n] = co_await http::async_read(stream_, buffer_, parser, use_tuple);
@@ -433,8 +553,9 @@ asio::awaitable<void> Connection::session() {
 }
 
 // Answers a request that could not be read (408, 413, 431, 400), then closes.
-asio::awaitable<void> Connection::refuse(error_code ec, const http::request_parser<http::string_body>& parser,
-                                         Clock::time_point started) {
+template <class Stream>
+asio::awaitable<void> Session<Stream>::refuse(error_code ec, const http::request_parser<http::string_body>& parser,
+                                              Clock::time_point started) {
   http::status status{};
   std::string title, detail;
   if (timed_out_) {
@@ -459,12 +580,12 @@ asio::awaitable<void> Connection::refuse(error_code ec, const http::request_pars
 
   const auto id = new_request_id();
   auto res = problem_response(status, title, detail);
-  res.set(http::field::server, "careloop");
+  set_server_headers(res, tls);
   res.set("X-Request-Id", id);
   res.keep_alive(false);
-  stream_.expires_after(server_.cfg.write_timeout);
+  transport().expires_after(server_.cfg.write_timeout);
   auto [wec, bytes] = co_await http::async_write(stream_, res, use_tuple);
-  stream_.expires_never();
+  transport().expires_never();
 
   const std::string method = parser.is_header_done() ? std::string(parser.get().method_string()) : "-";
   account("", method, static_cast<unsigned>(status), started);
@@ -485,31 +606,34 @@ asio::awaitable<void> Connection::refuse(error_code ec, const http::request_pars
 // After an error answer the client may still be sending (a 1 MiB body we
 // refused). Closing with unread input makes the kernel send RST, which can
 // destroy our answer before the client reads it: read and discard for a
-// moment first, like nginx's lingering_close.
-asio::awaitable<void> Connection::linger_close() {
+// moment first, like nginx's lingering_close (under TLS: the raw bytes).
+template <class Stream>
+asio::awaitable<void> Session<Stream>::linger_close() {
+  co_await send_close_notify(stream_);
   error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  socket().shutdown(tcp::socket::shutdown_send, ec);
   std::array<char, 16 * 1024> sink;
   std::size_t total = 0;
   arm(std::chrono::milliseconds(1000));
   while (!stopping_ && total < 4 * server_.cfg.body_limit) {
-    auto [rec, n] = co_await stream_.async_read_some(asio::buffer(sink), use_tuple);
+    auto [rec, n] = co_await transport().async_read_some(asio::buffer(sink), use_tuple);
     if (rec) break;
     total += n;
   }
   disarm();
 }
 
-asio::awaitable<bool> Connection::respond(Request request, Clock::time_point started) {
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::respond(Request request, Clock::time_point started) {
   auto made = make_context(std::move(request));
   if (!made) {
     // make_context leaves the request alone when it refuses the target.
     auto res = problem_response(http::status::bad_request, "Bad Request", "The request target is not a valid URI.");
     res.version(request.version());
-    res.set(http::field::server, "careloop");
+    set_server_headers(res, tls);
     res.set("X-Request-Id", new_request_id());
     res.keep_alive(false);
-    stream_.expires_after(server_.cfg.write_timeout);
+    transport().expires_after(server_.cfg.write_timeout);
     auto [ec, bytes] = co_await http::async_write(stream_, res, use_tuple);
     account("", request.method_string(), 400, started);
     server_.log({{"level", "info"},
@@ -555,7 +679,7 @@ asio::awaitable<bool> Connection::respond(Request request, Clock::time_point sta
 
   const bool head = ctx.request.method() == http::verb::head;
   res.version(ctx.request.version());
-  res.set(http::field::server, "careloop");
+  set_server_headers(res, tls);
   res.set("X-Request-Id", ctx.request_id);
   const bool keep_alive = ctx.request.keep_alive() && !stopping_ && !ctx.stream;
   res.keep_alive(keep_alive);
@@ -572,9 +696,9 @@ asio::awaitable<bool> Connection::respond(Request request, Clock::time_point sta
       res.body().clear();
       res.content_length(length);
     }
-    stream_.expires_after(server_.cfg.write_timeout);
+    transport().expires_after(server_.cfg.write_timeout);
     std::tie(wec, bytes) = co_await http::async_write(stream_, res, use_tuple);
-    stream_.expires_never();
+    transport().expires_never();
   }
 
   const auto status = res.result_int();
@@ -585,7 +709,8 @@ asio::awaitable<bool> Connection::respond(Request request, Clock::time_point sta
 
 // Writes the head of a streamed response, then lets the handler's stream
 // body write through a Writer; the connection closes after it.
-asio::awaitable<std::size_t> Connection::stream_body(RequestContext& ctx, Response& res) {
+template <class Stream>
+asio::awaitable<std::size_t> Session<Stream>::stream_body(RequestContext& ctx, Response& res) {
   state_ = State::streaming;
   const bool chunked = ctx.request.version() >= 11;
   res.body().clear();
@@ -593,9 +718,9 @@ asio::awaitable<std::size_t> Connection::stream_body(RequestContext& ctx, Respon
   // No length: the body ends with the last chunk, or with the connection.
   res.erase(http::field::content_length);
   http::response_serializer<http::string_body> head{res};
-  stream_.expires_after(server_.cfg.write_timeout);
+  transport().expires_after(server_.cfg.write_timeout);
   auto [ec, n] = co_await http::async_write_header(stream_, head, use_tuple);
-  stream_.expires_never();
+  transport().expires_never();
   if (ec) co_return n;
   Writer writer(*this, chunked);
   try {
@@ -604,12 +729,22 @@ asio::awaitable<std::size_t> Connection::stream_body(RequestContext& ctx, Respon
     server_.log({{"level", "error"}, {"msg", "stream failed"}, {"request_id", ctx.request_id}, {"error", e.what()}});
   }
   if (chunked && !stopping_) {
-    stream_.expires_after(server_.cfg.write_timeout);
+    transport().expires_after(server_.cfg.write_timeout);
     auto [last_ec, last_n] = co_await asio::async_write(stream_, http::make_chunk_last(), use_tuple);
-    stream_.expires_never();
+    transport().expires_never();
     writer.bytes += last_n;
   }
   co_return n + writer.bytes;
+}
+
+// A connection over TLS when the server serves HTTPS, over TCP otherwise.
+std::shared_ptr<Connection> make_session(Server::Impl& server, std::uint64_t id, tcp::socket socket,
+                                         std::string address, TlsContext tls_context) {
+  if (!tls_context)
+    return std::make_shared<Session<beast::tcp_stream>>(server, id, std::move(address), nullptr, std::move(socket));
+  auto& context = *tls_context;
+  return std::make_shared<Session<TlsStream>>(server, id, std::move(address), std::move(tls_context),
+                                              std::move(socket), context);
 }
 
 std::vector<RouteInfo> builtin_routes() {
@@ -667,6 +802,7 @@ asio::awaitable<void> Server::Impl::listen() {
       continue;
     }
     if (draining) continue;  // accepted just before the acceptor closed: drop it
+    auto tls_context = current_tls();
     tcp::socket socket(std::move(peer));
     error_code peer_ec;
     const auto endpoint = socket.remote_endpoint(peer_ec);
@@ -682,41 +818,34 @@ asio::awaitable<void> Server::Impl::listen() {
       } else {
         const auto id = next_id++;
         ++per_address[address];
-        conn = std::make_shared<Connection>(*this, std::move(socket), id, std::move(address));
+        conn = make_session(*this, id, std::move(socket), std::move(address), tls_context);
         connections.emplace(id, conn);
       }
       if (refused && per_address[address] == 0) per_address.erase(address);
     }
     if (!conn) {
       auto ex = socket.get_executor();
-      asio::co_spawn(ex, reject_busy(std::move(socket), refused), log_failure(*this, "reject failed"));
+      asio::co_spawn(ex, reject_busy(std::move(socket), refused, std::move(tls_context)),
+                     log_failure(*this, "reject failed"));
       continue;
     }
-    asio::co_spawn(conn->executor(), Connection::run(conn), log_failure(*this, "session failed"));
+    conn->start();
   }
 }
 
 // Over the connection cap: accept, answer 503 with Retry-After, close.
-// Answering beats leaving clients in the backlog with no word; the rejected
-// socket lives at most ~3 s and is not counted as open.
-asio::awaitable<void> Server::Impl::reject_busy(tcp::socket socket, const char* reason) {
-  beast::tcp_stream stream(std::move(socket));
-  auto res = problem_response(http::status::service_unavailable, "Service Unavailable",
-                              "The server has too many open connections; retry shortly.");
-  res.set(http::field::server, "careloop");
-  res.set(http::field::retry_after, "1");
-  res.keep_alive(false);
-  stream.expires_after(std::chrono::seconds(2));
-  auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
-  if (ec) co_return;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  // Read what the client sent so closing does not reset the connection.
-  std::array<char, 4096> sink;
-  stream.expires_after(std::chrono::seconds(1));
-  for (std::size_t total = 0; total < 64 * 1024;) {
-    auto [rec, got] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
-    if (rec) break;
-    total += got;
+// Answering beats leaving clients in the backlog with no word. Over HTTPS
+// the answer needs a handshake first (within the same 2 s): a client that
+// cannot read it would only see a broken connection.
+asio::awaitable<void> Server::Impl::reject_busy(tcp::socket socket, const char* reason, TlsContext tls_context) {
+  if (tls_context) {
+    TlsStream stream(std::move(socket), *tls_context);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_tuple);
+    if (!ec) co_await answer_busy(stream);
+  } else {
+    beast::tcp_stream stream(std::move(socket));
+    co_await answer_busy(stream);
   }
   log({{"level", "warn"}, {"msg", "connection refused"}, {"reason", reason}});
 }
@@ -788,13 +917,22 @@ core::Status Server::Impl::start() {
   auto scrapers = AddressSet::parse(cfg.metrics_from);
   if (!scrapers) return core::Error::invalid("--metrics-from " + scrapers.error().message);
   metrics_readers = std::move(*scrapers);
-  if (!cfg.tls_cert.empty() || !cfg.tls_key.empty())
-    return core::Error::unavailable(
-        "TLS is configured (tls_cert/tls_key) but this build serves plain HTTP only; "
-        "leave them empty or terminate TLS in a proxy");
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty())
+    return core::Error::invalid("TLS needs both a certificate chain (--tls-cert) and its private key (--tls-key)");
+  if (serving_tls) {
+    auto loaded = load_tls_context(cfg.tls_cert, cfg.tls_key);
+    if (!loaded) return loaded.error();
+    tls = std::move(*loaded);
+    warn_if_key_exposed();
+  }
   error_code ec;
   const auto address = asio::ip::make_address(cfg.address, ec);
   if (ec) return core::Error::invalid("bad listen address '" + cfg.address + "': " + ec.message());
+  if (!serving_tls && !address.is_loopback())
+    log({{"level", "warn"},
+         {"msg", "plain HTTP on a non-loopback address: patient data would cross the network unencrypted; "
+                 "serve TLS (--tls-cert, --tls-key) or bind to loopback behind a TLS proxy"},
+         {"address", cfg.address}});
   const tcp::endpoint endpoint{address, cfg.port};
   auto fail = [&](const char* step) {
     error_code ignored;
@@ -826,14 +964,42 @@ core::Status Server::Impl::start() {
       core::set_thread_role(core::ThreadRole::compute);
       compute.attach();
     });
+  if (serving_tls) {
+    std::lock_guard lock(mu);
+    reload_callbacks.push_back([this] { reload_tls(); });
+  }
   started = true;
   log({{"level", "info"},
        {"msg", "server started"},
        {"address", cfg.address},
        {"port", port},
+       {"tls", serving_tls},
        {"io_threads", io_thread_count},
        {"compute_threads", compute_thread_count}});
   return core::ok_status();
+}
+
+// On reload (the compute pool): new connections get the certificate now in
+// the files, open ones keep theirs; files that do not load change nothing.
+void Server::Impl::reload_tls() {
+  auto loaded = load_tls_context(cfg.tls_cert, cfg.tls_key);
+  if (!loaded) {
+    log({{"level", "error"},
+         {"msg", "TLS reload failed; the previous certificate is still served"},
+         {"error", loaded.error().message}});
+    return;
+  }
+  warn_if_key_exposed();
+  {
+    std::lock_guard lock(tls_mu);
+    tls = std::move(*loaded);
+  }
+  log({{"level", "info"}, {"msg", "TLS certificate reloaded"}, {"cert", cfg.tls_cert}});
+}
+
+void Server::Impl::warn_if_key_exposed() const {
+  if (readable_by_others(cfg.tls_key))
+    log({{"level", "warn"}, {"msg", "the TLS private key is readable by other users; chmod 600 it"}, {"file", cfg.tls_key}});
 }
 
 void Server::Impl::request_stop() {
@@ -899,17 +1065,23 @@ void Server::Impl::wait_for_signal() {
       request_stop();
       return;
     }
-    // Reloading reads files: blocking work, for the compute pool.
-    std::vector<std::function<void()>> callbacks;
-    {
-      std::lock_guard lock(mu);
-      callbacks = reload_callbacks;
-    }
-    // A failed reload is logged; an exception must not end the pool's thread.
-    for (auto& cb : callbacks) asio::post(compute, [this, cb] { log_exceptions(*this, "reload failed", cb); });
+    reload();
     wait_for_signal();
   });
 }
+
+void Server::Impl::reload() {
+  // Reloading reads files: blocking work, for the compute pool.
+  std::vector<std::function<void()>> callbacks;
+  {
+    std::lock_guard lock(mu);
+    callbacks = reload_callbacks;
+  }
+  // A failed reload is logged; an exception must not end the pool's thread.
+  for (auto& cb : callbacks) asio::post(compute, [this, cb] { log_exceptions(*this, "reload failed", cb); });
+}
+
+void Server::reload() { impl_->reload(); }
 
 void Server::on_reload(std::function<void()> callback) {
   std::lock_guard lock(impl_->mu);

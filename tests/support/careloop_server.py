@@ -43,7 +43,9 @@ class Answer:
 class Server:
     """`careloop serve --port 0` on a database, stopped with SIGTERM."""
 
-    def __init__(self, binary, db, extra_args=(), env=None):
+    def __init__(self, binary, db, extra_args=(), env=None, tls=None):
+        """tls: an ssl.SSLContext for a server started with --tls-cert/--tls-key."""
+        self.tls = tls
         self.log = []
         full_env = dict(os.environ)
         full_env.update(env or {})
@@ -60,7 +62,7 @@ class Server:
     def _read_stderr(self):
         for line in self.proc.stderr:
             self.log.append(line.rstrip("\n"))
-            m = re.search(r"serving .* on http://[^:]+:(\d+)", line)
+            m = re.search(r"serving .* on https?://[^:]+:(\d+)", line)
             if m and not self._ready.is_set():
                 self.port = int(m.group(1))
                 self._ready.set()
@@ -91,7 +93,10 @@ class Server:
             data = body if isinstance(body, (bytes, str)) else json.dumps(body, ensure_ascii=False)
             data = data.encode() if isinstance(data, str) else data
             h["Content-Type"] = content_type
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        if self.tls:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=self.tls)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             conn.request(method, target, body=data, headers=h)
             res = conn.getresponse()

@@ -82,7 +82,7 @@ const port = await new Promise((res, rej) => {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       serverLog.push(line);
-      const m = line.match(/serving .* on http:\/\/[^:]+:(\d+)/);
+      const m = line.match(/serving .* on https?:\/\/[^:]+:(\d+)/);
       if (m) {
         clearTimeout(timer);
         res(Number(m[1]));

@@ -1,5 +1,5 @@
 #pragma once
-// The HTTP server: a listener, one coroutine per connection on its own
+// The HTTP(S) server: a listener, one coroutine per connection on its own
 // strand, I/O threads that never block, a compute pool for what does, and
 // an orderly shutdown. It moves bytes; the Router decides the answers.
 //
@@ -35,7 +35,8 @@ std::vector<RouteInfo> builtin_routes();
 using LogSink = std::function<void(std::string_view line)>;
 
 struct ServerConfig {
-  std::string address = "127.0.0.1";  // plain HTTP binds to loopback by default
+  // Plain HTTP binds to loopback by default; elsewhere without TLS, start() warns.
+  std::string address = "127.0.0.1";
   std::uint16_t port = 8080;          // 0: an ephemeral port, see Server::port()
   int io_threads = 0;                 // 0: one per core
   int compute_threads = 0;            // 0: one per core
@@ -53,9 +54,11 @@ struct ServerConfig {
   // Who may read /metrics (CIDR blocks, the client's address); elsewhere it is a 404.
   std::vector<std::string> metrics_from{"127.0.0.0/8", "::1/128"};
   std::chrono::milliseconds shutdown_deadline{10'000};  // in-flight requests, then force-close
-  // TLS seam: both set → HTTPS. Not implemented yet: start() refuses.
-  std::string tls_cert;
-  std::string tls_key;
+  // HTTPS when both are set: every connection shakes hands (TLS 1.2 or 1.3,
+  // within header_timeout) and every answer carries Strict-Transport-Security.
+  // reload() (SIGHUP) reads the files again for new connections.
+  std::string tls_cert;  // PEM certificate chain, the server's certificate first
+  std::string tls_key;   // PEM private key; readable by others → a warning
   LogSink log_sink;                   // empty: stderr
 };
 
@@ -67,8 +70,9 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and listens, then starts the I/O and compute threads. An error
-  // (address in use, TLS configured) leaves nothing running.
+  // Loads the TLS certificate and key, binds and listens, then starts the I/O
+  // and compute threads. An error (address in use, a certificate or key that
+  // does not load) leaves nothing running.
   core::Status start();
   // The bound port (the ephemeral one when config.port == 0).
   std::uint16_t port() const noexcept;
@@ -92,6 +96,9 @@ class Server {
   // Runs on the compute pool each time the process gets SIGHUP (reload
   // models, configuration); the server goes on serving meanwhile.
   void on_reload(std::function<void()> callback);
+  // What SIGHUP does: on the compute pool, reloads the TLS certificate and
+  // key and runs the on_reload callbacks. Returns at once. Thread-safe.
+  void reload();
 
   class Impl;
 

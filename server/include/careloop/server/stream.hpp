@@ -3,7 +3,7 @@
 // RequestContext::stream and returns the response head; the session writes
 // the head (chunked, no Content-Length), then runs the stream body with a
 // StreamWriter, then closes the connection. The writer hides the transport
-// (plain TCP today, TLS later) and the chunk framing.
+// (TCP or TLS) and the chunk framing.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/error_code.hpp>
