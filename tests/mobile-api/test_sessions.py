@@ -11,7 +11,8 @@
   sign-ins are being hashed, and beyond the hashing queue a sign-in is told
   503 with Retry-After rather than left waiting;
 - behind a trusted reverse proxy, the throttle and the audit log see the
-  forwarded client, not the proxy; from other peers the header is ignored.
+  forwarded client, not the proxy; from other peers the header is ignored;
+- a staff session unused for the idle time ends (item 9); a patient's does not.
 
 usage: test_sessions.py CARELOOP_BINARY
 """
@@ -202,6 +203,19 @@ def proxy_flow(srv, db):
     check(status == 200, "an untrusted peer signs in as itself", status)
 
 
+def idle_flow(srv):
+    """--staff-idle-minutes 0.05 (3 s): a doctor's unused session ends; a patient's phone keeps its own."""
+    doctor = srv.login("doctor03", "demo-doctor")
+    patient = srv.login("patient02", "demo-patient")
+    check(srv.call("GET", "/api/v1/clinic/patients?limit=1", doctor).status == 200, "a fresh staff session works")
+    time.sleep(4)
+    a = srv.call("GET", "/api/v1/clinic/patients?limit=1", doctor)
+    check(a.status == 401, "after the idle time the staff session has ended (401)", a)
+    check(srv.call("GET", "/api/v1/me", patient).status == 200, "a patient's session is not ended by idling")
+    check(srv.call("GET", "/api/v1/clinic/patients?limit=1", srv.login("doctor03", "demo-doctor")).status == 200,
+          "signing in again works")
+
+
 def main(argv):
     binary = argv[1]
     with tempfile.TemporaryDirectory(prefix="careloop-sessions-") as workdir:
@@ -215,6 +229,8 @@ def main(argv):
         with Server(binary, db, ["--login-slow-after", "100", "--login-lock-after", "3",
                                  "--trusted-proxy", "127.0.0.1/32"]) as srv:
             proxy_flow(srv, db)
+        with Server(binary, db, ["--staff-idle-minutes", "0.05"]) as srv:
+            idle_flow(srv)
     if failures:
         print(f"\n{len(failures)} failure(s):")
         for f in failures:
