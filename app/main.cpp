@@ -160,11 +160,13 @@ int user_access_command(store::Store& st, const std::string& which, const std::s
 
 // careloop clinic webhook: set, disable or show; a change is audited (actor 0: the command line).
 int webhook_command(store::Store& st, std::int64_t clinic_id, const std::string& url, const std::string& secret_file,
-                    bool disable) {
+                    bool disable, const app::Settings& s) {
   store::AuditEntry audit = cli_audit("clinic.webhook");
   audit.clinic_id = clinic_id;
   if (!url.empty()) {
-    if (auto parsed = webhooks::parse_url(url); !parsed) return fail(parsed.error());
+    auto policy = app::webhook_policy(s);
+    if (!policy) return fail("--webhook-allow: " + policy.error().message);
+    if (auto parsed = webhooks::check_url(url, *policy); !parsed) return fail(parsed.error());
     std::ifstream in(secret_file, std::ios::binary);
     std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (!in.good() && !in.eof()) return fail("cannot read " + secret_file);
@@ -288,6 +290,22 @@ int main(int argc, char** argv) {
       ->envname("CARELOOP_WEBHOOK_TIMEOUT")->capture_default_str();
   serve->add_option("--webhook-poll", s.webhook_poll_s, "Seconds between looks at every webhook when nothing wakes delivery")
       ->envname("CARELOOP_WEBHOOK_POLL")->capture_default_str();
+  // The same two settings on `clinic webhook`, which checks a URL before storing it.
+  auto webhook_target_options = [&s](CLI::App* cmd) {
+    cmd->add_flag("--webhook-allow-http", s.webhook_allow_http,
+                  "Allow http:// webhook URLs (patient data in clear: only for a gateway on a trusted LAN); "
+                  "otherwise https:// only")
+        ->envname("CARELOOP_WEBHOOK_ALLOW_HTTP");
+    cmd->add_option("--webhook-allow", s.webhook_allow,
+                    "An address (IP or CIDR block, repeatable) a webhook may reach although it is inside the "
+                    "deployment: loopback, private, link-local, CGNAT, multicast and reserved addresses are refused "
+                    "otherwise, checked on every address a name resolves to at every connection")
+        ->envname("CARELOOP_WEBHOOK_ALLOW")->delimiter(',');
+  };
+  webhook_target_options(serve);
+  serve->add_option("--webhook-ca", s.webhook_ca,
+                    "PEM file of CA certificates trusted for https webhook receivers besides the system's")
+      ->envname("CARELOOP_WEBHOOK_CA")->check(CLI::ExistingFile);
 
   auto* init = cli.add_subcommand("init", "Create an empty database (or bring an existing one to the current schema)");
 
@@ -343,13 +361,15 @@ int main(int argc, char** argv) {
       "webhook", "Set (--url, --secret-file), disable (--disable) or show a clinic's webhook; a new one starts "
                  "with the events after this moment");
   clinic_webhook->add_option("--clinic", w_clinic, "Clinic id")->required();
-  auto* w_url_opt = clinic_webhook->add_option("--url", w_url, "http:// or https:// URL the clinic's events are POSTed to");
+  auto* w_url_opt = clinic_webhook->add_option(
+      "--url", w_url, "https:// URL the clinic's events are POSTed to (http:// only with --webhook-allow-http)");
   auto* w_secret_opt = clinic_webhook->add_option("--secret-file", w_secret_file,
                                                   "File holding the signing secret (16+ characters; one trailing newline is dropped)")
                            ->check(CLI::ExistingFile);
   w_url_opt->needs(w_secret_opt);
   w_secret_opt->needs(w_url_opt);
   clinic_webhook->add_flag("--disable", w_disable, "Stop delivering (keeps the URL and secret)")->excludes(w_url_opt);
+  webhook_target_options(clinic_webhook);
 
   auto* user = cli.add_subcommand("user", "Manage users");
   user->require_subcommand(1);
@@ -588,7 +608,7 @@ int main(int argc, char** argv) {
       }
     }
   } else if (clinic_webhook->parsed()) {
-    if (auto code = webhook_command(st, w_clinic, w_url, w_secret_file, w_disable); code != 0) {
+    if (auto code = webhook_command(st, w_clinic, w_url, w_secret_file, w_disable, s); code != 0) {
       st.close();
       return code;
     }

@@ -1,5 +1,6 @@
 // careloop serve: opens the store, wires the routes and runs the server
 // until SIGINT/SIGTERM, then drains the writer and closes the database.
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
@@ -172,6 +173,7 @@ void add_all_routes(server::Router& router, store::Store& st, boost::asio::threa
   api.throttle.address_slow_after = 5 * s.login_slow_after;
   api.throttle.address_lock_after = 5 * s.login_lock_after;
   api.throttle.lock_ms = static_cast<std::int64_t>(s.login_lock_minutes * 60'000);
+  if (auto policy = webhook_policy(s)) api.webhook_policy = std::move(*policy);
   auto services = std::make_shared<mobile_api::Services>(st, compute, api);
   services->events = std::move(hub);
   if (auto cal = reports::Calendar::in_zone(s.report_time_zone))
@@ -279,6 +281,15 @@ int run_routes(const Settings& s) {
   return 0;
 }
 
+core::Result<webhooks::TargetPolicy> webhook_policy(const Settings& s) {
+  webhooks::TargetPolicy p;
+  p.allow_http = s.webhook_allow_http;
+  auto allow = server::AddressSet::parse(s.webhook_allow);
+  if (!allow) return allow.error();
+  p.allow = std::move(*allow);
+  return p;
+}
+
 int run_serve(const Settings& s) {
   // A file size limit reached (a quota, RLIMIT_FSIZE) must be a write error
   // the store reports and recovers from, not a signal that kills the server.
@@ -287,6 +298,20 @@ int run_serve(const Settings& s) {
     std::fprintf(stderr, "careloop: no database at %s (create one with 'careloop init' or 'careloop demo')\n",
                  s.db_path.c_str());
     return 1;
+  }
+  if (auto policy = webhook_policy(s); !policy) {
+    std::fprintf(stderr, "careloop: --webhook-allow: %s\n", policy.error().message.c_str());
+    return 1;
+  }
+  if (!s.webhook_ca.empty()) {
+    boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
+    boost::system::error_code ec;
+    tls.load_verify_file(s.webhook_ca, ec);
+    if (ec) {
+      std::fprintf(stderr, "careloop: --webhook-ca %s: no PEM CA certificates (%s)\n", s.webhook_ca.c_str(),
+                   ec.message().c_str());
+      return 1;
+    }
   }
   store::Options so;
   so.path = s.db_path;
@@ -423,10 +448,13 @@ int run_serve(const Settings& s) {
   webhooks::Options wo;
   wo.backoff.initial = ms(s.webhook_retry_first_s);
   wo.backoff.max = ms(s.webhook_retry_max_s);
-  wo.timeouts.connect = ms(s.webhook_timeout_s);
-  wo.timeouts.io = ms(s.webhook_timeout_s);
+  wo.http.timeouts.resolve = ms(s.webhook_timeout_s);
+  wo.http.timeouts.connect = ms(s.webhook_timeout_s);
+  wo.http.timeouts.io = ms(s.webhook_timeout_s);
+  wo.http.policy = webhook_policy(s).value();  // checked when serve began
+  wo.http.ca_file = s.webhook_ca;
   wo.poll = ms(s.webhook_poll_s);
-  webhooks::Deliverer deliverer(*st, srv.compute(), hub, wo);
+  webhooks::Deliverer deliverer(*st, srv.compute(), hub, wo);  // the CA file was checked when serve began
   srv.on_stop([&deliverer] { deliverer.stop(); });
   // /metrics is served only while srv runs, and srv stops before the deliverer goes.
   metrics->add_collector([&deliverer](std::string& out) {

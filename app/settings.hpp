@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "careloop/core/result.hpp"
+#include "careloop/webhooks/webhooks.hpp"
+
 namespace careloop::app {
 
 struct Settings {
@@ -48,9 +51,16 @@ struct Settings {
   double webhook_retry_max_s = 300;
   double webhook_timeout_s = 10;
   double webhook_poll_s = 5;
+  // Where a webhook may go: https:// only, and never to an address inside the
+  // deployment (loopback, private, link-local, ...) unless one of these names it.
+  bool webhook_allow_http = false;
+  std::vector<std::string> webhook_allow;  // CIDR blocks a webhook may reach although they are inside
+  std::string webhook_ca;                  // PEM CA certificates trusted for webhook receivers besides the system's
 };
 
 int run_serve(const Settings& s);
+// The webhook target policy the settings name; an error names a bad --webhook-allow block.
+core::Result<webhooks::TargetPolicy> webhook_policy(const Settings& s);
 // The risk models folder the settings name, or the default.
 std::string models_directory(const Settings& s);
 // Prints every route `serve` answers as JSON [{method, path}] (the OpenAPI test reads it).

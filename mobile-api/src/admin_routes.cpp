@@ -84,8 +84,8 @@ asio::awaitable<Response> put_webhook(RequestContext& ctx, Services& svc) {
     if (k != "url" && k != "secret") errors.push_back({"/" + k, "unknown field"});
   const auto url = string_field(*body, "url");
   if (!url) {
-    errors.push_back({"/url", "url is required: an http:// or https:// URL"});
-  } else if (auto parsed = webhooks::parse_url(*url); !parsed) {
+    errors.push_back({"/url", "url is required: an https:// URL"});
+  } else if (auto parsed = webhooks::check_url(*url, svc.config.webhook_policy); !parsed) {
     for (auto& f : parsed.error().fields) errors.push_back(std::move(f));
   }
   const auto secret = string_field(*body, "secret");

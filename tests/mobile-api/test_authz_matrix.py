@@ -231,12 +231,12 @@ def rows(ctx):
     clinic_report = dict(region_report, doctor_a=200)
     add("GET", "/api/v1/reports/clinics/{id}", clinic_report,
         lambda c, p: (f"/api/v1/reports/clinics/{c.clinic_a}?month=2026-10&format=csv", None, []))
-    # A clinic's webhook: the administrator only. Port 9: nothing listens; deliveries retry until it is removed.
+    # A clinic's webhook: the administrator only. An https URL under .invalid (RFC 6761: never resolves): deliveries retry until it is removed.
     admin_only = {p: 403 for p in PRINCIPALS}
     admin_only["anonymous"] = 401
     hook = "/api/v1/admin/clinics/{id}/webhook"
     add("PUT", hook, {**admin_only, "admin": 200},
-        lambda c, p: (hook.format(id=c.clinic_a), {"url": "http://127.0.0.1:9/careloop", "secret": "matrix-secret-0123456"}, []))
+        lambda c, p: (hook.format(id=c.clinic_a), {"url": "https://hooks.example.invalid/careloop", "secret": "matrix-secret-0123456"}, []))
     add("GET", hook, {**admin_only, "admin": 200}, lambda c, p: (hook.format(id=c.clinic_a), None, []))
     add("DELETE", hook, {**admin_only, "admin": 204}, lambda c, p: (hook.format(id=c.clinic_a), None, []))
     # User accounts: the administrator only. The target is a doctor no principal signs in as.

@@ -10,7 +10,11 @@ the webhook was set, none lost, in order (duplicates allowed, deduplicated
 by CareLoop-Event-Id). Also: the admin API (validation naming the field,
 GET without the secret, delivery status, DELETE), another clinic's
 receiver gets nothing, a disabled webhook sends nothing, and the changes
-are audited.
+are audited. The receivers live on 127.0.0.1, which the server reaches only
+because --webhook-allow names it (and --webhook-allow-http for plain http);
+a last phase without those settings shows http://, loopback and link-local
+targets refused (issue 15 item 12), a name resolving to loopback refused at
+the connection, and that the receiver's answer is never echoed.
 
 usage: test_webhooks.py CARELOOP_BINARY
 """
@@ -36,6 +40,10 @@ CST = dt.timezone(dt.timedelta(hours=8))
 SECRET_A = "clinic-a-webhook-secret-0123"
 SECRET_B = "clinic-b-webhook-secret-4567"
 FAST = ["--webhook-retry-first", "0.2", "--webhook-retry-max", "1", "--webhook-poll", "0.5", "--webhook-timeout", "1"]
+# The test's receivers are on loopback, over http as well as https: both must be allowed by name.
+ALLOW = ["--webhook-allow-http", "--webhook-allow", "127.0.0.1"]
+# What a receiver's error page may hold; it must never reach the status, the log or the audit.
+ECHO = "Traceback: patient 王芳 110101195001011234 internal"
 failures = []
 
 
@@ -81,17 +89,21 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 sig = dict(p.split("=", 1) for p in self.headers.get("CareLoop-Signature", "").split(",") if "=" in p)
-                want = hmac.new(secret.encode(), sig.get("t", "").encode() + b"." + body, hashlib.sha256).hexdigest()
-                valid = hmac.compare_digest(want, sig.get("v1", "")) and \
+                event_id = self.headers.get("CareLoop-Event-Id", "")
+                signed = sig.get("t", "").encode() + b"." + event_id.encode() + b"." + body
+                want = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+                valid = hmac.compare_digest(want, sig.get("v2", "")) and \
                     abs(time.time() - int(sig.get("t", "0"))) < 300 and \
                     self.headers.get("Content-Type") == "application/json"
                 with receiver.lock:
                     receiver.got.append((int(self.headers.get("CareLoop-Event-Id", "-1")), valid, body))
                     receiver.arrived.setdefault(receiver.got[-1][0], time.monotonic())
                     status = receiver.script.pop(0) if receiver.script else 200
+                answer = b"" if status < 300 else ECHO.encode()
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
+                self.wfile.write(answer)
 
             def log_message(self, *args):
                 pass
@@ -157,14 +169,22 @@ def main(binary):
         secret_file = os.path.join(work, "secret-a")
         with open(secret_file, "w") as f:
             f.write(SECRET_A + "\n")
+        bad = run([binary, "--db", db_path, "clinic", "webhook", "--clinic", str(clinic_a), "--url", url_a,
+                   "--secret-file", secret_file], check=False)
+        check(bad.returncode != 0 and "/url" in bad.stderr and "https://" in bad.stderr and "--webhook-allow-http" in bad.stderr,
+              "the command line refuses an http:// URL without --webhook-allow-http: " + bad.stderr.strip().splitlines()[-1])
+        bad = run([binary, "--db", db_path, "clinic", "webhook", "--clinic", str(clinic_a), "--url",
+                   f"https://169.254.169.254/latest", "--secret-file", secret_file], check=False)
+        check(bad.returncode != 0 and "169.254.169.254 is link-local" in bad.stderr,
+              "and the cloud metadata address: " + bad.stderr.strip().splitlines()[-1])
         out = run([binary, "--db", db_path, "clinic", "webhook", "--clinic", str(clinic_a), "--url", url_a,
-                   "--secret-file", secret_file]).stdout
+                   "--secret-file", secret_file, *ALLOW]).stdout
         check(url_a in out and "enabled" in out and SECRET_A not in out, "careloop clinic webhook sets it: " + out.splitlines()[0])
         short = os.path.join(work, "short")
         with open(short, "w") as f:
             f.write("too-short\n")
         bad = run([binary, "--db", db_path, "clinic", "webhook", "--clinic", str(clinic_a), "--url", url_a,
-                   "--secret-file", short], check=False)
+                   "--secret-file", short, *ALLOW], check=False)
         check(bad.returncode != 0 and "16" in bad.stderr, "a short secret file is refused")
         bad = run([binary, "--db", db_path, "clinic", "webhook", "--clinic", str(clinic_a), "--url", "ftp://x/y",
                    "--secret-file", secret_file], check=False)
@@ -176,7 +196,7 @@ def main(binary):
               f"a new webhook starts after the clinic's newest event (seq {start_seq})")
 
         receiver_b = Receiver(port_b, SECRET_B)
-        srv = Server(binary, db_path, extra_args=FAST)
+        srv = Server(binary, db_path, extra_args=FAST + ALLOW)
         try:
             admin = srv.login("admin", "demo-admin")
             patient = srv.login("patient01", "demo-patient")
@@ -229,9 +249,9 @@ def main(binary):
             srv.proc.wait()
             srv.stop()
 
-        # The restarted server trusts the test CA (OpenSSL reads SSL_CERT_FILE as its default CA store).
+        # The restarted server trusts the test CA for webhook receivers (--webhook-ca).
         ca, tls = make_certificates(work)
-        srv = Server(binary, db_path, extra_args=FAST, env={"SSL_CERT_FILE": ca})
+        srv = Server(binary, db_path, extra_args=FAST + ALLOW + ["--webhook-ca", ca])
         receiver_a = receiver_tls = None
         try:
             patient = srv.login("patient01", "demo-patient")
@@ -251,7 +271,7 @@ def main(binary):
                 if eid not in first_seen:
                     first_seen.append(eid)
             check(first_seen == expected, f"in seq order, deduplicated by CareLoop-Event-Id: {first_seen}")
-            check(all(valid for _, valid, _ in reqs), "every signature verifies (HMAC-SHA256 over '<t>.<body>')")
+            check(all(valid for _, valid, _ in reqs), "every signature verifies (HMAC-SHA256 over '<t>.<event id>.<body>')")
             check(len(reqs) >= 2 and reqs[0][0] == reqs[1][0] == expected[0],
                   "the event answered with 500 was sent again")
             bodies = {eid: json.loads(body) for eid, _, body in reqs}
@@ -268,6 +288,8 @@ def main(binary):
             st = srv.call("GET", f"/api/v1/admin/clinics/{clinic_a}/webhook", token=admin).json()
             check(st["delivery"]["delivered_seq"] == expected[-1] and st["delivery"]["attempts"] == 0 and
                   st["delivery"]["next_attempt_at"] is None, "the cursor is at the last event; back-off reset")
+            check(st["delivery"]["last_error"] == "HTTP 500" and not any("王芳" in line for line in srv.log),
+                  f"the 500's answer is not echoed: last_error {st['delivery']['last_error']!r}, nothing of it in the log")
             check(receiver_b.requests() == [], "clinic B's receiver got none of clinic A's events")
 
             # --- disabled on the command line (the server keeps running): nothing more is sent
@@ -351,6 +373,43 @@ def main(binary):
                     r.close()
             receiver_b.close()
         check(srv.proc.returncode == 0, f"the server stopped cleanly on SIGTERM (exit {srv.proc.returncode})")
+
+        # --- without --webhook-allow-http and --webhook-allow: https only, nothing inside the deployment
+        srv = Server(binary, db_path, extra_args=FAST)
+        receiver_c = Receiver(free_port(), SECRET_B)
+        try:
+            admin = srv.login("admin", "demo-admin")
+            path_b = f"/api/v1/admin/clinics/{clinic_b}/webhook"
+            for url, why in ((f"http://gw.example.cn/careloop", "https://"),
+                             (f"https://127.0.0.1:{receiver_c.httpd.server_port}/c", "127.0.0.1 is loopback"),
+                             ("https://169.254.169.254/latest/meta-data", "169.254.169.254 is link-local"),
+                             ("https://[::ffff:10.0.0.1]/c", "10.0.0.1 is private")):
+                a = srv.call("PUT", path_b, token=admin, body={"url": url, "secret": SECRET_B})
+                errs = (a.json() or {}).get("errors", [])
+                check(a.status == 422 and [e["pointer"] for e in errs] == ["/url"] and why in errs[0]["detail"],
+                      f"PUT {url}: 422 naming /url ({a.status} {errs[0]['detail'] if errs else ''})")
+            # A name is judged by the addresses it resolves to, at the connection.
+            a = srv.call("PUT", path_b, token=admin,
+                         body={"url": f"https://localhost:{receiver_c.httpd.server_port}/c", "secret": SECRET_B})
+            check(a.status == 200, "a host name is accepted when set")
+            db = sqlite3.connect(db_path)
+            # Another patient of clinic B: a new alert, so a new event.
+            patient_b, = db.execute("SELECT id FROM patients WHERE clinic_id = ? ORDER BY id LIMIT 1 OFFSET 1",
+                                    (clinic_b,)).fetchone()
+            doctor_b, = db.execute("SELECT username FROM users WHERE role = 'doctor' AND clinic_id = ? ORDER BY id LIMIT 1",
+                                   (clinic_b,)).fetchone()
+            db.close()
+            doctor_b = srv.login(doctor_b, "demo-doctor")
+            srv.call("POST", f"/api/v1/clinic/patients/{patient_b}/readings", token=doctor_b,
+                     body={"readings": [bp(191, 127, 1)]})
+            err = {}
+            check(wait_until(lambda: "loopback" in (err.update(srv.call("GET", path_b, token=admin).json()["delivery"])
+                                                     or err.get("last_error") or ""), 10) and
+                  receiver_c.requests() == [],
+                  f"localhost resolves to loopback: refused at the connection, nothing sent: {err.get('last_error')!r}")
+        finally:
+            srv.stop()
+            receiver_c.close()
 
         db = sqlite3.connect(db_path)
         actions = [r for r in db.execute("SELECT action, actor_user_id, clinic_id, remote_addr, detail FROM audit_log "

@@ -1,17 +1,20 @@
 // webhooks/src/deliverer.cpp with a fake transport over a real store: the
 // order, the headers, the cursor that moves only past 2xx answers, back-off,
-// restarts, wake-ups, and webhooks that are absent or disabled.
+// restarts, wake-ups, and webhooks that are absent or disabled; and with the
+// real transport, one clinic's hung DNS lookup beside another's delivery.
 #include <catch2/catch.hpp>
 
 #include <boost/asio/thread_pool.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <thread>
 
 #include "careloop/webhooks/webhooks.hpp"
 #include "fixture.hpp"
+#include "receiver.hpp"
 
 namespace {
 
@@ -168,7 +171,7 @@ TEST_CASE("a new webhook starts after the clinic's newest event, then delivers i
     const std::string sig = header(r, "CareLoop-Signature");
     REQUIRE(sig.rfind("t=", 0) == 0);
     const std::string t = sig.substr(2, sig.find(',') - 2);
-    CHECK(sig == webhooks::signature_header("0123456789abcdef-secret", std::stoll(t), r.body));
+    CHECK(sig == webhooks::signature_header("0123456789abcdef-secret", std::stoll(t), events[i].seq, r.body));
   }
   const auto after = c.hook();
   CHECK(after.pending_events == 0);
@@ -359,4 +362,68 @@ TEST_CASE("set_webhook refuses what the schema would, and a clinic that does not
   const auto log = c.st->audit_log(std::nullopt, 10);
   REQUIRE(log.size() == 1);
   CHECK(log[0].action == "clinic.webhook.set");
+}
+
+TEST_CASE("one clinic's hung DNS lookup gives up at its deadline and never delays another clinic's delivery") {
+  Clinic c;
+  webhooks::testing::Receiver receiver(200, "");
+  const std::string port = std::to_string(receiver.port());
+  // Clinic A's gateway name never answers (until the test ends); clinic B's does at once.
+  struct Hang {
+    std::mutex m;
+    std::condition_variable cv;
+    bool released = false;
+    std::atomic<int> asked{0};
+  };
+  auto hang = std::make_shared<Hang>();
+  webhooks::Options o;
+  o.backoff = {20ms, 100ms};
+  o.poll = 50ms;
+  o.http.timeouts.resolve = 1000ms;
+  o.http.policy.allow_http = true;
+  o.http.policy.allow = server::AddressSet::parse({"127.0.0.1/32"}).value();
+  o.http.resolve = [hang](const std::string& host) -> core::Result<std::vector<boost::asio::ip::address>> {
+    if (host == "hung.clinic-a.test") {
+      ++hang->asked;
+      std::unique_lock lock(hang->m);
+      hang->cv.wait_for(lock, 20s, [&] { return hang->released; });
+      return core::Error::unavailable("released");
+    }
+    return std::vector<boost::asio::ip::address>{boost::asio::ip::make_address("127.0.0.1")};
+  };
+
+  c.set("http://hung.clinic-a.test:" + port + "/a");
+  const auto clinic_b = must(wait_for<std::int64_t>(
+      [&](auto done) { c.st->add_clinic({c.place.region_id, "Clinic B", "Asia/Shanghai"}, done); }));
+  const auto patient_b = add_patient(*c.st, clinic_b, "Li Lei");
+  store::AuditEntry a;
+  a.action = "clinic.webhook.set";
+  must(wait_for<store::ClinicWebhook>([&](auto done) {
+    c.st->set_webhook(clinic_b, "http://quick.clinic-b.test:" + port + "/b", "clinic-b-secret-0123456", a, done);
+  }));
+
+  webhooks::Deliverer d(*c.st, c.reads, c.hub, o);
+  d.start();
+  c.event(1);
+  REQUIRE(eventually([&] { return hang->asked > 0; }));
+  // While clinic A's lookup hangs, clinic B's event goes out at once.
+  const auto t0 = std::chrono::steady_clock::now();
+  c.patient = patient_b;
+  const std::int64_t b1 = c.event(2, clinic_b);
+  const bool on_time = eventually([&] { return c.st->webhook(clinic_b)->delivered_seq == b1; }, 700ms);
+  const auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0);
+  INFO("clinic B delivered after " << took.count() << " ms");
+  CHECK(on_time);
+  // Clinic A's round ends at the deadline, its failure says why.
+  CHECK(eventually([&] { return c.hook().last_error.find("no answer within 1 s") != std::string::npos; }, 3000ms));
+  CHECK(c.hook().pending_events == 1);
+  {
+    std::lock_guard lock(hang->m);
+    hang->released = true;
+  }
+  hang->cv.notify_all();
+  d.stop();
+  const auto got = receiver.requests();
+  REQUIRE_FALSE(got.empty());
+  CHECK(got[0].target == "/b");
 }

@@ -1,6 +1,9 @@
 // webhooks/src/signature.cpp: HMAC-SHA256 against RFC 4231, the signature
-// header, and the back-off schedule.
+// header (checked with OpenSSL's HMAC, as a receiver would), and the back-off schedule.
 #include <catch2/catch.hpp>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <string>
 
@@ -33,13 +36,32 @@ TEST_CASE("HMAC-SHA256 gives the RFC 4231 test vectors") {
         "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
 }
 
-TEST_CASE("the signature header signs \"<t>.<body>\"") {
-  // Expected value from Python's hmac module: hmac.new(secret, b"1764064800." + body, sha256).
-  CHECK(signature_header("whsec-0123456789abcdef", 1764064800, R"({"event":"alert.opened"})") ==
-        "t=1764064800,v1=fa6d88285184d574d9dc5da094ca2d90121d267ae3c7ef1af847d8186fd5271b");
+TEST_CASE("the signature header signs \"<t>.<event id>.<body>\"") {
+  // Expected value from Python's hmac module: hmac.new(secret, b"1764064800.42." + body, sha256).
+  CHECK(signature_header("whsec-0123456789abcdef", 1764064800, 42, R"({"event":"alert.opened"})") ==
+        "t=1764064800,v2=7841ad3bc4635c05d11d89eecaff82a31fcb5aeacaee2483cb2c65e2e71614d8");
   // Another instant, another signature: a replayed body with a new t does not verify.
-  CHECK(signature_header("whsec-0123456789abcdef", 1764064801, R"({"event":"alert.opened"})") !=
-        signature_header("whsec-0123456789abcdef", 1764064800, R"({"event":"alert.opened"})"));
+  CHECK(signature_header("whsec-0123456789abcdef", 1764064801, 42, R"({"event":"alert.opened"})") !=
+        signature_header("whsec-0123456789abcdef", 1764064800, 42, R"({"event":"alert.opened"})"));
+}
+
+TEST_CASE("a receiver verifies the event id it dedups on with any HMAC: OpenSSL's, over \"<t>.<id>.<body>\"") {
+  const std::string secret = "clinic-gateway-secret-0123", body = R"({"event":"alert.opened","alert":{"id":7}})";
+  const std::string header = signature_header(secret, 1764064800, 1001, body);
+  auto openssl_hmac = [&](const std::string& message) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    REQUIRE(HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+                 reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &n));
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string hex;
+    for (unsigned int i = 0; i < n; ++i) hex += {digits[mac[i] >> 4], digits[mac[i] & 15]};
+    return hex;
+  };
+  CHECK(header == "t=1764064800,v2=" + openssl_hmac("1764064800.1001." + body));
+  // The same body and time under another event id: the signature does not carry over.
+  CHECK(header.substr(header.find("v2=") + 3) != openssl_hmac("1764064800.1002." + body));
+  CHECK(signature_header(secret, 1764064800, 1002, body) != header);
 }
 
 TEST_CASE("back-off doubles from the first delay to the cap, jittered into [d/2, d]") {

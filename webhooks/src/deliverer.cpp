@@ -48,7 +48,7 @@ struct Deliverer::Impl : std::enable_shared_from_this<Deliverer::Impl> {
   Impl(store::Store& st, asio::thread_pool& reads, std::shared_ptr<care::ClinicEventHub> hub, Options o)
       : store(st), pool(reads), hub(std::move(hub)), options(std::move(o)), work(io.get_executor()), poll_timer(io) {
     transport = options.transport ? options.transport(io.get_executor())
-                                  : make_http_transport(io.get_executor(), options.timeouts);
+                                  : make_http_transport(io.get_executor(), options.http);
   }
 
   store::Store& store;
@@ -184,7 +184,7 @@ struct Deliverer::Impl : std::enable_shared_from_this<Deliverer::Impl> {
         const std::int64_t unix_s = core::now_utc_ms() / 1000;
         req.headers = {{"CareLoop-Event-Id", std::to_string(e.seq)},
                        {"CareLoop-Event", e.kind},
-                       {"CareLoop-Signature", signature_header(hook->secret, unix_s, req.body)}};
+                       {"CareLoop-Signature", signature_header(hook->secret, unix_s, e.seq, req.body)}};
         const Outcome out = co_await transport->post(req);
         if (out.ok()) {
           progress.delivered_seq = e.seq;

@@ -1,4 +1,4 @@
-// Signing a webhook body (HMAC-SHA256, libsodium) and the retry schedule.
+// Signing a webhook delivery (HMAC-SHA256, libsodium) and the retry schedule.
 #include <sodium.h>
 
 #include <algorithm>
@@ -24,12 +24,15 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
   return std::string(hex, 2 * crypto_auth_hmacsha256_BYTES);
 }
 
-std::string signature_header(std::string_view secret, std::int64_t unix_s, std::string_view body) {
+std::string signature_header(std::string_view secret, std::int64_t unix_s, std::int64_t event_id,
+                             std::string_view body) {
+  // The event id is signed too: a captured body must not be replayable under another id (receivers dedup on it).
   const std::string t = std::to_string(unix_s);
+  const std::string id = std::to_string(event_id);
   std::string signed_text;
-  signed_text.reserve(t.size() + 1 + body.size());
-  signed_text.append(t).append(".").append(body);
-  return "t=" + t + ",v1=" + hmac_sha256_hex(secret, signed_text);
+  signed_text.reserve(t.size() + 1 + id.size() + 1 + body.size());
+  signed_text.append(t).append(".").append(id).append(".").append(body);
+  return "t=" + t + ",v2=" + hmac_sha256_hex(secret, signed_text);
 }
 
 std::chrono::milliseconds backoff_delay(const Backoff& b, int attempts, double u) noexcept {

@@ -19,6 +19,7 @@
 #include "careloop/mobile_api/patient_list.hpp"
 #include "careloop/server/router.hpp"
 #include "careloop/store/store.hpp"
+#include "careloop/webhooks/webhooks.hpp"
 
 namespace careloop::mobile_api {
 
@@ -50,6 +51,8 @@ struct Config {
   std::int64_t staff_idle_ms = 30LL * 60 * 1000;
   std::int64_t activation_lifetime_ms = 7LL * 24 * 3600 * 1000;  // a clinic's one-time code
   auth::ThrottlePolicy throttle;  // failed logins, activation codes, password changes
+  // What a webhook URL may be (https unless allowed, no address inside the deployment unless named).
+  webhooks::TargetPolicy webhook_policy;
 };
 
 struct Services {

@@ -6,10 +6,11 @@
 //
 //   POST <url>   Content-Type: application/json
 //   CareLoop-Event-Id: <seq>            the receiver's dedup key
-//   CareLoop-Signature: t=<unix s>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+//   CareLoop-Signature: t=<unix s>,v2=<hex HMAC-SHA256(secret, "<t>.<seq>.<body>")>
 //   body: the event as the SSE stream sends it (care::event_body)
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <chrono>
@@ -22,6 +23,7 @@
 
 #include "careloop/care/care.hpp"
 #include "careloop/core/result.hpp"
+#include "careloop/server/proxy.hpp"
 #include "careloop/store/store.hpp"
 
 namespace careloop::webhooks {
@@ -30,8 +32,10 @@ namespace careloop::webhooks {
 
 // Lower-case hex of HMAC-SHA256(key, message) (RFC 2104; libsodium).
 std::string hmac_sha256_hex(std::string_view key, std::string_view message);
-// The CareLoop-Signature header value: "t=<unix_s>,v1=<hmac of "<t>.<body>">".
-std::string signature_header(std::string_view secret, std::int64_t unix_s, std::string_view body);
+// The CareLoop-Signature header value: "t=<unix_s>,v2=<hmac of "<t>.<event_id>.<body>">",
+// event_id being the CareLoop-Event-Id header's value (the event's seq).
+std::string signature_header(std::string_view secret, std::int64_t unix_s, std::int64_t event_id,
+                             std::string_view body);
 
 // ---- retries
 
@@ -57,6 +61,26 @@ struct Target {
 // fragment, at most 2,000 characters. The error names the problem.
 core::Result<Target> parse_url(std::string_view url);
 
+// ---- where a webhook may go
+
+// Why no webhook may be sent to this address ("loopback", "private",
+// "link-local", ...), or empty when it may. IPv4-mapped (::ffff:a.b.c.d),
+// IPv4-compatible and NAT64 (64:ff9b::/96) forms are judged by their IPv4
+// address; 6to4 and Teredo, which carry one, are refused.
+std::string_view refused_range(const boost::asio::ip::address& a) noexcept;
+
+struct TargetPolicy {
+  bool allow_http = false;   // http:// URLs (--webhook-allow-http); otherwise https:// only
+  server::AddressSet allow;  // addresses allowed although refused_range names them (--webhook-allow CIDR)
+  // Why a webhook may not connect to `a`, or empty when it may.
+  std::string refusal(const boost::asio::ip::address& a) const;
+};
+
+// parse_url, then the policy: https:// unless http is allowed, and a host
+// written as an IP address must be one the policy allows. A host name is
+// checked when it is resolved, at every connection. The error names /url.
+core::Result<Target> check_url(std::string_view url, const TargetPolicy& policy);
+
 // ---- transport
 
 struct Request {
@@ -80,18 +104,32 @@ class Transport {
 };
 
 struct Timeouts {
+  std::chrono::milliseconds resolve{10'000};  // the DNS lookup of one delivery
   std::chrono::milliseconds connect{10'000};
   std::chrono::milliseconds io{10'000};  // TLS handshake, write, and read of the answer, each
 };
+// A host name's addresses; blocking (getaddrinfo by default). The transport
+// calls it on a thread of its own and waits at most Timeouts::resolve.
+using Resolve = std::function<core::Result<std::vector<boost::asio::ip::address>>(const std::string& host)>;
+core::Result<std::vector<boost::asio::ip::address>> resolve_with_getaddrinfo(const std::string& host);
+
+struct HttpOptions {
+  Timeouts timeouts;
+  TargetPolicy policy;
+  std::string ca_file;  // PEM CA certificates trusted besides the system's (--webhook-ca); empty: none
+  Resolve resolve;      // empty: resolve_with_getaddrinfo
+};
 // Boost.Beast over TCP, or TLS for https (peer verified against the system
-// CA store and the URL's host name).
-std::unique_ptr<Transport> make_http_transport(boost::asio::any_io_executor ex, Timeouts t);
+// CA store, and ca_file, and the URL's host name). Every address a name
+// resolves to is checked against the policy before any connection; one
+// lookup that hangs holds up only the requests to that host name.
+std::unique_ptr<Transport> make_http_transport(boost::asio::any_io_executor ex, HttpOptions o);
 
 // ---- the deliverer
 
 struct Options {
   Backoff backoff;
-  Timeouts timeouts;
+  HttpOptions http;  // for the default transport
   // The safety net: how often every webhook is looked at even without a wake-up.
   std::chrono::milliseconds poll{5000};
   int batch = 50;  // events read per round
