@@ -811,9 +811,11 @@ asio::awaitable<void> Server::Impl::listen() {
     const char* refused = nullptr;
     {
       std::lock_guard lock(mu);
+      const auto held = per_address.find(address);
       if (connections.size() >= static_cast<std::size_t>(std::max(0, connection_cap))) {
         refused = "max_connections";
-      } else if (cfg.max_connections_per_address > 0 && per_address[address] >= cfg.max_connections_per_address) {
+      } else if (cfg.max_connections_per_address > 0 && held != per_address.end() &&
+                 held->second >= cfg.max_connections_per_address) {
         refused = "max_connections_per_address";
       } else {
         const auto id = next_id++;
@@ -821,7 +823,6 @@ asio::awaitable<void> Server::Impl::listen() {
         conn = make_session(*this, id, std::move(socket), std::move(address), tls_context);
         connections.emplace(id, conn);
       }
-      if (refused && per_address[address] == 0) per_address.erase(address);
     }
     if (!conn) {
       auto ex = socket.get_executor();

@@ -27,17 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from careloop_server import Server, demo_db  # noqa: E402
-
-failures = []
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + (f": {detail}" if detail and not cond else ""))
-    if not cond:
-        failures.append(what + (f": {detail}" if detail else ""))
-    return cond
-
+from careloop_server import Server, check, demo_db, summary  # noqa: E402
 
 def call_from(srv, source, method, target, body=None, token=None):
     """A request whose client address is `source` (any 127.x.y.z reaches the server)."""
@@ -231,12 +221,7 @@ def main(argv):
             proxy_flow(srv, db)
         with Server(binary, db, ["--staff-idle-minutes", "0.05"]) as srv:
             idle_flow(srv)
-    if failures:
-        print(f"\n{len(failures)} failure(s):")
-        for f in failures:
-            print("  - " + f)
-        return 1
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -20,17 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from careloop_server import Server, demo_db  # noqa: E402
-
-failures = []
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + (f": {detail}" if detail and not cond else ""))
-    if not cond:
-        failures.append(what + (f": {detail}" if detail else ""))
-    return cond
-
+from careloop_server import Server, check, demo_db, summary  # noqa: E402
 
 def make_certificate(cert, key):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -110,11 +100,7 @@ def main(binary):
             again = srv.call("GET", "/api/v1/me/readings", token=token)
             check(again.status == 200, "and goes on answering", again)
 
-    if failures:
-        print(f"\n{len(failures)} failed")
-        return 1
-    print("\nall passed")
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -113,3 +113,25 @@ class Server:
         if a.status != 200:
             raise RuntimeError(f"login {username}: {a}")
         return a.json()["token"]
+
+
+# The checks of a test script: each prints a line; summary() ends the run.
+failures = []
+
+
+def check(cond, what, detail=""):
+    print(("ok   " if cond else "FAIL ") + what + (f": {detail}" if detail and not cond else ""))
+    if not cond:
+        failures.append(what + (f": {detail}" if detail else ""))
+    return cond
+
+
+def summary():
+    """Prints the failures, if any; the script's exit status (0: all passed)."""
+    if failures:
+        print(f"\n{len(failures)} failure(s):")
+        for f in failures:
+            print("  - " + f)
+        return 1
+    print("\nall passed")
+    return 0
