@@ -14,32 +14,33 @@ constexpr std::string_view alert_columns =
     "acknowledged_at_ms, action, note, snoozed_until_ms, resolved_at_ms, resolved_by, escalated_at_ms FROM alerts ";
 
 AlertRow alert_from(const Statement& s) {
+  Row r(s);
   AlertRow a;
-  a.id = s.int64(0);
-  a.patient_id = s.int64(1);
-  a.clinic_id = s.int64(2);
-  a.signal = s.text(3);
-  a.tier = s.text(4);
-  a.status = s.text(5);
-  a.rule_id = s.text(6);
-  a.protocol_id = s.text(7);
-  a.protocol_version = s.text(8);
-  a.reason = s.text(9);
-  a.reason_en = s.text(10);
-  a.advice_zh = s.text(11);
-  a.advice_en = s.text(12);
-  a.opened_at_ms = s.int64(13);
-  a.updated_at_ms = s.int64(14);
-  a.count = static_cast<int>(s.int64(15));
-  a.latest_value_json = s.text(16);
-  a.acknowledged_by = s.opt_int64(17);
-  a.acknowledged_at_ms = s.opt_int64(18);
-  a.action = s.is_null(19) ? std::string() : s.text(19);
-  a.note = s.is_null(20) ? std::string() : s.text(20);
-  a.snoozed_until_ms = s.opt_int64(21);
-  a.resolved_at_ms = s.opt_int64(22);
-  a.resolved_by = s.opt_int64(23);
-  a.escalated_at_ms = s.opt_int64(24);
+  a.id = r.int64();
+  a.patient_id = r.int64();
+  a.clinic_id = r.int64();
+  a.signal = r.text();
+  a.tier = r.text();
+  a.status = r.text();
+  a.rule_id = r.text();
+  a.protocol_id = r.text();
+  a.protocol_version = r.text();
+  a.reason = r.text();
+  a.reason_en = r.text();
+  a.advice_zh = r.text();
+  a.advice_en = r.text();
+  a.opened_at_ms = r.int64();
+  a.updated_at_ms = r.int64();
+  a.count = r.int32();
+  a.latest_value_json = r.text();
+  a.acknowledged_by = r.opt_int64();
+  a.acknowledged_at_ms = r.opt_int64();
+  a.action = r.opt_text().value_or(std::string());
+  a.note = r.opt_text().value_or(std::string());
+  a.snoozed_until_ms = r.opt_int64();
+  a.resolved_at_ms = r.opt_int64();
+  a.resolved_by = r.opt_int64();
+  a.escalated_at_ms = r.opt_int64();
   return a;
 }
 
@@ -47,7 +48,8 @@ constexpr std::string_view clinic_event_columns =
     "SELECT seq, clinic_id, patient_id, kind, alert_id, payload_json, at_ms FROM clinic_events ";
 
 ClinicEvent clinic_event_from(const Statement& s) {
-  return ClinicEvent{s.int64(0), s.int64(1), s.int64(2), s.text(3), s.opt_int64(4), s.text(5), s.int64(6)};
+  Row r(s);
+  return ClinicEvent{r.int64(), r.int64(), r.int64(), r.text(), r.opt_int64(), r.text(), r.int64()};
 }
 
 }  // namespace
@@ -55,7 +57,7 @@ ClinicEvent clinic_event_from(const Statement& s) {
 std::int64_t newest_clinic_event(Connection& db, std::int64_t clinic_id) {
   Statement s = db.prepare("SELECT max(seq) FROM clinic_events WHERE clinic_id = ?");
   s.bind(1, clinic_id);
-  return s.step() ? s.opt_int64(0).value_or(0) : 0;
+  return s.step() ? Row(s).opt_int64().value_or(0) : 0;
 }
 
 std::optional<AlertRow> SqliteWriteTxn::alert(std::int64_t alert_id) {
@@ -195,7 +197,7 @@ std::int64_t SqliteStore::last_clinic_event_seq(std::int64_t clinic_id) {
   return read([&](Connection& db) -> std::int64_t {
     Statement s = db.prepare("SELECT max(seq) FROM clinic_events WHERE clinic_id = ?");
     s.bind(1, clinic_id);
-    return s.step() ? s.opt_int64(0).value_or(0) : 0;
+    return s.step() ? Row(s).opt_int64().value_or(0) : 0;
   });
 }
 

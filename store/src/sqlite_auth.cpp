@@ -31,7 +31,7 @@ void SqliteStore::create_activation_code(std::string code_sha256, ActivationCode
           Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
           s.bind(1, code.patient_id);
           if (!s.step()) return Error::not_found("patient " + std::to_string(code.patient_id) + " not found");
-          clinic_id = s.int64(0);
+          clinic_id = Row(s).int64();
         }
         if (!exists(db, "SELECT 1 FROM users WHERE id = ?", code.created_by))
           return Error::not_found("user " + std::to_string(code.created_by) + " not found");
@@ -67,19 +67,19 @@ void SqliteStore::activate(Activation a, Completion<core::User> done) {
           if (!s.step())
             return Error::invalid("the activation code is unknown, expired or already used",
                                   {{"/code", "unknown, expired or already used; ask the clinic for a new code"}});
-          patient_id = s.int64(0);
+          patient_id = Row(s).int64();
         }
         if (a.username.empty()) return Error::invalid("a username is required", {{"/username", "required"}});
         std::optional<std::int64_t> existing;
         {
           Statement s = db.prepare("SELECT id FROM users WHERE patient_id = ? ORDER BY id LIMIT 1");
           s.bind(1, patient_id);
-          if (s.step()) existing = s.int64(0);
+          if (s.step()) existing = Row(s).int64();
         }
         {
           Statement s = db.prepare("SELECT id FROM users WHERE username = ?");
           s.bind(1, a.username);
-          if (s.step() && (!existing || s.int64(0) != *existing))
+          if (s.step() && (!existing || Row(s).int64() != *existing))
             return Error::conflict("the username '" + a.username + "' is taken", {{"/username", "taken; choose another"}});
         }
         std::int64_t user_id = 0;
@@ -94,7 +94,7 @@ void SqliteStore::activate(Activation a, Completion<core::User> done) {
           if (name.empty()) {
             Statement s = db.prepare("SELECT name FROM patients WHERE id = ?");
             s.bind(1, patient_id);
-            if (s.step()) name = s.text(0);
+            if (s.step()) name = Row(s).text();
           }
           db.prepare(
                 "INSERT INTO users (username, role, display_name, patient_id, active, created_at_ms) "
@@ -232,7 +232,7 @@ Result<std::string> SqliteStore::password_hash(std::int64_t user_id) {
     Statement s = db.prepare("SELECT password_hash FROM credentials WHERE user_id = ?");
     s.bind(1, user_id);
     if (!s.step()) return Error::not_found("user " + std::to_string(user_id) + " has no password");
-    return s.text(0);
+    return Row(s).text();
   });
 }
 
@@ -244,7 +244,8 @@ Result<Session> SqliteStore::session(const std::string& token_sha256) {
         "WHERE s.token_sha256 = ? AND s.revoked_at_ms IS NULL AND s.expires_at_ms > ? AND u.active = 1");
     s.bind_blob(1, token_sha256).bind(2, core::now_utc_ms());
     if (!s.step()) return Error::not_found("no such session, or it has expired or been revoked");
-    return Session{s.int64(0), s.int64(1), s.int64(2)};
+    Row r(s);
+    return Session{r.int64(), r.int64(), r.int64()};
   });
 }
 

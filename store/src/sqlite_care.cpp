@@ -15,24 +15,25 @@ constexpr std::string_view care_plan_columns =
     "c.edited_from FROM care_plans c LEFT JOIN users u ON u.id = c.decided_by ";
 
 CarePlanRow care_plan_from(const Statement& s) {
+  Row row(s);
   CarePlanRow r;
-  r.id = s.int64(0);
-  r.patient_id = s.int64(1);
-  r.clinic_id = s.int64(2);
-  r.version = static_cast<int>(s.int64(3));
-  r.status = s.text(4);
-  r.protocol_ids = s.text(5);
-  r.protocol_versions = s.text(6);
-  r.protocols_json = s.text(7);
-  r.plan_json = s.text(8);
-  r.rationale_json = s.text(9);
-  r.created_at_ms = s.int64(10);
-  r.decided_by = s.opt_int64(11);
-  r.decided_by_name = s.text(12);
-  r.decided_at_ms = s.opt_int64(13);
-  if (!s.is_null(14)) r.decision_note = s.text(14);
-  if (!s.is_null(15)) r.diff_json = s.text(15);
-  if (auto v = s.opt_int64(16)) r.edited_from = static_cast<int>(*v);
+  r.id = row.int64();
+  r.patient_id = row.int64();
+  r.clinic_id = row.int64();
+  r.version = row.int32();
+  r.status = row.text();
+  r.protocol_ids = row.text();
+  r.protocol_versions = row.text();
+  r.protocols_json = row.text();
+  r.plan_json = row.text();
+  r.rationale_json = row.text();
+  r.created_at_ms = row.int64();
+  r.decided_by = row.opt_int64();
+  r.decided_by_name = row.text();
+  r.decided_at_ms = row.opt_int64();
+  r.decision_note = row.opt_text();
+  r.diff_json = row.opt_text();
+  if (auto v = row.opt_int64()) r.edited_from = static_cast<int>(*v);
   return r;
 }
 
@@ -40,7 +41,7 @@ std::vector<std::string> clinic_protocols_of(Connection& db, std::int64_t clinic
   std::vector<std::string> out;
   Statement s = db.prepare("SELECT protocol_id FROM clinic_protocols WHERE clinic_id = ? ORDER BY protocol_id");
   s.bind(1, clinic_id);
-  while (s.step()) out.push_back(s.text(0));
+  while (s.step()) out.push_back(Row(s).text());
   return out;
 }
 
@@ -58,18 +59,20 @@ constexpr std::string_view visit_columns =
     "FROM visits v LEFT JOIN users u ON u.id = v.by_user_id ";
 
 VisitRow visit_from(const Statement& s) {
+  Row r(s);
   VisitRow v;
-  v.id = s.int64(0);
-  v.patient_id = s.int64(1);
-  v.clinic_id = s.int64(2);
-  v.client_id = s.text(3);
-  v.visited_at = {s.int64(4), static_cast<int>(s.int64(5))};
-  v.kind = s.text(6);
-  v.classification = s.text(7);
-  v.by_user_id = s.int64(8);
-  v.by_name = s.text(9);
-  v.note = s.text(10);
-  v.created_at_ms = s.int64(11);
+  v.id = r.int64();
+  v.patient_id = r.int64();
+  v.clinic_id = r.int64();
+  v.client_id = r.text();
+  v.visited_at.utc_ms = r.int64();
+  v.visited_at.offset_min = r.int32();
+  v.kind = r.text();
+  v.classification = r.text();
+  v.by_user_id = r.int64();
+  v.by_name = r.text();
+  v.note = r.text();
+  v.created_at_ms = r.int64();
   return v;
 }
 
@@ -94,18 +97,20 @@ std::string measurement_select(std::string_view from) {
 }
 
 ClinicMeasurementRow measurement_from(const Statement& s) {
+  Row row(s);
   ClinicMeasurementRow r;
-  r.id = s.int64(0);
-  r.patient_id = s.int64(1);
-  r.clinic_id = s.int64(2);
-  r.client_id = s.text(3);
-  r.measured_at = {s.int64(4), static_cast<int>(s.int64(5))};
-  r.kind = s.text(6);
-  r.value = s.real(7);
-  r.by_user_id = s.int64(8);
-  r.by_name = s.text(9);
-  r.visit_id = s.opt_int64(10);
-  r.created_at_ms = s.int64(11);
+  r.id = row.int64();
+  r.patient_id = row.int64();
+  r.clinic_id = row.int64();
+  r.client_id = row.text();
+  r.measured_at.utc_ms = row.int64();
+  r.measured_at.offset_min = row.int32();
+  r.kind = row.text();
+  r.value = row.real();
+  r.by_user_id = row.int64();
+  r.by_name = row.text();
+  r.visit_id = row.opt_int64();
+  r.created_at_ms = row.int64();
   return r;
 }
 
@@ -200,7 +205,8 @@ std::optional<CarePlanRecord> SqliteStore::approved_care_plan(std::int64_t patie
         "AND status = 'approved' ORDER BY version DESC LIMIT 1");
     s.bind(1, patient_id);
     if (!s.step()) return std::nullopt;
-    return CarePlanRecord{s.int64(0), static_cast<int>(s.int64(1)), s.text(2), s.text(3), s.opt_int64(4)};
+    Row r(s);
+    return CarePlanRecord{r.int64(), r.int32(), r.text(), r.text(), r.opt_int64()};
   });
 }
 
@@ -246,21 +252,23 @@ std::unordered_map<std::int64_t, ClinicMeasurementSet> SqliteStore::latest_clini
     std::int64_t at_patient = 0;
     std::vector<ClinicMeasurementRow>* latest = nullptr;  // at_patient's
     while (s.step()) {
-      const std::int64_t patient = s.int64(1);
+      Row r(s);
+      const std::int64_t id = r.int64();
+      const std::int64_t patient = r.int64();
       if (patient != at_patient || !latest) {
         if (!selected.wanted(patient)) continue;
         at_patient = patient;
         latest = &out[patient].latest;
       }
-      const std::string_view kind = s.view(2);
-      const std::int64_t id = s.int64(0), at = s.int64(3);
+      const std::string_view kind = r.view();
+      const std::int64_t at = r.int64();
       if (!latest->empty() && latest->back().kind == kind) {
         // Rows come in time order: a later one, or one as late with a larger id, is newer.
         auto& newest = latest->back();
         if (at > newest.measured_at.utc_ms || id > newest.id) {
           newest.id = id;
           newest.measured_at.utc_ms = at;
-          newest.value = s.real(4);
+          newest.value = r.real();
         }
         continue;
       }
@@ -269,7 +277,7 @@ std::unordered_map<std::int64_t, ClinicMeasurementSet> SqliteStore::latest_clini
       row.patient_id = patient;
       row.kind = kind;
       row.measured_at.utc_ms = at;
-      row.value = s.real(4);
+      row.value = r.real();
     }
     return out;
   });

@@ -43,13 +43,8 @@ inline std::int64_t date_days(std::string_view text) {
   return core::days_from_civil(y, static_cast<unsigned>(m), static_cast<unsigned>(d));
 }
 
-// Enums are stored by their wire names; the CHECK constraints keep them valid.
-template <class E>
-E parse_column(std::optional<E> parsed, const Statement& s, int col) {
-  if (!parsed) throw StoreError(core::Errc::internal, "unexpected value in the database: " + s.text(col));
-  return *parsed;
-}
-
+// Enums are stored by their wire names (the CHECK constraints keep them
+// valid) and read back with Row::enumeration.
 template <class E>
 std::optional<std::string_view> name_of(const std::optional<E>& e) {
   return e ? std::optional<std::string_view>(core::to_string(*e)) : std::nullopt;
@@ -158,8 +153,10 @@ void load_diagnoses(Connection& db, std::string_view where, const Key& key,
                            (order == DiagnosisOrder::by_date ? " ORDER BY patient_id, diagnosed_on, code"
                                                              : " ORDER BY patient_id, code"));
   bind_key(s, key);
-  while (s.step())
-    if (auto* p = target(by_id, s.int64(0))) p->diagnoses.push_back({s.text(1), date_days(s.view(2))});
+  while (s.step()) {
+    Row r(s);
+    if (auto* p = target(by_id, r.int64())) p->diagnoses.push_back({r.text(), date_days(r.view())});
+  }
 }
 
 // Loads the diagnoses, comorbidities and medications of the patients that
@@ -173,15 +170,19 @@ void load_patient_details(Connection& db, std::string_view where, const Key& key
     Statement s = db.prepare(std::string("SELECT patient_id, code FROM patient_comorbidities ") +
                              std::string(where) + " ORDER BY patient_id, code");
     bind_key(s, key);
-    while (s.step())
-      if (auto* p = target(by_id, s.int64(0))) p->comorbidities.push_back(s.text(1));
+    while (s.step()) {
+      Row r(s);
+      if (auto* p = target(by_id, r.int64())) p->comorbidities.push_back(r.text());
+    }
   }
   {
     Statement s = db.prepare(std::string("SELECT patient_id, name, dose, since FROM patient_medications ") +
                              std::string(where) + " ORDER BY patient_id, id");
     bind_key(s, key);
-    while (s.step())
-      if (auto* p = target(by_id, s.int64(0))) p->medications.push_back({s.text(1), s.text(2), date_days(s.text(3))});
+    while (s.step()) {
+      Row r(s);
+      if (auto* p = target(by_id, r.int64())) p->medications.push_back({r.text(), r.text(), date_days(r.view())});
+    }
   }
 }
 
@@ -193,9 +194,11 @@ core::User user_from(const Statement& s);
 extern const std::string_view user_columns;
 
 // sqlite_patients.cpp: a patients row, as patient_columns selects it (the
-// details come from load_patient_details).
-void clinical_fields_from(const Statement& s, int col, core::Patient& p);
+// details come from load_patient_details), from a row's first columns or
+// from the next columns of `row`; and the record's clinical fields alone.
 core::Patient patient_from(const Statement& s);
+core::Patient patient_from(Row& row);
+void clinical_fields_from(Row& row, core::Patient& p);
 extern const std::string_view patient_columns;
 
 // sqlite_readings.cpp: appends to the sync feed; returns the new seq.

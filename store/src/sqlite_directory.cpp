@@ -7,22 +7,24 @@ namespace careloop::store::detail {
 namespace {
 
 core::Region region_from(const Statement& s) {
+  Row row(s);
   core::Region r;
-  r.id = s.int64(0);
-  r.parent_id = s.opt_int64(1);
-  r.name = s.text(2);
-  r.level = parse_column(core::parse_region_level(s.text(3)), s, 3);
-  r.code = s.text(4);
+  r.id = row.int64();
+  r.parent_id = row.opt_int64();
+  r.name = row.text();
+  r.level = row.enumeration(core::parse_region_level);
+  r.code = row.text();
   return r;
 }
 constexpr std::string_view region_columns = "SELECT id, parent_id, name, level, code FROM regions ";
 
 core::Clinic clinic_from(const Statement& s) {
+  Row row(s);
   core::Clinic c;
-  c.id = s.int64(0);
-  c.region_id = s.int64(1);
-  c.name = s.text(2);
-  c.timezone = s.text(3);
+  c.id = row.int64();
+  c.region_id = row.int64();
+  c.name = row.text();
+  c.timezone = row.text();
   return c;
 }
 constexpr std::string_view clinic_columns = "SELECT id, region_id, name, timezone FROM clinics ";
@@ -30,16 +32,17 @@ constexpr std::string_view clinic_columns = "SELECT id, region_id, name, timezon
 }  // namespace
 
 core::User user_from(const Statement& s) {
+  Row row(s);
   core::User u;
-  u.id = s.int64(0);
-  u.username = s.text(1);
-  u.role = parse_column(core::parse_role(s.text(2)), s, 2);
-  u.display_name = s.text(3);
-  u.clinic_id = s.opt_int64(4);
-  u.region_id = s.opt_int64(5);
-  u.patient_id = s.opt_int64(6);
-  u.active = s.int64(7) != 0;
-  u.created_at_ms = s.int64(8);
+  u.id = row.int64();
+  u.username = row.text();
+  u.role = row.enumeration(core::parse_role);
+  u.display_name = row.text();
+  u.clinic_id = row.opt_int64();
+  u.region_id = row.opt_int64();
+  u.patient_id = row.opt_int64();
+  u.active = row.boolean();
+  u.created_at_ms = row.int64();
   return u;
 }
 const std::string_view user_columns =

@@ -188,6 +188,78 @@ std::string Statement::blob(int col) const {
   return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
 }
 
+namespace {
+
+const char* storage_class(int type) noexcept {
+  switch (type) {
+    case SQLITE_INTEGER: return "INTEGER";
+    case SQLITE_FLOAT: return "REAL";
+    case SQLITE_TEXT: return "TEXT";
+    case SQLITE_BLOB: return "BLOB";
+    default: return "NULL";
+  }
+}
+
+}  // namespace
+
+void Row::mismatch(int col, int type) const {
+  const char* name = s_.column_name(col);
+  throw StoreError(core::Errc::internal, std::string("column ") + std::to_string(col) + " (" +
+                                             (name ? name : "beyond the row") + ") is " +
+                                             storage_class(s_.type(col)) + " where " + storage_class(type) +
+                                             " was expected, in: " + s_.sql());
+}
+
+void Row::unknown(int col, std::string_view value) const {
+  const char* name = s_.column_name(col);
+  throw StoreError(core::Errc::internal, "unexpected value in the database: " + std::string(value) + " (column " +
+                                             (name ? name : "?") + ")");
+}
+
+int Row::take(int type, bool or_null) {
+  const int col = col_++;
+  if (col >= s_.column_count()) mismatch(col, type);
+  const int got = s_.type(col);
+  if (got == type || (or_null && got == SQLITE_NULL) || (type == SQLITE_FLOAT && got == SQLITE_INTEGER)) return col;
+  mismatch(col, type);
+}
+
+std::int64_t Row::int64() { return s_.int64(take(SQLITE_INTEGER, false)); }
+
+std::optional<std::int64_t> Row::opt_int64() { return s_.opt_int64(take(SQLITE_INTEGER, true)); }
+
+double Row::real() { return s_.real(take(SQLITE_FLOAT, false)); }
+
+std::optional<double> Row::opt_real() { return s_.opt_real(take(SQLITE_FLOAT, true)); }
+
+std::string_view Row::view() { return s_.view(take(SQLITE_TEXT, false)); }
+
+std::optional<std::string> Row::opt_text() {
+  const int col = take(SQLITE_TEXT, true);
+  return s_.is_null(col) ? std::nullopt : std::optional<std::string>(s_.text(col));
+}
+
+std::string_view Row::blob_view() { return s_.blob_view(take(SQLITE_BLOB, false)); }
+
+std::optional<std::string> Row::opt_blob() {
+  const int col = take(SQLITE_BLOB, true);
+  return s_.is_null(col) ? std::nullopt : std::optional<std::string>(s_.blob(col));
+}
+
+std::optional<std::string_view> Row::opt_blob_view() {
+  const int col = take(SQLITE_BLOB, true);
+  return s_.is_null(col) ? std::nullopt : std::optional<std::string_view>(s_.blob_view(col));
+}
+
+Row& Row::at(std::string_view name) {
+  for (int i = 0, n = s_.column_count(); i < n; ++i)
+    if (const char* c = s_.column_name(i); c && name == c) {
+      col_ = i;
+      return *this;
+    }
+  throw StoreError(core::Errc::internal, "no column " + std::string(name) + " in: " + s_.sql());
+}
+
 Connection Connection::open(const std::string& path, OpenMode mode, int busy_timeout_ms) {
   int flags = SQLITE_OPEN_NOMUTEX;  // one thread per connection at a time
   switch (mode) {

@@ -3,6 +3,8 @@
 // with their free functions as deleters, and every SQLite failure becomes a
 // SqliteError here so that callers read top to bottom. The store's public
 // functions turn SqliteError into core::Error (to_error) at the boundary.
+// Row reads a result row's columns in order (or by name) with their types
+// checked, for the row mappers.
 #include <sqlite3.h>
 
 #include <cassert>
@@ -11,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 
@@ -106,8 +109,83 @@ class Statement {
     return is_null(col) ? std::nullopt : std::optional<double>(real(col));
   }
 
+  // The column's storage class in this row (SQLITE_INTEGER, SQLITE_FLOAT,
+  // SQLITE_TEXT, SQLITE_BLOB, SQLITE_NULL), read before any value of it.
+  int type(int col) const noexcept { return sqlite3_column_type(stmt_, col); }
+  int column_count() const noexcept { return sqlite3_column_count(stmt_); }
+  // The column's name as the SELECT gives it (its AS alias, else the column); null past the end.
+  const char* column_name(int col) const noexcept { return sqlite3_column_name(stmt_, col); }
+  // The statement's SQL text, for messages.
+  std::string sql() const { return sqlite3_sql(stmt_) ? sqlite3_sql(stmt_) : ""; }
+
  private:
   sqlite3_stmt* stmt_;
+};
+
+// A cursor over the current row's columns, for row mappers: each read takes
+// the next column in the SELECT's order (or the one `at` names) and checks
+// its type, so that a mapper reads like the SELECT it maps and a column
+// added, dropped or moved in one but not the other fails at once, naming the
+// column, instead of shifting every value after it:
+//   Row r(s);
+//   a.id = r.int64();
+//   a.note = r.opt_text().value_or("");
+// A value of the wrong storage class (NULL where one is required, text where
+// a number is) throws StoreError(internal). INTEGER reads as a real (SQLite
+// returns whole numbers of REAL expressions that way); nothing else converts.
+// Text and blob views are valid until the statement steps again.
+class Row {
+ public:
+  explicit Row(const Statement& s, int first = 0) noexcept : s_(s), col_(first) {}
+
+  std::int64_t int64();
+  std::optional<std::int64_t> opt_int64();
+  int int32() { return static_cast<int>(int64()); }
+  bool boolean() { return int64() != 0; }
+  double real();
+  std::optional<double> opt_real();
+  std::string text() { return std::string(view()); }
+  std::string_view view();
+  std::optional<std::string> opt_text();
+  std::string blob() { return std::string(blob_view()); }
+  std::string_view blob_view();
+  std::optional<std::string> opt_blob();
+  std::optional<std::string_view> opt_blob_view();
+  // An enum stored by its wire name, read with its parser (core::parse_role,
+  // ...); a name the parser does not know throws StoreError(internal).
+  template <class Parse>
+  auto enumeration(Parse parse) -> typename std::invoke_result_t<Parse, std::string_view>::value_type {
+    const int col = col_;
+    const std::string_view name = view();
+    if (auto e = parse(name)) return *e;
+    unknown(col, name);
+  }
+  template <class Parse>
+  auto opt_enumeration(Parse parse) -> std::invoke_result_t<Parse, std::string_view> {
+    if (null_next()) {
+      skip();
+      return std::nullopt;
+    }
+    return enumeration(parse);
+  }
+  // Whether the next column is NULL (it is not consumed).
+  bool null_next() const noexcept { return s_.is_null(col_); }
+  void skip(int columns = 1) noexcept { col_ += columns; }
+
+  // Moves to the column of this name (as the SELECT names it: the column, or
+  // its AS alias); throws StoreError(internal) when there is none.
+  Row& at(std::string_view name);
+  int column() const noexcept { return col_; }
+
+ private:
+  // The index of the next column after checking its storage class
+  // (SQLITE_INTEGER, ...; `or_null` also accepts NULL).
+  int take(int type, bool or_null);
+  [[noreturn]] void mismatch(int col, int type) const;
+  [[noreturn]] void unknown(int col, std::string_view value) const;
+
+  const Statement& s_;
+  int col_;
 };
 
 enum class OpenMode { read_write_create, read_write, read_only };

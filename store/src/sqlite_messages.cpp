@@ -13,13 +13,13 @@ void SqliteStore::add_message(Message m, Completion<Message> done) {
           Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
           s.bind(1, m.patient_id);
           if (!s.step()) return Error::not_found("patient " + std::to_string(m.patient_id) + " not found");
-          m.clinic_id = s.int64(0);
+          m.clinic_id = Row(s).int64();
         }
         {
           Statement s = db.prepare("SELECT display_name FROM users WHERE id = ?");
           s.bind(1, m.from_user_id);
           if (!s.step()) return Error::not_found("user " + std::to_string(m.from_user_id) + " not found");
-          m.from_display_name = s.text(0);
+          m.from_display_name = Row(s).text();
         }
         m.created_at_ms = core::now_utc_ms();
         db.prepare(

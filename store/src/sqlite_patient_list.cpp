@@ -13,7 +13,7 @@ std::vector<PatientListRow> SqliteStore::patient_list(const PatientListScope& sc
       clinic_ids.push_back(*scope.clinic_id);
     } else {
       Statement s = db.prepare("SELECT id FROM clinics ORDER BY id");
-      while (s.step()) clinic_ids.push_back(s.int64(0));
+      while (s.step()) clinic_ids.push_back(Row(s).int64());
     }
     std::vector<PatientListRow> out;
     // One clinic at a time: every query below walks an index that starts with clinic_id.
@@ -29,9 +29,10 @@ std::vector<PatientListRow> SqliteStore::patient_list(const PatientListScope& sc
             "FROM patients WHERE clinic_id = ? ORDER BY id");
         s.bind(1, clinic_id);
         while (s.step()) {
+          Row r(s);
           PatientListRow row;
-          row.patient = patient_from(s);
-          row.last_reading_ms = s.opt_int64(13);
+          row.patient = patient_from(r);
+          row.last_reading_ms = r.opt_int64();
           out.push_back(std::move(row));
         }
       }
@@ -44,12 +45,16 @@ std::vector<PatientListRow> SqliteStore::patient_list(const PatientListScope& sc
         Statement s = db.prepare(
             "SELECT patient_id, code, diagnosed_on FROM patient_diagnoses WHERE clinic_id = ? ORDER BY patient_id, code");
         s.bind(1, clinic_id);
-        while (s.step())
-          if (auto* p = target(s.int64(0))) p->patient.diagnoses.push_back({s.text(1), date_days(s.text(2))});
+        while (s.step()) {
+          Row r(s);
+          if (auto* p = target(r.int64())) p->patient.diagnoses.push_back({r.text(), date_days(r.view())});
+        }
         Statement c = db.prepare("SELECT patient_id, code FROM patient_comorbidities WHERE clinic_id = ? ORDER BY patient_id, code");
         c.bind(1, clinic_id);
-        while (c.step())
-          if (auto* p = target(c.int64(0))) p->patient.comorbidities.push_back(c.text(1));
+        while (c.step()) {
+          Row r(c);
+          if (auto* p = target(r.int64())) p->patient.comorbidities.push_back(r.text());
+        }
       }
       {
         Statement s = db.prepare(
@@ -63,15 +68,16 @@ std::vector<PatientListRow> SqliteStore::patient_list(const PatientListScope& sc
             "FROM readings WHERE clinic_id = ? AND taken_at_ms >= ? GROUP BY patient_id");
         s.bind_all(clinic_id, scope.readings_from_ms);
         while (s.step()) {
-          auto* p = target(s.int64(0));
+          Row r(s);
+          auto* p = target(r.int64());
           if (!p) continue;
-          p->bp_count = static_cast<int>(s.int64(1));
-          p->systolic_sum = s.real(2);
-          p->diastolic_sum = s.real(3);
-          p->fasting_count = static_cast<int>(s.int64(4));
-          p->fasting_sum = s.real(5);
-          p->nonfasting_count = static_cast<int>(s.int64(6));
-          p->nonfasting_sum = s.real(7);
+          p->bp_count = r.int32();
+          p->systolic_sum = r.real();
+          p->diastolic_sum = r.real();
+          p->fasting_count = r.int32();
+          p->fasting_sum = r.real();
+          p->nonfasting_count = r.int32();
+          p->nonfasting_sum = r.real();
         }
       }
       {
@@ -79,9 +85,10 @@ std::vector<PatientListRow> SqliteStore::patient_list(const PatientListScope& sc
             "SELECT patient_id, id, signal, tier, status, opened_at_ms FROM alerts "
             "WHERE clinic_id = ? AND status <> 'resolved' ORDER BY patient_id, id");
         s.bind(1, clinic_id);
-        while (s.step())
-          if (auto* p = target(s.int64(0)))
-            p->alerts.push_back({s.int64(1), s.text(2), s.text(3), s.text(4), s.int64(5)});
+        while (s.step()) {
+          Row r(s);
+          if (auto* p = target(r.int64())) p->alerts.push_back({r.int64(), r.text(), r.text(), r.text(), r.int64()});
+        }
       }
       {
         // Each model's newest score per patient: the largest (computed_at_ms, id) of the pair.
@@ -90,8 +97,10 @@ std::vector<PatientListRow> SqliteStore::patient_list(const PatientListScope& sc
             "WHERE r.clinic_id = ?1 AND r.id = (SELECT x.id FROM risk_scores x WHERE x.patient_id = r.patient_id "
             "AND x.model_id = r.model_id ORDER BY x.computed_at_ms DESC, x.id DESC LIMIT 1)");
         s.bind(1, clinic_id);
-        while (s.step())
-          if (auto* p = target(s.int64(0))) p->risks.push_back({s.text(1), s.text(2), s.real(3)});
+        while (s.step()) {
+          Row r(s);
+          if (auto* p = target(r.int64())) p->risks.push_back({r.text(), r.text(), r.real()});
+        }
       }
     }
     return out;
@@ -110,8 +119,10 @@ std::string SqliteStore::patient_list_version(std::optional<std::int64_t> clinic
     Statement s = db.prepare(sql);
     if (clinic_id) s.bind(1, *clinic_id);
     std::string out;
-    if (s.step())
-      for (int i = 0; i < 4; ++i) out += std::to_string(s.opt_int64(i).value_or(0)) + ".";
+    if (s.step()) {
+      Row r(s);
+      for (int i = 0; i < 4; ++i) out += std::to_string(r.opt_int64().value_or(0)) + ".";
+    }
     return out;
   });
 }

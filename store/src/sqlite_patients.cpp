@@ -21,29 +21,34 @@ Result<core::Patient> load_patient(Connection& db, std::int64_t id) {
 
 }  // namespace
 
-// The record's clinical fields, from eight columns starting at `col`: sex,
+// The record's clinical fields, from the next eight columns: sex,
 // birth_date, height_cm, smoking, parents_with_hypertension,
 // family_history_diabetes, pregnant, registered_at_ms.
-void clinical_fields_from(const Statement& s, int col, core::Patient& p) {
-  p.sex = parse_column(core::parse_sex(s.view(col)), s, col);
-  p.birth_date = date_days(s.view(col + 1));
-  p.height_cm = s.opt_real(col + 2);
-  p.smoking = parse_column(core::parse_smoking(s.view(col + 3)), s, col + 3);
-  p.parents_with_hypertension = static_cast<int>(s.int64(col + 4));
-  p.family_history_diabetes = s.int64(col + 5) != 0;
-  p.pregnant = s.int64(col + 6) != 0;
-  p.registered_at_ms = s.int64(col + 7);
+void clinical_fields_from(Row& row, core::Patient& p) {
+  p.sex = row.enumeration(core::parse_sex);
+  p.birth_date = date_days(row.view());
+  p.height_cm = row.opt_real();
+  p.smoking = row.enumeration(core::parse_smoking);
+  p.parents_with_hypertension = row.int32();
+  p.family_history_diabetes = row.boolean();
+  p.pregnant = row.boolean();
+  p.registered_at_ms = row.int64();
+}
+
+core::Patient patient_from(Row& row) {
+  core::Patient p;
+  p.id = row.int64();
+  p.clinic_id = row.int64();
+  p.name = row.text();
+  p.phone = row.text();
+  clinical_fields_from(row, p);
+  p.external_id = row.opt_text().value_or(std::string());
+  return p;
 }
 
 core::Patient patient_from(const Statement& s) {
-  core::Patient p;
-  p.id = s.int64(0);
-  p.clinic_id = s.int64(1);
-  p.name = s.text(2);
-  p.phone = s.text(3);
-  clinical_fields_from(s, 4, p);
-  p.external_id = s.text(12);
-  return p;
+  Row row(s);
+  return patient_from(row);
 }
 const std::string_view patient_columns =
     "SELECT id, clinic_id, name, phone, sex, birth_date, height_cm, smoking, parents_with_hypertension, "
@@ -61,7 +66,7 @@ void SqliteStore::add_patient(core::Patient p, Completion<std::int64_t> done) {
           Statement s = db.prepare("SELECT id FROM patients WHERE clinic_id = ? AND external_id = ?");
           s.bind_all(p.clinic_id, p.external_id);
           if (s.step())
-            return Error::conflict("the clinic already has patient " + std::to_string(s.int64(0)) +
+            return Error::conflict("the clinic already has patient " + std::to_string(Row(s).int64()) +
                                    " with record number '" + p.external_id + "'");
         }
         db.prepare(
@@ -119,7 +124,7 @@ std::vector<std::int64_t> SqliteStore::patient_ids(std::int64_t after_id, int li
     std::vector<std::int64_t> out;
     Statement s = db.prepare("SELECT id FROM patients WHERE id > ? ORDER BY id LIMIT ?");
     s.bind_all(after_id, limit);
-    while (s.step()) out.push_back(s.int64(0));
+    while (s.step()) out.push_back(Row(s).int64());
     return out;
   });
 }

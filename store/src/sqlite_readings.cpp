@@ -9,28 +9,30 @@ namespace careloop::store::detail {
 namespace {
 
 core::Reading reading_from(const Statement& s) {
+  Row row(s);
   core::Reading r;
-  r.id = s.int64(0);
-  r.patient_id = s.int64(1);
-  r.clinic_id = s.int64(2);
-  r.client_id = s.text(3);
-  r.kind = parse_column(core::parse_reading_kind(s.text(4)), s, 4);
-  r.taken_at = core::Instant{s.int64(5), static_cast<int>(s.int64(6))};
-  r.received_at_ms = s.int64(7);
-  r.source = s.text(8);
-  r.note = s.text(9);
-  r.systolic_mmhg = s.opt_real(10);
-  r.diastolic_mmhg = s.opt_real(11);
-  r.pulse_bpm = s.opt_real(12);
-  r.glucose_mmol_l = s.opt_real(13);
-  if (!s.is_null(14)) r.glucose_context = parse_column(core::parse_glucose_context(s.text(14)), s, 14);
-  r.weight_kg = s.opt_real(15);
-  r.hba1c_percent = s.opt_real(16);
-  r.medication_name = s.text(17);
-  if (!s.is_null(18)) r.medication_status = parse_column(core::parse_medication_status(s.text(18)), s, 18);
-  r.value_as_sent = s.opt_real(19);
-  r.unit_as_sent = s.text(20);
-  r.change_seq = s.opt_int64(21).value_or(0);
+  r.id = row.int64();
+  r.patient_id = row.int64();
+  r.clinic_id = row.int64();
+  r.client_id = row.text();
+  r.kind = row.enumeration(core::parse_reading_kind);
+  r.taken_at.utc_ms = row.int64();
+  r.taken_at.offset_min = row.int32();
+  r.received_at_ms = row.int64();
+  r.source = row.text();
+  r.note = row.text();
+  r.systolic_mmhg = row.opt_real();
+  r.diastolic_mmhg = row.opt_real();
+  r.pulse_bpm = row.opt_real();
+  r.glucose_mmol_l = row.opt_real();
+  r.glucose_context = row.opt_enumeration(core::parse_glucose_context);
+  r.weight_kg = row.opt_real();
+  r.hba1c_percent = row.opt_real();
+  r.medication_name = row.text();
+  r.medication_status = row.opt_enumeration(core::parse_medication_status);
+  r.value_as_sent = row.opt_real();
+  r.unit_as_sent = row.text();
+  r.change_seq = row.opt_int64().value_or(0);
   return r;
 }
 constexpr std::string_view reading_columns =
@@ -43,7 +45,10 @@ std::optional<InsertOutcome> find_duplicate(Connection& db, const core::Reading&
   {
     Statement s = db.prepare("SELECT id, change_seq FROM readings WHERE patient_id = ? AND client_id = ?");
     s.bind_all(r.patient_id, r.client_id);
-    if (s.step()) return InsertOutcome{InsertStatus::duplicate, s.int64(0), s.opt_int64(1).value_or(0)};
+    if (s.step()) {
+      Row r(s);
+      return InsertOutcome{InsertStatus::duplicate, r.int64(), r.opt_int64().value_or(0)};
+    }
   }
   // The same reading sent again under another client id (a reinstalled app,
   // a second phone): same instant and same canonical values. IS compares NULLs.
@@ -55,7 +60,10 @@ std::optional<InsertOutcome> find_duplicate(Connection& db, const core::Reading&
   s.bind_all(r.patient_id, core::to_string(r.kind), r.taken_at.utc_ms, r.systolic_mmhg, r.diastolic_mmhg,
              r.pulse_bpm, r.glucose_mmol_l, name_of(r.glucose_context), r.weight_kg, r.hba1c_percent,
              r.medication_name, name_of(r.medication_status));
-  if (s.step()) return InsertOutcome{InsertStatus::duplicate, s.int64(0), s.opt_int64(1).value_or(0)};
+  if (s.step()) {
+    Row r(s);
+    return InsertOutcome{InsertStatus::duplicate, r.int64(), r.opt_int64().value_or(0)};
+  }
   return std::nullopt;
 }
 
@@ -107,17 +115,18 @@ void SqliteWriteTxn::scan_readings(std::int64_t from_patient_id, std::int64_t to
   s.bind(1, from_patient_id).bind(2, to_patient_id);
   core::Reading r;
   while (s.step()) {
-    r.id = s.int64(0);
-    r.patient_id = s.int64(1);
-    r.clinic_id = s.int64(2);
-    r.kind = parse_column(core::parse_reading_kind(s.text(3)), s, 3);
-    r.taken_at = core::Instant{s.int64(4), static_cast<int>(s.int64(5))};
-    r.systolic_mmhg = s.opt_real(6);
-    r.diastolic_mmhg = s.opt_real(7);
-    r.glucose_mmol_l = s.opt_real(8);
-    r.glucose_context = s.is_null(9) ? std::nullopt
-                                      : std::optional(parse_column(core::parse_glucose_context(s.text(9)), s, 9));
-    r.hba1c_percent = s.opt_real(10);
+    Row row(s);
+    r.id = row.int64();
+    r.patient_id = row.int64();
+    r.clinic_id = row.int64();
+    r.kind = row.enumeration(core::parse_reading_kind);
+    r.taken_at.utc_ms = row.int64();
+    r.taken_at.offset_min = row.int32();
+    r.systolic_mmhg = row.opt_real();
+    r.diastolic_mmhg = row.opt_real();
+    r.glucose_mmol_l = row.opt_real();
+    r.glucose_context = row.opt_enumeration(core::parse_glucose_context);
+    r.hba1c_percent = row.opt_real();
     f(r);
   }
 }
@@ -151,7 +160,7 @@ void SqliteStore::insert_readings(std::int64_t patient_id, std::vector<core::Rea
           Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
           s.bind(1, patient_id);
           if (!s.step()) return Error::not_found("patient " + std::to_string(patient_id) + " not found");
-          clinic_id = s.int64(0);
+          clinic_id = Row(s).int64();
         }
         std::vector<core::FieldError> bad;
         for (std::size_t i = 0; i < readings.size(); ++i)
@@ -205,7 +214,7 @@ std::vector<core::Reading> SqliteStore::readings(const ReadingQuery& q) {
       Statement s = db.prepare("SELECT taken_at_ms FROM readings WHERE id = ? AND patient_id = ?");
       s.bind_all(*q.after_id, q.patient_id);
       if (!s.step()) return out;  // an unknown anchor ends the listing
-      after_taken = s.int64(0);
+      after_taken = Row(s).int64();
       after_id = *q.after_id;
     }
     // With a kind, the (patient_id, kind, taken_at_ms) index serves the order too.
@@ -244,11 +253,12 @@ std::vector<Change> SqliteStore::changes(std::int64_t patient_id, std::int64_t a
           "SELECT seq, entity, entity_id, at_ms FROM changes WHERE patient_id = ? AND seq > ? ORDER BY seq LIMIT ?");
       s.bind_all(patient_id, after_seq, limit);
       while (s.step()) {
+        Row r(s);
         Change c;
-        c.seq = s.int64(0);
-        c.entity = s.text(1);
-        c.entity_id = s.int64(2);
-        c.at_ms = s.int64(3);
+        c.seq = r.int64();
+        c.entity = r.text();
+        c.entity_id = r.int64();
+        c.at_ms = r.int64();
         out.push_back(std::move(c));
       }
     }
@@ -262,23 +272,29 @@ std::vector<Change> SqliteStore::changes(std::int64_t patient_id, std::int64_t a
             "SELECT m.id, m.patient_id, m.clinic_id, m.from_user_id, u.display_name, m.text, m.created_at_ms, "
             "m.change_seq FROM messages m JOIN users u ON u.id = m.from_user_id WHERE m.id = ?");
         s.bind(1, c.entity_id);
-        if (s.step())
-          c.message = Message{s.int64(0), s.int64(1), s.int64(2), s.int64(3), s.text(4), s.text(5), s.int64(6),
-                              s.opt_int64(7).value_or(0)};
+        if (s.step()) {
+          Row r(s);
+          c.message = Message{r.int64(), r.int64(), r.int64(), r.int64(), r.text(), r.text(), r.int64(),
+                              r.opt_int64().value_or(0)};
+        }
       } else if (c.entity == "care_plan") {
         // Only what a doctor approved ever reaches the patient.
         Statement s = db.prepare(
             "SELECT id, version, status, plan_json, decided_at_ms FROM care_plans WHERE id = ? "
             "AND status IN ('approved', 'superseded')");
         s.bind(1, c.entity_id);
-        if (s.step())
-          c.care_plan = CarePlanRecord{s.int64(0), static_cast<int>(s.int64(1)), s.text(2), s.text(3), s.opt_int64(4)};
+        if (s.step()) {
+          Row r(s);
+          c.care_plan = CarePlanRecord{r.int64(), r.int32(), r.text(), r.text(), r.opt_int64()};
+        }
       } else if (c.entity == "alert") {
         Statement s = db.prepare(
             "SELECT id, signal, tier, status, reason, opened_at_ms, advice_zh, advice_en FROM alerts WHERE id = ?");
         s.bind(1, c.entity_id);
-        if (s.step())
-          c.alert = AlertRecord{s.int64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.int64(5), s.text(6), s.text(7)};
+        if (s.step()) {
+          Row r(s);
+          c.alert = AlertRecord{r.int64(), r.text(), r.text(), r.text(), r.text(), r.int64(), r.text(), r.text()};
+        }
       }
     }
     // A change whose row the patient may not see (a proposed plan) keeps
@@ -292,7 +308,7 @@ std::int64_t SqliteStore::count_readings(std::optional<std::int64_t> patient_id)
     if (!patient_id) return db.query_int64("SELECT count(*) FROM readings");
     Statement s = db.prepare("SELECT count(*) FROM readings WHERE patient_id = ?");
     s.bind(1, *patient_id);
-    return s.step() ? s.int64(0) : 0;
+    return s.step() ? Row(s).int64() : 0;
   });
 }
 

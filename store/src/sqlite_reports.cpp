@@ -16,21 +16,22 @@ constexpr std::string_view month_columns =
     "FROM patient_months ";
 
 PatientMonthRow month_from(const Statement& s) {
+  Row row(s);
   PatientMonthRow r;
-  r.patient_id = s.int64(0);
-  r.clinic_id = s.int64(1);
-  r.month = static_cast<int>(s.int64(2));
-  r.last_contact_ms = s.int64(3);
-  r.bp_reading_id = s.opt_int64(4);
-  r.bp_taken_ms = s.int64(5);
-  r.systolic_mmhg = s.opt_real(6).value_or(0);
-  r.diastolic_mmhg = s.opt_real(7).value_or(0);
-  r.glycemic_reading_id = s.opt_int64(8);
-  r.glycemic_taken_ms = s.int64(9);
-  r.glycemic_kind = s.text(10);
-  r.glycemic_value = s.opt_real(11).value_or(0);
-  r.bp_status = s.text(12);
-  r.glycemic_status = s.text(13);
+  r.patient_id = row.int64();
+  r.clinic_id = row.int64();
+  r.month = row.int32();
+  r.last_contact_ms = row.int64();
+  r.bp_reading_id = row.opt_int64();
+  r.bp_taken_ms = row.int64();
+  r.systolic_mmhg = row.opt_real().value_or(0);
+  r.diastolic_mmhg = row.opt_real().value_or(0);
+  r.glycemic_reading_id = row.opt_int64();
+  r.glycemic_taken_ms = row.int64();
+  r.glycemic_kind = row.text();
+  r.glycemic_value = row.opt_real().value_or(0);
+  r.bp_status = row.text();
+  r.glycemic_status = row.text();
   return r;
 }
 
@@ -86,14 +87,19 @@ std::vector<RollupCount> rollup_scan(Connection& db, const std::vector<std::int6
         "WHERE clinic_id IN (SELECT value FROM json_each(?1)) AND registered_at_ms < ?2");
     s.bind_all(clinics, newest_end);
     while (s.step()) {
-      const auto b = s.view(3);  // YYYY-MM-DD (the column's CHECK)
+      Row r(s);
+      const std::int64_t id = r.int64();
+      const std::int64_t clinic_id = r.int64();
+      const std::uint8_t sex = word(r.view());
+      const auto b = r.view();  // YYYY-MM-DD (the column's CHECK)
+      const std::int64_t registered_at_ms = r.int64();
       auto num = [&](std::size_t at, std::size_t n) {
         int v = 0;
         for (std::size_t i = at; i < at + n && i < b.size(); ++i) v = v * 10 + (b[i] - '0');
         return v;
       };
-      index.emplace(s.int64(0), static_cast<std::uint32_t>(ps.size()));
-      ps.push_back({s.int64(0), s.int64(1), s.int64(4), num(0, 4), num(5, 2) * 100 + num(8, 2), word(s.view(2))});
+      index.emplace(id, static_cast<std::uint32_t>(ps.size()));
+      ps.push_back({id, clinic_id, registered_at_ms, num(0, 4), num(5, 2) * 100 + num(8, 2), sex});
     }
   }
   {
@@ -102,9 +108,10 @@ std::vector<RollupCount> rollup_scan(Connection& db, const std::vector<std::int6
         "AND code IN ('hypertension', 'diabetes_t2')");
     s.bind_all(clinics);
     while (s.step()) {
-      auto it = index.find(s.int64(0));
+      Row r(s);
+      auto it = index.find(r.int64());
       if (it == index.end()) continue;
-      (s.view(1) == "hypertension" ? ps[it->second].htn : ps[it->second].dm) = true;
+      (r.view() == "hypertension" ? ps[it->second].htn : ps[it->second].dm) = true;
     }
   }
   // statuses[cut][patient] = {bp, glycemic}
@@ -116,11 +123,14 @@ std::vector<RollupCount> rollup_scan(Connection& db, const std::vector<std::int6
         "WHERE clinic_id IN (SELECT value FROM json_each(?1)) AND month BETWEEN ?2 AND ?3");
     s.bind_all(clinics, first_month, last_month);
     while (s.step()) {
-      auto it = index.find(s.int64(0));
+      Row r(s);
+      auto it = index.find(r.int64());
       if (it == index.end()) continue;
-      const int m = static_cast<int>(s.int64(1));
+      const int m = r.int32();
+      const std::uint8_t bp = word(r.view());
+      const std::uint8_t glycemic = word(r.view());
       for (std::size_t c = 0; c < cuts.size(); ++c)
-        if (cuts[c].month == m) statuses[c][it->second] = {word(s.view(2)), word(s.view(3))};
+        if (cuts[c].month == m) statuses[c][it->second] = {bp, glycemic};
     }
   }
   // risk[cut][patient]: the highest band (3 high, 2 moderate, 1 low, 0 other) of
@@ -141,8 +151,9 @@ std::vector<RollupCount> rollup_scan(Connection& db, const std::vector<std::int6
     };
     bool any = false;
     while (s.step()) {
-      const std::int64_t pid = s.int64(0);
-      const auto model = s.view(1);
+      Row r(s);
+      const std::int64_t pid = r.int64();
+      const auto model = r.view();
       if (!any || pid != cur_patient || model != cur_model) {
         close_group();
         any = true;
@@ -153,9 +164,9 @@ std::vector<RollupCount> rollup_scan(Connection& db, const std::vector<std::int6
         cur = it == index.end() ? std::nullopt : std::optional<std::uint32_t>(it->second);
       }
       if (!cur) continue;
-      const auto band = s.view(2);
+      const auto band = r.view();
       const std::uint8_t rank = band == "high" ? 3 : band == "moderate" ? 2 : band == "low" ? 1 : 0;
-      const std::int64_t at = s.int64(3);
+      const std::int64_t at = r.int64();
       // Ascending (computed_at, id): the last one before the cut is the newest.
       for (std::size_t c = 0; c < cuts.size(); ++c)
         if (at < cuts[c].risk_before_ms) newest[c] = rank;
@@ -288,7 +299,10 @@ std::vector<AlertActionCount> SqliteStore::alert_action_counts(const std::vector
         "FROM alerts WHERE clinic_id IN (SELECT value FROM json_each(?1)) AND opened_at_ms >= ?2 "
         "AND opened_at_ms < ?3 GROUP BY clinic_id, signal ORDER BY clinic_id, signal");
     s.bind_all(json_ids(clinic_ids), from_ms, to_ms);
-    while (s.step()) out.push_back({s.int64(0), s.text(1), s.int64(2), s.int64(3)});
+    while (s.step()) {
+      Row r(s);
+      out.push_back({r.int64(), r.text(), r.int64(), r.int64()});
+    }
     return out;
   });
 }

@@ -15,7 +15,7 @@ core::Status insert_risk_score(Connection& db, const StoredRiskScore& r, std::si
     Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
     s.bind(1, r.patient_id);
     if (!s.step()) return Error::not_found("patient " + std::to_string(r.patient_id) + " not found");
-    clinic_id = s.int64(0);
+    clinic_id = Row(s).int64();
   }
   // A one-row INSERT ... VALUES rather than INSERT ... SELECT: SQLite opens a
   // statement journal (a savepoint a row) for a statement that may write
@@ -56,8 +56,10 @@ std::vector<StoredRiskScore> SqliteStore::latest_risk_scores(std::int64_t patien
         "x.patient_id = ?1 AND x.model_id = r.model_id ORDER BY x.computed_at_ms DESC, x.id DESC LIMIT 1) "
         "ORDER BY r.model_id");
     s.bind(1, patient_id);
-    while (s.step())
-      out.push_back({s.int64(0), s.text(1), s.text(2), s.real(3), s.text(4), s.text(5), s.int64(6)});
+    while (s.step()) {
+      Row r(s);
+      out.push_back({r.int64(), r.text(), r.text(), r.real(), r.text(), r.text(), r.int64()});
+    }
     return out;
   });
 }

@@ -13,19 +13,21 @@ constexpr std::string_view state_reading_columns =
     "r.glucose_mmol_l, r.glucose_context, r.weight_kg, r.hba1c_percent, r.medication_status, r.change_seq ";
 
 core::Reading state_reading_from(const Statement& s) {
+  Row row(s);
   core::Reading r;
-  r.patient_id = s.int64(0);
-  r.kind = parse_column(core::parse_reading_kind(s.text(1)), s, 1);
-  r.taken_at = core::Instant{s.int64(2), static_cast<int>(s.int64(3))};
-  r.systolic_mmhg = s.opt_real(4);
-  r.diastolic_mmhg = s.opt_real(5);
-  r.pulse_bpm = s.opt_real(6);
-  r.glucose_mmol_l = s.opt_real(7);
-  if (!s.is_null(8)) r.glucose_context = parse_column(core::parse_glucose_context(s.text(8)), s, 8);
-  r.weight_kg = s.opt_real(9);
-  r.hba1c_percent = s.opt_real(10);
-  if (!s.is_null(11)) r.medication_status = parse_column(core::parse_medication_status(s.text(11)), s, 11);
-  r.change_seq = s.opt_int64(12).value_or(0);
+  r.patient_id = row.int64();
+  r.kind = row.enumeration(core::parse_reading_kind);
+  r.taken_at.utc_ms = row.int64();
+  r.taken_at.offset_min = row.int32();
+  r.systolic_mmhg = row.opt_real();
+  r.diastolic_mmhg = row.opt_real();
+  r.pulse_bpm = row.opt_real();
+  r.glucose_mmol_l = row.opt_real();
+  r.glucose_context = row.opt_enumeration(core::parse_glucose_context);
+  r.weight_kg = row.opt_real();
+  r.hba1c_percent = row.opt_real();
+  r.medication_status = row.opt_enumeration(core::parse_medication_status);
+  r.change_seq = row.opt_int64().value_or(0);
   return r;
 }
 
@@ -53,14 +55,22 @@ constexpr std::string_view state_columns =
     "FROM patient_state ";
 
 PatientStateRow state_from(const Statement& s) {
-  const bool has_state = s.int64(5) > 0;
-  return PatientStateRow{s.int64(0),
-                         s.int64(1),
-                         has_state && !s.is_null(2) ? s.text(2) : std::string(),
-                         s.text(3),
-                         s.int64(4),
-                         has_state ? s.int64(5) : 0,
-                         has_state && !s.is_null(6) ? s.blob(6) : std::string()};
+  Row r(s);
+  PatientStateRow row;
+  row.patient_id = r.int64();
+  row.clinic_id = r.int64();
+  auto state_json = r.opt_text();
+  row.alerts_json = r.text();
+  row.updated_at_ms = r.int64();
+  const std::int64_t state_seq = r.int64();
+  auto state_bin = r.opt_blob();
+  // A row that keeps no state (state_seq 0) has neither form, whatever is left in the columns.
+  if (state_seq > 0) {
+    row.state_json = std::move(state_json).value_or(std::string());
+    row.state_seq = state_seq;
+    row.state_bin = std::move(state_bin).value_or(std::string());
+  }
+  return row;
 }
 
 }  // namespace
@@ -79,14 +89,16 @@ std::optional<PatientStateRow> SqliteWriteTxn::load_state_header(std::int64_t pa
       "FROM patient_state WHERE patient_id = ?");
   s.bind(1, patient_id);
   if (!s.step()) return std::nullopt;
-  return PatientStateRow{s.int64(0), s.int64(1), {}, s.text(2), s.int64(3), s.int64(4), {}};
+  Row r(s);
+  return PatientStateRow{r.int64(), r.int64(), {}, r.text(), r.int64(), r.int64(), {}};
 }
 
 std::optional<DigestRow> SqliteWriteTxn::load_digest(std::int64_t patient_id) {
   Statement s = db_.prepare("SELECT patient_id, digest_seq, as_of_ms, digest FROM patient_digests WHERE patient_id = ?");
   s.bind(1, patient_id);
   if (!s.step()) return std::nullopt;
-  return DigestRow{s.int64(0), s.int64(1), s.int64(2), std::string(s.blob_view(3))};
+  Row r(s);
+  return DigestRow{r.int64(), r.int64(), r.int64(), r.blob()};
 }
 
 void SqliteWriteTxn::save_digest(const DigestRow& row) {
@@ -149,17 +161,19 @@ std::vector<PatientWithDigest> SqliteStore::patients_with_digest(std::span<const
           "FROM patients p LEFT JOIN patient_digests d ON d.patient_id = p.id WHERE " +
           selected.where("p.id"));
       selected.bind(s);
-      const int as_of = 10, digest = 11;
       while (s.step()) {
-        if (!selected.wanted(s.int64(0))) continue;
+        Row r(s);
+        const std::int64_t id = r.int64();
+        if (!selected.wanted(id)) continue;
         PatientWithDigest p;
         auto& patient = p.patient;
-        patient.id = s.int64(0);
-        patient.clinic_id = s.int64(1);
-        clinical_fields_from(s, 2, patient);
-        if (!s.is_null(digest)) {
-          p.digest = std::string(s.blob_view(digest));
-          p.as_of_ms = s.int64(as_of);
+        patient.id = id;
+        patient.clinic_id = r.int64();
+        clinical_fields_from(r, patient);
+        const auto as_of = r.opt_int64();
+        if (const auto digest = r.opt_blob_view()) {
+          p.digest = std::string(*digest);
+          p.as_of_ms = as_of.value_or(0);
         }
         index.emplace(patient.id, found.size());
         found.push_back(std::move(p));
@@ -202,14 +216,15 @@ std::vector<PatientWithState> SqliteStore::patients_with_state(std::span<const s
                                "FROM patients p LEFT JOIN patient_state ps ON ps.patient_id = p.id "
                                "WHERE p.id IN (SELECT value FROM json_each(?1))");
       s.bind(1, id_list);
-      const int bin = 13, js = 14, seq = 15;
       while (s.step()) {
+        Row r(s);
         PatientWithState p;
-        p.patient = patient_from(s);
-        std::int64_t kept_seq = s.int64(seq);
+        p.patient = patient_from(r);
+        const auto bin = r.opt_blob_view();
+        const auto js = r.opt_text();  // NULL beside a binary form: the writers save one or the other
+        std::int64_t kept_seq = r.int64();
         if (kept_seq > 0) {
-          auto decoded = !s.is_null(bin) ? core::PatientState::from_binary(s.blob_view(bin))
-                                         : core::PatientState::from_json(s.text(js));
+          auto decoded = bin ? core::PatientState::from_binary(*bin) : core::PatientState::from_json(js.value_or(""));
           // A damaged saved state is not fatal here: the patient is folded
           // from its readings instead (the writer's hook rebuilds it on its next write).
           if (decoded) {

@@ -10,20 +10,21 @@ constexpr std::string_view webhook_columns =
     "last_error_at_ms, last_delivered_at_ms, created_at_ms, updated_at_ms FROM clinic_webhooks ";
 
 ClinicWebhook webhook_from(const Statement& s) {
+  Row r(s);
   ClinicWebhook w;
-  w.clinic_id = s.int64(0);
-  w.url = s.text(1);
-  w.secret = s.text(2);
-  w.enabled = s.int64(3) != 0;
-  w.generation = s.int64(4);
-  w.delivered_seq = s.int64(5);
-  w.attempts = static_cast<int>(s.int64(6));
-  w.next_attempt_ms = s.opt_int64(7);
-  w.last_error = s.text(8);
-  w.last_error_at_ms = s.opt_int64(9);
-  w.last_delivered_at_ms = s.opt_int64(10);
-  w.created_at_ms = s.int64(11);
-  w.updated_at_ms = s.int64(12);
+  w.clinic_id = r.int64();
+  w.url = r.text();
+  w.secret = r.text();
+  w.enabled = r.boolean();
+  w.generation = r.int64();
+  w.delivered_seq = r.int64();
+  w.attempts = r.int32();
+  w.next_attempt_ms = r.opt_int64();
+  w.last_error = r.text();
+  w.last_error_at_ms = r.opt_int64();
+  w.last_delivered_at_ms = r.opt_int64();
+  w.created_at_ms = r.int64();
+  w.updated_at_ms = r.int64();
   return w;
 }
 
@@ -130,7 +131,7 @@ std::optional<ClinicWebhook> SqliteStore::webhook(std::int64_t clinic_id) {
     if (!w) return w;
     Statement s = db.prepare("SELECT count(*) FROM clinic_events WHERE clinic_id = ? AND seq > ?");
     s.bind_all(clinic_id, w->delivered_seq);
-    w->pending_events = s.step() ? s.int64(0) : 0;
+    w->pending_events = s.step() ? Row(s).int64() : 0;
     return w;
   });
 }
