@@ -29,7 +29,7 @@
 #include "careloop/scoring/digest.hpp"
 #include "careloop/scoring/scorer.hpp"
 #include "careloop/store/state_rebuild.hpp"
-#include "careloop/store/store.hpp"
+#include "careloop/store/sqlite.hpp"
 #include "careloop/webhooks/webhooks.hpp"
 #include "risk_commands.hpp"
 #include "settings.hpp"
@@ -53,7 +53,7 @@ int fail(const core::Error& e) {
   return fail(msg);
 }
 
-core::Result<std::unique_ptr<store::Store>> open_store(const app::Settings& s, bool create) {
+core::Result<std::unique_ptr<store::SqliteStore>> open_store(const app::Settings& s, bool create) {
   if (create) {
     const auto parent = std::filesystem::path(s.db_path).parent_path();
     std::error_code ec;
@@ -61,7 +61,7 @@ core::Result<std::unique_ptr<store::Store>> open_store(const app::Settings& s, b
   } else if (!std::filesystem::exists(s.db_path)) {
     return core::Error::not_found("no database at " + s.db_path + " (create one with 'careloop init' or 'careloop demo')");
   }
-  store::Options o;
+  store::SqliteOptions o;
   o.path = s.db_path;
   o.read_connections = s.read_connections;
   o.create_if_missing = create;

@@ -26,7 +26,7 @@
 #include "careloop/scoring/scorer.hpp"
 #include "careloop/server/server.hpp"
 #include "careloop/server/static_files.hpp"
-#include "careloop/store/store.hpp"
+#include "careloop/store/sqlite.hpp"
 #include "careloop/webhooks/webhooks.hpp"
 #include "settings.hpp"
 
@@ -248,7 +248,7 @@ std::string protocols_dir(const Settings& s) {
 }
 
 int run_routes(const Settings& s) {
-  store::Options so;
+  store::SqliteOptions so;
   so.path = s.db_path;
   so.read_connections = 1;
   so.create_if_missing = false;
@@ -313,7 +313,7 @@ int run_serve(const Settings& s) {
       return 1;
     }
   }
-  store::Options so;
+  store::SqliteOptions so;
   so.path = s.db_path;
   so.read_connections = s.read_connections;
   so.create_if_missing = false;
@@ -322,7 +322,7 @@ int run_serve(const Settings& s) {
     std::fprintf(stderr, "careloop: %s\n", opened.error().message.c_str());
     return 1;
   }
-  std::shared_ptr<store::Store> st = std::move(*opened);
+  std::shared_ptr<store::SqliteStore> st = std::move(*opened);
 
   // An invalid protocol stops the start: alerts must never silently not fire.
   const std::string dir = protocols_dir(s);

@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
   const auto dir = std::filesystem::temp_directory_path() / ("careloop-bench-care-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  store::Options o;
+  store::SqliteOptions o;
   o.path = (dir / "bench.db").string();
   auto st = must(store::open_sqlite(o));
 

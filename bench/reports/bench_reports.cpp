@@ -253,7 +253,7 @@ int main(int argc, char** argv) {
   const int month = reports::month_index(2026, 10);
   bool agree = true;
   if (!ingest_only) {
-    store::Options so;
+    store::SqliteOptions so;
     so.path = db_path;
     const bool fresh = !std::filesystem::exists(db_path);
     auto st = must(store::open_sqlite(so));
@@ -362,7 +362,7 @@ int main(int argc, char** argv) {
 
   // Ingest with and without the rollup hook.
   if (!no_ingest) {
-    store::Options io;
+    store::SqliteOptions io;
     io.path = (tmp / "ingest.db").string();
     auto in = must(store::open_sqlite(io));
     const auto region = must(store::wait_for<std::int64_t>([&](auto done) {

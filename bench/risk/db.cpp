@@ -41,7 +41,7 @@
 #include "careloop/scoring/digest.hpp"
 #include "careloop/scoring/scorer.hpp"
 #include "careloop/store/state_rebuild.hpp"
-#include "careloop/store/store.hpp"
+#include "careloop/store/sqlite.hpp"
 
 using namespace careloop;
 using Clock = std::chrono::steady_clock;
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   const int runs = argc > 2 ? std::atoi(argv[2]) : 3;
   const int page = argc > 3 ? std::atoi(argv[3]) : 1000;
   const bool add_home_bp = argc > 4 && std::string(argv[4]) == "--add-home-bp";
-  store::Options opts;
+  store::SqliteOptions opts;
   opts.path = argv[1];
   opts.create_if_missing = false;
   auto opened = store::open_sqlite(opts);

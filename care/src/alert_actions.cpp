@@ -77,7 +77,7 @@ core::Status apply(store::WriteTxn& txn, const AlertAction& a, store::AlertRow& 
 
 }  // namespace
 
-void act_on_alert(store::Store& st, std::shared_ptr<ClinicEventHub> hub, AlertAction a,
+void act_on_alert(store::Transactions& st, std::shared_ptr<ClinicEventHub> hub, AlertAction a,
                   store::Completion<store::AlertRow> done) {
   auto out = std::make_shared<store::AlertRow>();
   st.transact(

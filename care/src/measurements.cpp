@@ -59,7 +59,7 @@ core::Status check_measurements(const MeasurementInput& m, std::int64_t now_ms) 
                               std::move(errors));
 }
 
-void record_measurements(store::Store& st, MeasurementInput m, store::Completion<RecordedMeasurements> done) {
+void record_measurements(store::Transactions& st, MeasurementInput m, store::Completion<RecordedMeasurements> done) {
   if (auto ok = check_measurements(m, core::now_utc_ms()); !ok) return done(ok.error());
   std::sort(m.values.begin(), m.values.end(), [](const auto& a, const auto& b) { return a.kind < b.kind; });
   auto out = std::make_shared<RecordedMeasurements>();

@@ -397,7 +397,7 @@ core::Status apply(store::WriteTxn& txn, const ProtocolLibrary& library, const P
 
 }  // namespace
 
-void decide_plan(store::Store& st, std::shared_ptr<const ProtocolLibrary> library, PlanDecision d,
+void decide_plan(store::Transactions& st, std::shared_ptr<const ProtocolLibrary> library, PlanDecision d,
                  store::Completion<store::CarePlanRow> done) {
   auto out = std::make_shared<store::CarePlanRow>();
   st.transact(

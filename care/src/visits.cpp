@@ -38,7 +38,7 @@ core::Status check_visit(const VisitInput& v, std::int64_t now_ms) {
   return core::Error::invalid("the visit has " + std::to_string(errors.size()) + " invalid field(s)", std::move(errors));
 }
 
-void record_visit(store::Store& st, VisitInput v, store::Completion<RecordedVisit> done) {
+void record_visit(store::Transactions& st, VisitInput v, store::Completion<RecordedVisit> done) {
   if (auto ok = check_visit(v, core::now_utc_ms()); !ok) return done(ok.error());
   auto out = std::make_shared<RecordedVisit>();
   st.transact(

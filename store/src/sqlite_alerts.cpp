@@ -114,7 +114,7 @@ std::int64_t SqliteWriteTxn::append_clinic_event(const ClinicEvent& e) {
   return db_.last_insert_rowid();
 }
 
-Result<AlertRow> SqliteStore::alert(std::int64_t id) {
+Result<AlertRow> SqliteBackend::alert(std::int64_t id) {
   return read_result<AlertRow>([&](Connection& db) -> Result<AlertRow> {
     Statement s = db.prepare(std::string(alert_columns) + "WHERE id = ?");
     s.bind(1, id);
@@ -123,7 +123,7 @@ Result<AlertRow> SqliteStore::alert(std::int64_t id) {
   });
 }
 
-std::vector<AlertRow> SqliteStore::alerts(const AlertQuery& q) {
+std::vector<AlertRow> SqliteBackend::alerts(const AlertQuery& q) {
   return read([&](Connection& db) {
     std::vector<AlertRow> out;
     if (q.limit <= 0) return out;
@@ -138,13 +138,13 @@ std::vector<AlertRow> SqliteStore::alerts(const AlertQuery& q) {
   });
 }
 
-std::vector<std::int64_t> SqliteStore::patients_with_unresolved_alerts(std::int64_t after_id, int limit) {
+std::vector<std::int64_t> SqliteBackend::patients_with_unresolved_alerts(std::int64_t after_id, int limit) {
   return ids_of("SELECT DISTINCT patient_id FROM alerts WHERE status <> 'resolved' AND patient_id > ? "
                 "ORDER BY patient_id LIMIT ?",
                 after_id, limit);
 }
 
-std::vector<std::int64_t> SqliteStore::patients_with_alert_timers_due(std::int64_t now_ms, std::int64_t critical_opened_by_ms) {
+std::vector<std::int64_t> SqliteBackend::patients_with_alert_timers_due(std::int64_t now_ms, std::int64_t critical_opened_by_ms) {
   // Each half reads its partial index (migration 8); an ORDER BY or UNION
   // here would make SQLite scan alerts_patient instead, so sort in C++.
   auto ids = ids_of("SELECT patient_id FROM alerts WHERE status = 'snoozed' AND snoozed_until_ms <= ? UNION ALL "
@@ -156,7 +156,7 @@ std::vector<std::int64_t> SqliteStore::patients_with_alert_timers_due(std::int64
   return ids;
 }
 
-std::vector<std::int64_t> SqliteStore::patients_last_reading_between(const std::vector<core::ReadingKind>& kinds, std::int64_t from_ms,
+std::vector<std::int64_t> SqliteBackend::patients_last_reading_between(const std::vector<core::ReadingKind>& kinds, std::int64_t from_ms,
                                                          std::int64_t to_ms, const std::string& signal) {
   std::vector<std::int64_t> out;
   for (auto kind : kinds) {
@@ -174,7 +174,7 @@ std::vector<std::int64_t> SqliteStore::patients_last_reading_between(const std::
   return out;
 }
 
-std::vector<std::int64_t> SqliteStore::patients_follow_up_due_before(const std::string& date, const std::string& signal) {
+std::vector<std::int64_t> SqliteBackend::patients_follow_up_due_before(const std::string& date, const std::string& signal) {
   return ids_of(
       "SELECT DISTINCT c.patient_id FROM care_plans c WHERE c.status = 'approved' AND "
       "json_valid(c.plan_json) AND json_extract(c.plan_json, '$.follow_up.due') < ? AND NOT EXISTS (SELECT 1 FROM alerts a "
@@ -182,7 +182,7 @@ std::vector<std::int64_t> SqliteStore::patients_follow_up_due_before(const std::
       date, signal);
 }
 
-std::vector<ClinicEvent> SqliteStore::clinic_events(std::int64_t clinic_id, std::int64_t after_seq, int limit) {
+std::vector<ClinicEvent> SqliteBackend::clinic_events(std::int64_t clinic_id, std::int64_t after_seq, int limit) {
   return read([&](Connection& db) {
     std::vector<ClinicEvent> out;
     if (limit <= 0) return out;
@@ -193,7 +193,7 @@ std::vector<ClinicEvent> SqliteStore::clinic_events(std::int64_t clinic_id, std:
   });
 }
 
-std::int64_t SqliteStore::last_clinic_event_seq(std::int64_t clinic_id) {
+std::int64_t SqliteBackend::last_clinic_event_seq(std::int64_t clinic_id) {
   return read([&](Connection& db) -> std::int64_t {
     Statement s = db.prepare("SELECT max(seq) FROM clinic_events WHERE clinic_id = ?");
     s.bind(1, clinic_id);

@@ -33,7 +33,7 @@ void insert_audit(Connection& db, const AuditEntry& e) {
 
 void SqliteWriteTxn::append_audit(const AuditEntry& e) { insert_audit(db_, e); }
 
-void SqliteStore::append_audit(AuditEntry e, Completion<core::Unit> done) {
+void SqliteBackend::append_audit(AuditEntry e, Completion<core::Unit> done) {
   write<core::Unit>(
       [e = std::move(e)](Connection& db) -> Result<core::Unit> {
         if (e.action.empty()) return Error::invalid("an audit entry needs an action", {{"/action", "required"}});
@@ -43,7 +43,7 @@ void SqliteStore::append_audit(AuditEntry e, Completion<core::Unit> done) {
       std::move(done));
 }
 
-std::vector<AuditEntry> SqliteStore::audit_log(std::optional<std::int64_t> patient_id, int limit) {
+std::vector<AuditEntry> SqliteBackend::audit_log(std::optional<std::int64_t> patient_id, int limit) {
   return read([&](Connection& db) {
     std::vector<AuditEntry> out;
     if (limit <= 0) return out;

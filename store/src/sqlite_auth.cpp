@@ -5,7 +5,7 @@
 
 namespace careloop::store::detail {
 
-void SqliteStore::set_password(std::int64_t user_id, std::string password_hash, Completion<core::Unit> done) {
+void SqliteBackend::set_password(std::int64_t user_id, std::string password_hash, Completion<core::Unit> done) {
   write<core::Unit>(
       [user_id, hash = std::move(password_hash)](Connection& db) -> Result<core::Unit> {
         if (hash.empty()) return Error::invalid("empty password hash");
@@ -22,7 +22,7 @@ void SqliteStore::set_password(std::int64_t user_id, std::string password_hash, 
       std::move(done));
 }
 
-void SqliteStore::create_activation_code(std::string code_sha256, ActivationCode code, Completion<core::Unit> done) {
+void SqliteBackend::create_activation_code(std::string code_sha256, ActivationCode code, Completion<core::Unit> done) {
   write<core::Unit>(
       [hash = std::move(code_sha256), code](Connection& db) -> Result<core::Unit> {
         if (hash.empty()) return Error::invalid("empty activation code hash");
@@ -54,7 +54,7 @@ void SqliteStore::create_activation_code(std::string code_sha256, ActivationCode
       std::move(done));
 }
 
-void SqliteStore::activate(Activation a, Completion<core::User> done) {
+void SqliteBackend::activate(Activation a, Completion<core::User> done) {
   write<core::User>(
       [a = std::move(a)](Connection& db) -> Result<core::User> {
         const std::int64_t now = core::now_utc_ms();
@@ -122,7 +122,7 @@ void SqliteStore::activate(Activation a, Completion<core::User> done) {
       std::move(done));
 }
 
-void SqliteStore::change_password(std::int64_t user_id, std::string password_hash, std::string keep_session_sha256,
+void SqliteBackend::change_password(std::int64_t user_id, std::string password_hash, std::string keep_session_sha256,
                      Completion<core::Unit> done) {
   write<core::Unit>(
       [user_id, hash = std::move(password_hash), keep = std::move(keep_session_sha256)](Connection& db)
@@ -147,7 +147,7 @@ void SqliteStore::change_password(std::int64_t user_id, std::string password_has
       std::move(done));
 }
 
-void SqliteStore::set_user_active(std::int64_t user_id, bool active, AuditEntry audit, Completion<core::User> done) {
+void SqliteBackend::set_user_active(std::int64_t user_id, bool active, AuditEntry audit, Completion<core::User> done) {
   write<core::User>(
       [user_id, active, audit = std::move(audit)](Connection& db) -> Result<core::User> {
         db.prepare("UPDATE users SET active = ? WHERE id = ?").bind_all(active, user_id).run();
@@ -166,7 +166,7 @@ void SqliteStore::set_user_active(std::int64_t user_id, bool active, AuditEntry 
       std::move(done));
 }
 
-void SqliteStore::revoke_user_sessions(std::int64_t user_id, AuditEntry audit, Completion<std::int64_t> done) {
+void SqliteBackend::revoke_user_sessions(std::int64_t user_id, AuditEntry audit, Completion<std::int64_t> done) {
   write<std::int64_t>(
       [user_id, audit = std::move(audit)](Connection& db) -> Result<std::int64_t> {
         if (!exists(db, "SELECT 1 FROM users WHERE id = ?", user_id))
@@ -181,7 +181,7 @@ void SqliteStore::revoke_user_sessions(std::int64_t user_id, AuditEntry audit, C
       std::move(done));
 }
 
-void SqliteStore::touch_session(std::string token_sha256, std::int64_t now_ms, Completion<core::Unit> done) {
+void SqliteBackend::touch_session(std::string token_sha256, std::int64_t now_ms, Completion<core::Unit> done) {
   write<core::Unit>(
       [token = std::move(token_sha256), now_ms](Connection& db) -> Result<core::Unit> {
         Statement s = db.prepare("UPDATE sessions SET last_seen_ms = max(last_seen_ms, ?) WHERE token_sha256 = ?");
@@ -192,7 +192,7 @@ void SqliteStore::touch_session(std::string token_sha256, std::int64_t now_ms, C
       std::move(done));
 }
 
-void SqliteStore::create_session(std::string token_sha256, Session session, Completion<core::Unit> done) {
+void SqliteBackend::create_session(std::string token_sha256, Session session, Completion<core::Unit> done) {
   write<core::Unit>(
       [token = std::move(token_sha256), session](Connection& db) -> Result<core::Unit> {
         if (token.empty()) return Error::invalid("empty token hash");
@@ -208,7 +208,7 @@ void SqliteStore::create_session(std::string token_sha256, Session session, Comp
       std::move(done));
 }
 
-void SqliteStore::revoke_session(std::string token_sha256, Completion<core::Unit> done) {
+void SqliteBackend::revoke_session(std::string token_sha256, Completion<core::Unit> done) {
   write<core::Unit>(
       [token = std::move(token_sha256)](Connection& db) -> Result<core::Unit> {
         {
@@ -227,7 +227,7 @@ void SqliteStore::revoke_session(std::string token_sha256, Completion<core::Unit
       std::move(done));
 }
 
-Result<std::string> SqliteStore::password_hash(std::int64_t user_id) {
+Result<std::string> SqliteBackend::password_hash(std::int64_t user_id) {
   return read_result<std::string>([&](Connection& db) -> Result<std::string> {
     Statement s = db.prepare("SELECT password_hash FROM credentials WHERE user_id = ?");
     s.bind(1, user_id);
@@ -236,7 +236,7 @@ Result<std::string> SqliteStore::password_hash(std::int64_t user_id) {
   });
 }
 
-Result<Session> SqliteStore::session(const std::string& token_sha256) {
+Result<Session> SqliteBackend::session(const std::string& token_sha256) {
   return read_result<Session>([&](Connection& db) -> Result<Session> {
     // A deactivated user's sessions end with the account.
     Statement s = db.prepare(

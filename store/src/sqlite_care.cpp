@@ -198,7 +198,7 @@ std::int64_t SqliteWriteTxn::save_clinic_measurement(const ClinicMeasurementRow&
   return db_.last_insert_rowid();
 }
 
-std::optional<CarePlanRecord> SqliteStore::approved_care_plan(std::int64_t patient_id) {
+std::optional<CarePlanRecord> SqliteBackend::approved_care_plan(std::int64_t patient_id) {
   return read([&](Connection& db) -> std::optional<CarePlanRecord> {
     Statement s = db.prepare(
         "SELECT id, version, status, plan_json, decided_at_ms FROM care_plans WHERE patient_id = ? "
@@ -210,19 +210,19 @@ std::optional<CarePlanRecord> SqliteStore::approved_care_plan(std::int64_t patie
   });
 }
 
-std::vector<CarePlanRow> SqliteStore::care_plans(std::int64_t patient_id) {
+std::vector<CarePlanRow> SqliteBackend::care_plans(std::int64_t patient_id) {
   return read([&](Connection& db) { return care_plans_of(db, patient_id); });
 }
 
-std::vector<VisitRow> SqliteStore::visits(std::int64_t patient_id, int limit) {
+std::vector<VisitRow> SqliteBackend::visits(std::int64_t patient_id, int limit) {
   return read([&](Connection& db) { return visits_of(db, patient_id, true, limit); });
 }
 
-std::vector<std::string> SqliteStore::clinic_protocols(std::int64_t clinic_id) {
+std::vector<std::string> SqliteBackend::clinic_protocols(std::int64_t clinic_id) {
   return read([&](Connection& db) { return clinic_protocols_of(db, clinic_id); });
 }
 
-std::vector<ClinicMeasurementRow> SqliteStore::clinic_measurements(std::int64_t patient_id, int limit) {
+std::vector<ClinicMeasurementRow> SqliteBackend::clinic_measurements(std::int64_t patient_id, int limit) {
   return read([&](Connection& db) {
     std::vector<ClinicMeasurementRow> out;
     Statement s = db.prepare(measurement_select("clinic_measurements") +
@@ -233,7 +233,7 @@ std::vector<ClinicMeasurementRow> SqliteStore::clinic_measurements(std::int64_t 
   });
 }
 
-std::unordered_map<std::int64_t, ClinicMeasurementSet> SqliteStore::latest_clinic_measurements(
+std::unordered_map<std::int64_t, ClinicMeasurementSet> SqliteBackend::latest_clinic_measurements(
     std::span<const std::int64_t> patient_ids, std::int64_t since_ms) {
   if (patient_ids.empty()) return {};
   const IdSelection selected(patient_ids);

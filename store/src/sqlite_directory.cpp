@@ -48,7 +48,7 @@ core::User user_from(const Statement& s) {
 const std::string_view user_columns =
     "SELECT id, username, role, display_name, clinic_id, region_id, patient_id, active, created_at_ms FROM users ";
 
-void SqliteStore::add_region(NewRegion r, Completion<std::int64_t> done) {
+void SqliteBackend::add_region(NewRegion r, Completion<std::int64_t> done) {
   write<std::int64_t>(
       [r = std::move(r)](Connection& db) -> Result<std::int64_t> {
         if (r.name.empty()) return Error::invalid("a region needs a name", {{"/name", "required"}});
@@ -62,7 +62,7 @@ void SqliteStore::add_region(NewRegion r, Completion<std::int64_t> done) {
       std::move(done));
 }
 
-void SqliteStore::add_clinic(NewClinic c, Completion<std::int64_t> done) {
+void SqliteBackend::add_clinic(NewClinic c, Completion<std::int64_t> done) {
   write<std::int64_t>(
       [c = std::move(c)](Connection& db) -> Result<std::int64_t> {
         if (c.name.empty()) return Error::invalid("a clinic needs a name", {{"/name", "required"}});
@@ -76,7 +76,7 @@ void SqliteStore::add_clinic(NewClinic c, Completion<std::int64_t> done) {
       std::move(done));
 }
 
-void SqliteStore::add_user(NewUser nu, Completion<std::int64_t> done) {
+void SqliteBackend::add_user(NewUser nu, Completion<std::int64_t> done) {
   write<std::int64_t>(
       [nu = std::move(nu)](Connection& db) -> Result<std::int64_t> {
         const core::User& u = nu.user;
@@ -110,7 +110,7 @@ void SqliteStore::add_user(NewUser nu, Completion<std::int64_t> done) {
       std::move(done));
 }
 
-Result<core::Region> SqliteStore::region(std::int64_t id) {
+Result<core::Region> SqliteBackend::region(std::int64_t id) {
   return read_result<core::Region>([&](Connection& db) -> Result<core::Region> {
     Statement s = db.prepare(std::string(region_columns) + "WHERE id = ?");
     s.bind(1, id);
@@ -119,7 +119,7 @@ Result<core::Region> SqliteStore::region(std::int64_t id) {
   });
 }
 
-std::vector<core::Region> SqliteStore::regions() {
+std::vector<core::Region> SqliteBackend::regions() {
   return read([&](Connection& db) {
     std::vector<core::Region> out;
     Statement s = db.prepare(std::string(region_columns) + "ORDER BY id");
@@ -128,7 +128,7 @@ std::vector<core::Region> SqliteStore::regions() {
   });
 }
 
-Result<core::Clinic> SqliteStore::clinic(std::int64_t id) {
+Result<core::Clinic> SqliteBackend::clinic(std::int64_t id) {
   return read_result<core::Clinic>([&](Connection& db) -> Result<core::Clinic> {
     Statement s = db.prepare(std::string(clinic_columns) + "WHERE id = ?");
     s.bind(1, id);
@@ -137,7 +137,7 @@ Result<core::Clinic> SqliteStore::clinic(std::int64_t id) {
   });
 }
 
-std::vector<core::Clinic> SqliteStore::clinics() {
+std::vector<core::Clinic> SqliteBackend::clinics() {
   return read([&](Connection& db) {
     std::vector<core::Clinic> out;
     Statement s = db.prepare(std::string(clinic_columns) + "ORDER BY id");
@@ -146,7 +146,7 @@ std::vector<core::Clinic> SqliteStore::clinics() {
   });
 }
 
-Result<core::User> SqliteStore::user(std::int64_t id) {
+Result<core::User> SqliteBackend::user(std::int64_t id) {
   return read_result<core::User>([&](Connection& db) -> Result<core::User> {
     Statement s = db.prepare(std::string(user_columns) + "WHERE id = ?");
     s.bind(1, id);
@@ -155,7 +155,7 @@ Result<core::User> SqliteStore::user(std::int64_t id) {
   });
 }
 
-Result<core::User> SqliteStore::user_by_username(const std::string& username) {
+Result<core::User> SqliteBackend::user_by_username(const std::string& username) {
   return read_result<core::User>([&](Connection& db) -> Result<core::User> {
     // The column is COLLATE NOCASE: usernames match without regard to case.
     Statement s = db.prepare(std::string(user_columns) + "WHERE username = ?");
@@ -165,7 +165,7 @@ Result<core::User> SqliteStore::user_by_username(const std::string& username) {
   });
 }
 
-std::vector<core::User> SqliteStore::users() {
+std::vector<core::User> SqliteBackend::users() {
   return read([&](Connection& db) {
     std::vector<core::User> out;
     Statement s = db.prepare(std::string(user_columns) + "ORDER BY id");
@@ -174,7 +174,7 @@ std::vector<core::User> SqliteStore::users() {
   });
 }
 
-std::optional<core::User> SqliteStore::patient_account(std::int64_t patient_id) {
+std::optional<core::User> SqliteBackend::patient_account(std::int64_t patient_id) {
   return read([&](Connection& db) -> std::optional<core::User> {
     Statement s = db.prepare(std::string(user_columns) + "WHERE patient_id = ? ORDER BY id LIMIT 1");
     s.bind(1, patient_id);

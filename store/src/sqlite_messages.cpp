@@ -4,7 +4,7 @@
 
 namespace careloop::store::detail {
 
-void SqliteStore::add_message(Message m, Completion<Message> done) {
+void SqliteBackend::add_message(Message m, Completion<Message> done) {
   write<Message>(
       [m = std::move(m)](Connection& db) mutable -> Result<Message> {
         if (m.text.empty() || m.text.size() > 8000)

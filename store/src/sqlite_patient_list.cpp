@@ -5,7 +5,7 @@
 
 namespace careloop::store::detail {
 
-std::vector<PatientListRow> SqliteStore::patient_list(const PatientListScope& scope) {
+std::vector<PatientListRow> SqliteBackend::patient_list(const PatientListScope& scope) {
   return read([&](Connection& db) {
     ReadSnapshot snapshot(db);
     std::vector<std::int64_t> clinic_ids;
@@ -107,7 +107,7 @@ std::vector<PatientListRow> SqliteStore::patient_list(const PatientListScope& sc
   });
 }
 
-std::string SqliteStore::patient_list_version(std::optional<std::int64_t> clinic_id) {
+std::string SqliteBackend::patient_list_version(std::optional<std::int64_t> clinic_id) {
   return read([&](Connection& db) {
     ReadSnapshot snapshot(db);
     const char* sql = clinic_id

@@ -56,7 +56,7 @@ const std::string_view patient_columns =
 
 Result<core::Patient> SqliteWriteTxn::patient(std::int64_t patient_id) { return load_patient(db_, patient_id); }
 
-void SqliteStore::add_patient(core::Patient p, Completion<std::int64_t> done) {
+void SqliteBackend::add_patient(core::Patient p, Completion<std::int64_t> done) {
   write<std::int64_t>(
       [p = std::move(p)](Connection& db) -> Result<std::int64_t> {
         if (p.name.empty()) return Error::invalid("a patient needs a name", {{"/name", "required"}});
@@ -96,14 +96,14 @@ void SqliteStore::add_patient(core::Patient p, Completion<std::int64_t> done) {
       std::move(done));
 }
 
-Result<core::Patient> SqliteStore::patient(std::int64_t id) {
+Result<core::Patient> SqliteBackend::patient(std::int64_t id) {
   return read_result<core::Patient>([&](Connection& db) -> Result<core::Patient> {
     ReadSnapshot snapshot(db);
     return load_patient(db, id);
   });
 }
 
-std::vector<core::Patient> SqliteStore::patients_of_clinic(std::int64_t clinic_id) {
+std::vector<core::Patient> SqliteBackend::patients_of_clinic(std::int64_t clinic_id) {
   return read([&](Connection& db) {
     ReadSnapshot snapshot(db);
     std::vector<core::Patient> out;
@@ -119,7 +119,7 @@ std::vector<core::Patient> SqliteStore::patients_of_clinic(std::int64_t clinic_i
   });
 }
 
-std::vector<std::int64_t> SqliteStore::patient_ids(std::int64_t after_id, int limit) {
+std::vector<std::int64_t> SqliteBackend::patient_ids(std::int64_t after_id, int limit) {
   return read([&](Connection& db) {
     std::vector<std::int64_t> out;
     Statement s = db.prepare("SELECT id FROM patients WHERE id > ? ORDER BY id LIMIT ?");

@@ -149,7 +149,7 @@ std::int64_t SqliteWriteTxn::record_change(std::int64_t patient_id, std::int64_t
   return seq;
 }
 
-void SqliteStore::insert_readings(std::int64_t patient_id, std::vector<core::Reading> readings,
+void SqliteBackend::insert_readings(std::int64_t patient_id, std::vector<core::Reading> readings,
                      Completion<std::vector<InsertOutcome>> done) {
   auto after = std::make_shared<JobCallbacks>();
   write<std::vector<InsertOutcome>>(
@@ -202,7 +202,7 @@ void SqliteStore::insert_readings(std::int64_t patient_id, std::vector<core::Rea
       then_after_commit(after, std::move(done)), discard_actions(after));
 }
 
-std::vector<core::Reading> SqliteStore::readings(const ReadingQuery& q) {
+std::vector<core::Reading> SqliteBackend::readings(const ReadingQuery& q) {
   return read([&](Connection& db) {
     std::vector<core::Reading> out;
     if (q.limit <= 0) return out;
@@ -234,7 +234,7 @@ std::vector<core::Reading> SqliteStore::readings(const ReadingQuery& q) {
   });
 }
 
-Result<core::Reading> SqliteStore::reading(std::int64_t id) {
+Result<core::Reading> SqliteBackend::reading(std::int64_t id) {
   return read_result<core::Reading>([&](Connection& db) -> Result<core::Reading> {
     Statement s = db.prepare(std::string(reading_columns) + "WHERE id = ?");
     s.bind(1, id);
@@ -243,7 +243,7 @@ Result<core::Reading> SqliteStore::reading(std::int64_t id) {
   });
 }
 
-std::vector<Change> SqliteStore::changes(std::int64_t patient_id, std::int64_t after_seq, int limit) {
+std::vector<Change> SqliteBackend::changes(std::int64_t patient_id, std::int64_t after_seq, int limit) {
   return read([&](Connection& db) {
     std::vector<Change> out;
     if (limit <= 0) return out;
@@ -303,7 +303,7 @@ std::vector<Change> SqliteStore::changes(std::int64_t patient_id, std::int64_t a
   });
 }
 
-std::int64_t SqliteStore::count_readings(std::optional<std::int64_t> patient_id) {
+std::int64_t SqliteBackend::count_readings(std::optional<std::int64_t> patient_id) {
   return read([&](Connection& db) {
     if (!patient_id) return db.query_int64("SELECT count(*) FROM readings");
     Statement s = db.prepare("SELECT count(*) FROM readings WHERE patient_id = ?");
@@ -312,7 +312,7 @@ std::int64_t SqliteStore::count_readings(std::optional<std::int64_t> patient_id)
   });
 }
 
-std::vector<core::Reading> SqliteStore::readings_after(std::int64_t patient_id, std::int64_t after_seq) {
+std::vector<core::Reading> SqliteBackend::readings_after(std::int64_t patient_id, std::int64_t after_seq) {
   return read([&](Connection& db) {
     std::vector<core::Reading> out;
     Statement s = db.prepare(std::string(reading_columns) + "WHERE patient_id = ? AND change_seq > ? ORDER BY change_seq");

@@ -269,7 +269,7 @@ void SqliteWriteTxn::clear_patient_months(std::int64_t patient_id) {
   db_.prepare("DELETE FROM patient_months WHERE patient_id = ?").bind(1, patient_id).run();
 }
 
-std::vector<RollupCount> SqliteStore::rollup_counts(const RollupQuery& q) {
+std::vector<RollupCount> SqliteBackend::rollup_counts(const RollupQuery& q) {
   return read([&](Connection& db) {
     return rollup_scan(db, q.clinic_ids,
                        {{q.month, q.as_of_date, q.registered_before_ms, q.registered_from_ms, q.cohort_before_ms,
@@ -278,7 +278,7 @@ std::vector<RollupCount> SqliteStore::rollup_counts(const RollupQuery& q) {
   });
 }
 
-std::vector<RollupCount> SqliteStore::rollup_counts_months(const std::vector<std::int64_t>& clinic_ids,
+std::vector<RollupCount> SqliteBackend::rollup_counts_months(const std::vector<std::int64_t>& clinic_ids,
                                               const std::vector<RollupMonth>& months) {
   return read([&](Connection& db) {
     std::vector<RollupCut> cuts;
@@ -289,7 +289,7 @@ std::vector<RollupCount> SqliteStore::rollup_counts_months(const std::vector<std
   });
 }
 
-std::vector<AlertActionCount> SqliteStore::alert_action_counts(const std::vector<std::int64_t>& clinic_ids, std::int64_t from_ms,
+std::vector<AlertActionCount> SqliteBackend::alert_action_counts(const std::vector<std::int64_t>& clinic_ids, std::int64_t from_ms,
                                                   std::int64_t to_ms) {
   return read([&](Connection& db) {
     std::vector<AlertActionCount> out;
@@ -307,7 +307,7 @@ std::vector<AlertActionCount> SqliteStore::alert_action_counts(const std::vector
   });
 }
 
-std::vector<PatientMonthRow> SqliteStore::patient_months(std::int64_t patient_id) {
+std::vector<PatientMonthRow> SqliteBackend::patient_months(std::int64_t patient_id) {
   return read([&](Connection& db) {
     std::vector<PatientMonthRow> out;
     Statement s = db.prepare(std::string(month_columns) + "WHERE patient_id = ? ORDER BY month");

@@ -36,7 +36,7 @@ core::Status SqliteWriteTxn::insert_risk_score(const StoredRiskScore& r) {
   return detail::insert_risk_score(db_, r, 0);
 }
 
-void SqliteStore::add_risk_scores(std::vector<StoredRiskScore> scores, Completion<core::Unit> done) {
+void SqliteBackend::add_risk_scores(std::vector<StoredRiskScore> scores, Completion<core::Unit> done) {
   write<core::Unit>(
       [scores = std::move(scores)](Connection& db) -> Result<core::Unit> {
         for (std::size_t i = 0; i < scores.size(); ++i)
@@ -46,7 +46,7 @@ void SqliteStore::add_risk_scores(std::vector<StoredRiskScore> scores, Completio
       std::move(done));
 }
 
-std::vector<StoredRiskScore> SqliteStore::latest_risk_scores(std::int64_t patient_id) {
+std::vector<StoredRiskScore> SqliteBackend::latest_risk_scores(std::int64_t patient_id) {
   return read([&](Connection& db) {
     std::vector<StoredRiskScore> out;
     // The (patient_id, model_id, computed_at_ms) index finds each model's newest row.

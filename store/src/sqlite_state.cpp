@@ -137,7 +137,7 @@ void SqliteWriteTxn::save_alert_book(std::int64_t patient_id, std::int64_t clini
       .run();
 }
 
-std::optional<PatientStateRow> SqliteStore::patient_state(std::int64_t patient_id) {
+std::optional<PatientStateRow> SqliteBackend::patient_state(std::int64_t patient_id) {
   return read([&](Connection& db) -> std::optional<PatientStateRow> {
     Statement s = db.prepare(std::string(state_columns) + "WHERE patient_id = ?");
     s.bind(1, patient_id);
@@ -146,7 +146,7 @@ std::optional<PatientStateRow> SqliteStore::patient_state(std::int64_t patient_i
   });
 }
 
-std::vector<PatientWithDigest> SqliteStore::patients_with_digest(std::span<const std::int64_t> ids) {
+std::vector<PatientWithDigest> SqliteBackend::patients_with_digest(std::span<const std::int64_t> ids) {
   return read([&](Connection& db) {
     std::vector<PatientWithDigest> found;
     if (ids.empty()) return found;
@@ -198,7 +198,7 @@ std::vector<PatientWithDigest> SqliteStore::patients_with_digest(std::span<const
   });
 }
 
-std::vector<PatientWithState> SqliteStore::patients_with_state(std::span<const std::int64_t> ids, std::int64_t from_ms,
+std::vector<PatientWithState> SqliteBackend::patients_with_state(std::span<const std::int64_t> ids, std::int64_t from_ms,
                                                   std::int64_t to_ms) {
   return read([&](Connection& db) {
     std::vector<PatientWithState> found;

@@ -38,9 +38,9 @@ void SqliteWriteTxn::after_commit(std::function<void()> f) { after_.after_commit
 
 void SqliteWriteTxn::on_rollback(std::function<void()> f) { after_.on_rollback.push_back(std::move(f)); }
 
-SqliteStore::~SqliteStore() { close(); }
+SqliteBackend::~SqliteBackend() { close(); }
 
-void SqliteStore::transact(std::function<core::Status(WriteTxn&)> fn, Completion<core::Unit> done) {
+void SqliteBackend::transact(std::function<core::Status(WriteTxn&)> fn, Completion<core::Unit> done) {
   auto after = std::make_shared<JobCallbacks>();
   write<core::Unit>(
       [fn = std::move(fn), after, hook = hook_](Connection& db) -> Result<core::Unit> {
@@ -50,9 +50,9 @@ void SqliteStore::transact(std::function<core::Status(WriteTxn&)> fn, Completion
       then_after_commit(after, std::move(done)), discard_actions(after));
 }
 
-void SqliteStore::set_readings_hook(std::shared_ptr<ReadingsHook> hook) { hook_ = std::move(hook); }
+void SqliteBackend::set_readings_hook(std::shared_ptr<ReadingsHook> hook) { hook_ = std::move(hook); }
 
-void SqliteStore::prune(std::int64_t now_ms, RetentionPolicy policy, Completion<PruneCounts> done) {
+void SqliteBackend::prune(std::int64_t now_ms, RetentionPolicy policy, Completion<PruneCounts> done) {
   write<PruneCounts>(
       [now_ms, policy](Connection& db) -> Result<PruneCounts> {
         PruneCounts n;
@@ -72,7 +72,7 @@ void SqliteStore::prune(std::int64_t now_ms, RetentionPolicy policy, Completion<
       std::move(done));
 }
 
-core::Status SqliteStore::backup_to(const std::string& path) {
+core::Status SqliteBackend::backup_to(const std::string& path) {
   return read_result<core::Unit>([&](Connection& src) -> core::Status {
     std::error_code ec;
     if (std::filesystem::exists(path, ec))
@@ -103,7 +103,7 @@ core::Status SqliteStore::backup_to(const std::string& path) {
   });
 }
 
-core::Status SqliteStore::integrity_check() {
+core::Status SqliteBackend::integrity_check() {
   return read_result<core::Unit>([&](Connection& db) -> core::Status {
     ReadSnapshot snapshot(db);
     std::string problems;
@@ -122,13 +122,13 @@ core::Status SqliteStore::integrity_check() {
   });
 }
 
-int SqliteStore::schema_version() {
+int SqliteBackend::schema_version() {
   return read([](Connection& db) { return detail::user_version(db); });
 }
 
-WriterStats SqliteStore::writer_stats() const { return writer_.stats(); }
+WriterStats SqliteBackend::writer_stats() const { return writer_.stats(); }
 
-void SqliteStore::close() {
+void SqliteBackend::close() {
   core::require_blocking_allowed("store::close");
   // A completion calling close() would join its own thread; it only stops the intake.
   if (writer_.on_writer_thread()) {
@@ -154,7 +154,7 @@ void SqliteStore::close() {
 using core::Error;
 using detail::Connection;
 
-core::Result<std::unique_ptr<Store>> open_sqlite(const Options& options) {
+core::Result<std::unique_ptr<SqliteStore>> open_sqlite(const SqliteOptions& options) {
   core::require_blocking_allowed("store::open_sqlite");
   if (options.path.empty()) return Error::invalid("no database path", {{"/path", "required"}});
   std::error_code ec;
@@ -166,7 +166,7 @@ core::Result<std::unique_ptr<Store>> open_sqlite(const Options& options) {
         options.busy_timeout_ms);
     detail::keep_private(options.path, existed);
     detail::migrate(db);
-    return std::unique_ptr<Store>(std::make_unique<detail::SqliteStore>(options, std::move(db)));
+    return std::unique_ptr<SqliteStore>(std::make_unique<detail::SqliteBackend>(options, std::move(db)));
   } catch (const StoreError& e) {
     return detail::to_error(e);
   }

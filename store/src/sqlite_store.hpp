@@ -1,6 +1,6 @@
 #pragma once
-// The SQLite implementation of Store, declared for the files that define it:
-// one file per table group (sqlite_directory.cpp, sqlite_auth.cpp,
+// The SQLite implementation of SqliteStore (SqliteBackend), declared for the
+// files that define it: one file per table group (sqlite_directory.cpp, sqlite_auth.cpp,
 // sqlite_patients.cpp, sqlite_patient_list.cpp, sqlite_readings.cpp with the
 // change feed, sqlite_messages.cpp, sqlite_state.cpp, sqlite_audit.cpp,
 // sqlite_alerts.cpp with clinic events, sqlite_care.cpp, sqlite_reports.cpp,
@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "careloop/store/store.hpp"
+#include "careloop/store/sqlite.hpp"
 #include "read_pool.hpp"
 #include "sqlite_common.hpp"
 #include "sqlite_handle.hpp"
@@ -124,12 +124,12 @@ class SqliteWriteTxn final : public WriteTxn {
   ReadingsHook* hook_ = nullptr;
 };
 
-class SqliteStore final : public Store {
+class SqliteBackend final : public SqliteStore {
  public:
-  SqliteStore(const Options& options, Connection write_db)
+  SqliteBackend(const SqliteOptions& options, Connection write_db)
       : pool_(options.path, options.read_connections, options.busy_timeout_ms),
         writer_(std::move(write_db), options.max_batch_jobs) {}
-  ~SqliteStore() override;
+  ~SqliteBackend() override;
 
   // sqlite_directory.cpp
   void add_region(NewRegion r, Completion<std::int64_t> done) override;

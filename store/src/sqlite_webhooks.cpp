@@ -37,7 +37,7 @@ std::optional<ClinicWebhook> load_webhook(Connection& db, std::int64_t clinic_id
 
 }  // namespace
 
-void SqliteStore::set_webhook(std::int64_t clinic_id, std::string url, std::string secret, AuditEntry audit,
+void SqliteBackend::set_webhook(std::int64_t clinic_id, std::string url, std::string secret, AuditEntry audit,
                  Completion<ClinicWebhook> done) {
   write<ClinicWebhook>(
       [clinic_id, url = std::move(url), secret = std::move(secret),
@@ -76,7 +76,7 @@ void SqliteStore::set_webhook(std::int64_t clinic_id, std::string url, std::stri
       std::move(done));
 }
 
-void SqliteStore::disable_webhook(std::int64_t clinic_id, AuditEntry audit, Completion<ClinicWebhook> done) {
+void SqliteBackend::disable_webhook(std::int64_t clinic_id, AuditEntry audit, Completion<ClinicWebhook> done) {
   write<ClinicWebhook>(
       [clinic_id, audit = std::move(audit)](Connection& db) -> Result<ClinicWebhook> {
         db.prepare(
@@ -91,7 +91,7 @@ void SqliteStore::disable_webhook(std::int64_t clinic_id, AuditEntry audit, Comp
       std::move(done));
 }
 
-void SqliteStore::delete_webhook(std::int64_t clinic_id, AuditEntry audit, Completion<core::Unit> done) {
+void SqliteBackend::delete_webhook(std::int64_t clinic_id, AuditEntry audit, Completion<core::Unit> done) {
   write<core::Unit>(
       [clinic_id, audit = std::move(audit)](Connection& db) -> Result<core::Unit> {
         db.prepare("DELETE FROM clinic_webhooks WHERE clinic_id = ?").bind_all(clinic_id).run();
@@ -102,7 +102,7 @@ void SqliteStore::delete_webhook(std::int64_t clinic_id, AuditEntry audit, Compl
       std::move(done));
 }
 
-void SqliteStore::record_webhook_progress(WebhookProgress p, Completion<core::Unit> done) {
+void SqliteBackend::record_webhook_progress(WebhookProgress p, Completion<core::Unit> done) {
   write<core::Unit>(
       [p = std::move(p)](Connection& db) -> Result<core::Unit> {
         if (p.delivered_any) {
@@ -124,7 +124,7 @@ void SqliteStore::record_webhook_progress(WebhookProgress p, Completion<core::Un
       std::move(done));
 }
 
-std::optional<ClinicWebhook> SqliteStore::webhook(std::int64_t clinic_id) {
+std::optional<ClinicWebhook> SqliteBackend::webhook(std::int64_t clinic_id) {
   return read([&](Connection& db) -> std::optional<ClinicWebhook> {
     ReadSnapshot snapshot(db);
     auto w = load_webhook(db, clinic_id);
@@ -136,7 +136,7 @@ std::optional<ClinicWebhook> SqliteStore::webhook(std::int64_t clinic_id) {
   });
 }
 
-std::vector<ClinicWebhook> SqliteStore::enabled_webhooks() {
+std::vector<ClinicWebhook> SqliteBackend::enabled_webhooks() {
   return read([&](Connection& db) {
     std::vector<ClinicWebhook> out;
     Statement s = db.prepare(std::string(webhook_columns) + "WHERE enabled = 1 ORDER BY clinic_id");

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "careloop/core/result.hpp"
-#include "careloop/store/store.hpp"
+#include "careloop/store/sqlite.hpp"
 #include "sqlite_handle.hpp"
 
 namespace careloop::store::detail {

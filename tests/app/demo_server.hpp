@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "careloop/core/time.hpp"
-#include "careloop/store/store.hpp"
+#include "careloop/store/sqlite.hpp"
 #include "child_process.hpp"
 #include "http_client.hpp"
 #include "temp_dir.hpp"
@@ -46,7 +46,7 @@ struct Fixture {
     const auto end_date = core::format_date(core::now_utc_ms() / 86'400'000 - 10);
     auto demo = run_command({bin, "--db", db, "demo", "--patients", "10", "--clinics", "2", "--days", "3", "--end-date", end_date});
     REQUIRE(demo.exit_code == 0);
-    store::Options o;
+    store::SqliteOptions o;
     o.path = db;
     o.create_if_missing = false;
     auto opened = store::open_sqlite(o);

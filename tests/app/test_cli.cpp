@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "careloop/core/time.hpp"
-#include "careloop/store/store.hpp"
+#include "careloop/store/sqlite.hpp"
 #include "child_process.hpp"
 #include "temp_dir.hpp"
 
@@ -25,8 +25,8 @@ careloop::testing::RunResult careloop_cmd(const std::string& db, std::vector<std
   return run_command(argv, input, env);
 }
 
-std::unique_ptr<careloop::store::Store> open(const std::string& path) {
-  careloop::store::Options o;
+std::unique_ptr<careloop::store::SqliteStore> open(const std::string& path) {
+  careloop::store::SqliteOptions o;
   o.path = path;
   o.create_if_missing = false;
   auto s = careloop::store::open_sqlite(o);

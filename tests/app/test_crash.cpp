@@ -12,7 +12,7 @@
 #include <set>
 #include <thread>
 
-#include "careloop/store/store.hpp"
+#include "careloop/store/sqlite.hpp"
 #include "child_process.hpp"
 #include "http_client.hpp"
 #include "temp_dir.hpp"
@@ -71,7 +71,7 @@ TEST_CASE("SIGKILL during commits loses no acknowledged reading") {
   std::int64_t readings_before = 0;
   std::int64_t patient_id = 0;
   {
-    careloop::store::Options o;
+    careloop::store::SqliteOptions o;
     o.path = db;
     auto st = careloop::store::open_sqlite(o);
     REQUIRE(st.ok());
@@ -131,7 +131,7 @@ TEST_CASE("SIGKILL during commits loses no acknowledged reading") {
     CHECK(acked_this_round >= 300);
   }
 
-  careloop::store::Options o;
+  careloop::store::SqliteOptions o;
   o.path = db;
   auto st = careloop::store::open_sqlite(o);
   REQUIRE(st.ok());

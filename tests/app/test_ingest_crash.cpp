@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "careloop/core/reading.hpp"
-#include "careloop/store/store.hpp"
+#include "careloop/store/sqlite.hpp"
 #include "child_process.hpp"
 #include "http_client.hpp"
 #include "temp_dir.hpp"
@@ -432,7 +432,7 @@ TEST_CASE("ingest_crash: 20000 readings from 4 patients are stored exactly once 
   std::vector<Share> shares(patient_count);
   std::int64_t readings_before = 0;
   {
-    careloop::store::Options o;
+    careloop::store::SqliteOptions o;
     o.path = db;
     auto st = careloop::store::open_sqlite(o);
     REQUIRE(st.ok());
@@ -514,7 +514,7 @@ TEST_CASE("ingest_crash: 20000 readings from 4 patients are stored exactly once 
   CHECK(token_refusals == 0);
   CHECK(run.acknowledged == total_readings);
 
-  careloop::store::Options o;
+  careloop::store::SqliteOptions o;
   o.path = db;
   auto st = careloop::store::open_sqlite(o);
   REQUIRE(st.ok());

@@ -13,7 +13,7 @@ struct World {
   TempDir dir;
   std::shared_ptr<const ProtocolLibrary> library = must(ProtocolLibrary::load(CARELOOP_PROTOCOL_DIR));
   std::shared_ptr<ClinicEventHub> hub = std::make_shared<ClinicEventHub>();
-  std::unique_ptr<store::Store> st = open_store(dir.file("care.db"));
+  std::unique_ptr<store::SqliteStore> st = open_store(dir.file("care.db"));
   Place place = add_place(*st);
   std::int64_t patient = add_patient(*st, place.clinic_id);  // hypertension and diabetes
 

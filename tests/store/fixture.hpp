@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "careloop/core/time.hpp"
-#include "careloop/store/store.hpp"
+#include "careloop/store/sqlite.hpp"
 
 namespace careloop::store::testing {
 
@@ -45,7 +45,7 @@ T must(core::Result<T> r) {
   return std::move(r).value();
 }
 
-inline std::unique_ptr<Store> open_store(const std::string& path, Options options = {}) {
+inline std::unique_ptr<SqliteStore> open_store(const std::string& path, SqliteOptions options = {}) {
   options.path = path;
   return must(open_sqlite(options));
 }

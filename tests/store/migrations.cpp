@@ -138,7 +138,7 @@ TEST_CASE("a database from a newer build is refused with a clear error") {
     detail::migrate(db);
     db.exec(("PRAGMA user_version = " + std::to_string(latest_schema_version() + 1)).c_str());
   }
-  Options options;
+  SqliteOptions options;
   options.path = path;
   auto opened = open_sqlite(options);
   REQUIRE_FALSE(opened.ok());
@@ -152,7 +152,7 @@ TEST_CASE("a database from a newer build is refused with a clear error") {
 
 TEST_CASE("a missing database is not created unless asked") {
   TempDir dir;
-  Options options;
+  SqliteOptions options;
   options.path = dir.file("absent.db");
   options.create_if_missing = false;
   auto opened = open_sqlite(options);

@@ -542,7 +542,7 @@ TEST_CASE("the audit log lists newest first, per patient or all") {
 
 TEST_CASE("many threads read at once through a small pool") {
   TempDir dir;
-  Options options;
+  SqliteOptions options;
   options.read_connections = 2;
   auto store = open_store(dir.file("care.db"), options);
   const auto place = add_place(*store);

@@ -218,7 +218,7 @@ TEST_CASE("close() commits every queued write and completes its caller") {
 TEST_CASE("a batch that cannot begin (the database locked elsewhere) fails every job as unavailable, and the writer goes on") {
   TempDir dir;
   const auto path = dir.file("care.db");
-  Options options;
+  SqliteOptions options;
   options.busy_timeout_ms = 50;
   auto store = open_store(path, options);
 

@@ -45,13 +45,13 @@ struct ClinicLoop {
 }  // namespace
 
 struct Deliverer::Impl : std::enable_shared_from_this<Deliverer::Impl> {
-  Impl(store::Store& st, asio::thread_pool& reads, std::shared_ptr<care::ClinicEventHub> hub, Options o)
+  Impl(store::Webhooks& st, asio::thread_pool& reads, std::shared_ptr<care::ClinicEventHub> hub, Options o)
       : store(st), pool(reads), hub(std::move(hub)), options(std::move(o)), work(io.get_executor()), poll_timer(io) {
     transport = options.transport ? options.transport(io.get_executor())
                                   : make_http_transport(io.get_executor(), options.http);
   }
 
-  store::Store& store;
+  store::Webhooks& store;
   asio::thread_pool& pool;
   std::shared_ptr<care::ClinicEventHub> hub;
   Options options;
@@ -226,7 +226,7 @@ struct Deliverer::Impl : std::enable_shared_from_this<Deliverer::Impl> {
   }
 };
 
-Deliverer::Deliverer(store::Store& st, asio::thread_pool& reads, std::shared_ptr<care::ClinicEventHub> hub,
+Deliverer::Deliverer(store::Webhooks& st, asio::thread_pool& reads, std::shared_ptr<care::ClinicEventHub> hub,
                      Options options)
     : impl_(std::make_shared<Impl>(st, reads, std::move(hub), std::move(options))) {}
 

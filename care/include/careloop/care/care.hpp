@@ -136,7 +136,7 @@ struct AlertAction {
 // Applies the action in one write job: alert book, alert row, clinic event
 // and the audit entry commit together. Errors: not_found (no such alert),
 // conflict (already resolved), invalid (a snooze that ends in the past).
-void act_on_alert(store::Store& st, std::shared_ptr<ClinicEventHub> hub, AlertAction a,
+void act_on_alert(store::Transactions& st, std::shared_ptr<ClinicEventHub> hub, AlertAction a,
                   store::Completion<store::AlertRow> done);
 
 // The alert as the clinic API and the event stream show it.

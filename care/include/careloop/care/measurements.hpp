@@ -13,7 +13,7 @@
 
 #include "careloop/core/result.hpp"
 #include "careloop/core/time.hpp"
-#include "careloop/store/store.hpp"
+#include "careloop/store/common.hpp"
 
 namespace careloop::care {
 
@@ -49,7 +49,7 @@ core::Status check_measurements(const MeasurementInput& m, std::int64_t now_ms);
 // the same record (same time, visit, kinds and values), and a conflict when
 // not. Errors: invalid (check_measurements; /visit_id naming no visit of the
 // patient), not_found (no such patient), conflict.
-void record_measurements(store::Store& st, MeasurementInput m, store::Completion<RecordedMeasurements> done);
+void record_measurements(store::Transactions& st, MeasurementInput m, store::Completion<RecordedMeasurements> done);
 
 // One stored value as the clinic API shows it, with its unit and LOINC code.
 nlohmann::json measurement_json(const store::ClinicMeasurementRow& r);

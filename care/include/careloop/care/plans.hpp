@@ -120,7 +120,7 @@ struct PlanDecision {
 // proposal and the approved one before it are superseded. reject: rejected
 // with the reason. Errors: not_found (no such version), conflict (not
 // proposed), invalid with field pointers (/reason, /plan/...).
-void decide_plan(store::Store& st, std::shared_ptr<const ProtocolLibrary> library, PlanDecision d,
+void decide_plan(store::Transactions& st, std::shared_ptr<const ProtocolLibrary> library, PlanDecision d,
                  store::Completion<store::CarePlanRow> done);
 
 // Checks a doctor's edit of `proposal` (a stored plan JSON) and returns the

@@ -16,7 +16,7 @@
 
 #include "careloop/core/result.hpp"
 #include "careloop/core/time.hpp"
-#include "careloop/store/store.hpp"
+#include "careloop/store/common.hpp"
 
 namespace careloop::care {
 
@@ -49,7 +49,7 @@ core::Status check_visit(const VisitInput& v, std::int64_t now_ms);
 // stored for the patient returns that visit (created = false) when it is the
 // same visit, and a conflict when it is not. Errors: invalid (check_visit),
 // not_found (no such patient), conflict.
-void record_visit(store::Store& st, VisitInput v, store::Completion<RecordedVisit> done);
+void record_visit(store::Transactions& st, VisitInput v, store::Completion<RecordedVisit> done);
 
 // The visit as the clinic API shows it.
 nlohmann::json visit_json(const store::VisitRow& v);

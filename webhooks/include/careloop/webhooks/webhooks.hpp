@@ -24,7 +24,7 @@
 #include "careloop/care/care.hpp"
 #include "careloop/core/result.hpp"
 #include "careloop/server/proxy.hpp"
-#include "careloop/store/store.hpp"
+#include "careloop/store/webhooks.hpp"
 
 namespace careloop::webhooks {
 
@@ -147,7 +147,7 @@ struct Counters {
 // Woken by the hub after a commit, and every `poll` regardless.
 class Deliverer {
  public:
-  Deliverer(store::Store& st, boost::asio::thread_pool& reads, std::shared_ptr<care::ClinicEventHub> hub,
+  Deliverer(store::Webhooks& st, boost::asio::thread_pool& reads, std::shared_ptr<care::ClinicEventHub> hub,
             Options options = {});
   ~Deliverer();
   Deliverer(const Deliverer&) = delete;
