@@ -316,6 +316,10 @@ std::string PatientState::to_json() const {
   return j.dump();
 }
 
+Result<PatientState> PatientState::from_saved(std::string_view binary, std::string_view json) {
+  return !binary.empty() ? from_binary(binary) : from_json(json);
+}
+
 Result<PatientState> PatientState::from_json(std::string_view text) {
   const json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Error::invalid("patient state: not a JSON object");

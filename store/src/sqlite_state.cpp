@@ -224,7 +224,7 @@ std::vector<PatientWithState> SqliteBackend::patients_with_state(std::span<const
         const auto js = r.opt_text();  // NULL beside a binary form: the writers save one or the other
         std::int64_t kept_seq = r.int64();
         if (kept_seq > 0) {
-          auto decoded = bin ? core::PatientState::from_binary(*bin) : core::PatientState::from_json(js.value_or(""));
+          auto decoded = core::PatientState::from_saved(bin.value_or(std::string_view()), js.value_or(std::string()));
           // A damaged saved state is not fatal here: the patient is folded
           // from its readings instead (the writer's hook rebuilds it on its next write).
           if (decoded) {
@@ -294,13 +294,3 @@ std::vector<PatientWithState> SqliteBackend::patients_with_state(std::span<const
 }
 
 }  // namespace careloop::store::detail
-
-namespace careloop::store {
-
-core::Result<core::PatientState> saved_state(const PatientStateRow& row) {
-  if (row.state_seq <= 0) return core::Error::not_found("patient " + std::to_string(row.patient_id) + " has no saved state");
-  if (!row.state_bin.empty()) return core::PatientState::from_binary(row.state_bin);
-  return core::PatientState::from_json(row.state_json);
-}
-
-}  // namespace careloop::store

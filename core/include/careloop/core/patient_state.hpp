@@ -137,6 +137,9 @@ class PatientState {
   // (Errc::invalid saying what is wrong); from_binary(to_binary()) == *this.
   std::string to_binary() const;
   static Result<PatientState> from_binary(std::string_view bytes);
+  // A state as a store saved it: the binary form when there is one, else the
+  // JSON form of rows saved before the binary form existed.
+  static Result<PatientState> from_saved(std::string_view binary, std::string_view json);
 
   friend bool operator==(const PatientState&, const PatientState&) = default;
 

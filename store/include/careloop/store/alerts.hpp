@@ -31,7 +31,10 @@ struct AlertQuery {
   int limit = 50;
 };
 
-// A clinic's durable event sequence (hooks.hpp ClinicEvent).
+// A clinic's durable event sequence (hooks.hpp ClinicEvent), read by cursor:
+// clinic_events(after_seq) never skips an event that commits later with a
+// smaller seq (common.hpp, guarantee 4); the live stream and the webhook
+// outbox resume from the last seq they saw.
 class ClinicEvents {
  public:
   virtual ~ClinicEvents() = default;

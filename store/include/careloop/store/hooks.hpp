@@ -1,8 +1,9 @@
 #pragma once
 // Work that must happen in the same transaction as a write (DESIGN §3 step 3):
-// the writer calls a ReadingsHook right after it has inserted a patient's new
-// readings, inside that job's savepoint, with a WriteTxn — the narrow set of
-// writes the hook may make. The store knows nothing of protocols: the
+// the store calls a ReadingsHook right after it has inserted a patient's new
+// readings, inside that job's transaction, with a WriteTxn — the narrow set
+// of writes the hook may make. A patient's jobs never run at once (common.hpp,
+// guarantee 3), so a hook may read, change and save a patient's rows. The store knows nothing of protocols: the
 // application (app/) installs a hook that does (care/).
 //
 // Throwing from the hook rolls the job back: the caller gets an error and
@@ -50,7 +51,11 @@ struct PatientStateRow {
 // The saved state of a row: the binary form if there is one, else the JSON
 // form. Errc::not_found when the row keeps no state (state_seq 0), else the
 // decoder's Errc::invalid for a damaged one.
-core::Result<core::PatientState> saved_state(const PatientStateRow& row);
+inline core::Result<core::PatientState> saved_state(const PatientStateRow& row) {
+  if (row.state_seq <= 0)
+    return core::Error::not_found("patient " + std::to_string(row.patient_id) + " has no saved state");
+  return core::PatientState::from_saved(row.state_bin, row.state_json);
+}
 
 // One patient's state at the end of one calendar month of the reporting
 // time zone (table patient_months), as reports/ computes it from the
@@ -198,7 +203,7 @@ struct CarePlanRow {
 };
 
 // The writes a hook (or a Store::transact job) may make, all inside the
-// writer's open transaction. Reads see the transaction's own writes.
+// job's open transaction. Reads see the transaction's own writes.
 // Failures throw StoreError; let them propagate (the job rolls back).
 class WriteTxn {
  public:
@@ -272,12 +277,13 @@ class WriteTxn {
   // Deletes every month row of the patient (a rebuild starts from nothing).
   virtual void clear_patient_months(std::int64_t patient_id) = 0;
 
-  // Runs `f` on the writer thread once the transaction has committed (never
-  // if it rolls back), before the job's completion. Keep it quick: notify.
+  // Runs `f` on the committing thread (SQLite: the writer) once the job's
+  // transaction is durable (never if it rolls back), before the job's
+  // completion. Keep it quick: notify.
   virtual void after_commit(std::function<void()> f) = 0;
-  // Runs `f` on the writer thread if this job's writes are discarded: its
-  // savepoint rolled back, or the whole transaction lost (an I/O error, a
-  // failed COMMIT). For caches kept beside the database: forget what the job
+  // Runs `f` on the store's thread if this job's writes are discarded: the
+  // job rolled back (SQLite: its savepoint), or the whole transaction lost
+  // (an I/O error, a failed COMMIT). For caches kept beside the database: forget what the job
   // made. Keep it quick and non-throwing.
   virtual void on_rollback(std::function<void()> f) = 0;
 };

@@ -40,6 +40,10 @@ struct PatientWithDigest {
   std::int64_t as_of_ms = 0;
 };
 
+// The kept state is written only inside a patient's jobs (the readings hook,
+// rebuilds, through WriteTxn), one at a time per patient (common.hpp,
+// guarantee 3); a batch read answers from one committed state (guarantee 2)
+// and catches each saved state up with the readings stored after it.
 class KeptState : public virtual Transactions {
  public:
   ~KeptState() override = default;

@@ -55,6 +55,9 @@ struct ReadingQuery {
   int limit = 100;                         // at most this many; <= 0 returns none
 };
 
+// A readings job writes one patient (common.hpp, guarantee 3): its readings,
+// their feed entries and whatever the hook writes commit together. The feed
+// is read by cursor (guarantee 4): changes(after_seq) never skips an entry.
 class Readings {
  public:
   virtual ~Readings() = default;

@@ -16,11 +16,11 @@
 //   risk_scores.hpp   risk scores
 //   common.hpp        completions, StoreError, wait_for, Transactions (transact)
 // sqlite.hpp opens the SQLite backend and holds what only it offers.
+// common.hpp states what every backend guarantees (order of visibility, one
+// writer per patient, sequence numbers, how a job learns its commit).
 //
-// Threads. Writes are queued to one writer; the writer commits the writes of
-// every waiting caller in one transaction (group commit) and only then runs
-// each caller's completion, on the writer thread. A completion therefore
-// means "durable". Reads are synchronous and block: call them from the
+// Threads. Writes are asynchronous: a completion runs once the write is
+// durable (common.hpp). Reads are synchronous and block: call them from the
 // compute pool or a command-line tool, never from an I/O thread (they check).
 #include <cstdint>
 

@@ -45,6 +45,11 @@ struct WebhookProgress {
   std::int64_t next_attempt_ms = 0;      // with error: when to try again
 };
 
+// Delivery is at least once: a round reads the events after delivered_seq,
+// posts them, then records its progress, which only moves the cursor forward
+// and is ignored for an older generation of the setting. One deliverer per
+// clinic at a time is the caller's to arrange (webhooks/ runs one per
+// process; several servers must claim a clinic's round, DESIGN §7).
 class Webhooks : public virtual ClinicEvents {
  public:
   ~Webhooks() override = default;
