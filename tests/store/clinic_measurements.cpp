@@ -55,8 +55,10 @@ core::Status save(Store& s, std::vector<ClinicMeasurementRow> rows) {
 }  // namespace
 
 TEST_CASE("clinic measurements: history newest first, rows of a client id, the recorder's name") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto st = open_store(dir.file("m.db"));
+  auto st = backend.open(dir);
   const auto place = add_place(*st);
   const auto p = add_patient(*st, place.clinic_id);
   const auto doctor = a_doctor(*st, place.clinic_id);
@@ -97,8 +99,10 @@ TEST_CASE("clinic measurements: history newest first, rows of a client id, the r
 }
 
 TEST_CASE("clinic measurements: one value per kind and client id, a failed job stores nothing") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto st = open_store(dir.file("m.db"));
+  auto st = backend.open(dir);
   const auto place = add_place(*st);
   const auto p = add_patient(*st, place.clinic_id);
   const auto doctor = a_doctor(*st, place.clinic_id);
@@ -115,8 +119,10 @@ TEST_CASE("clinic measurements: one value per kind and client id, a failed job s
 }
 
 TEST_CASE("clinic measurements: the newest of each kind since a time, for a page of patients in one read") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto st = open_store(dir.file("m.db"));
+  auto st = backend.open(dir);
   const auto place = add_place(*st);
   const auto a = add_patient(*st, place.clinic_id, "A");
   const auto b = add_patient(*st, place.clinic_id, "B");

@@ -1,12 +1,14 @@
 #pragma once
 // Shared by the store tests: a temporary directory per test, a database in
-// it, and a few rows to hang readings on.
+// it, the backends the contract tests run against, and a few rows to hang
+// readings on (written through the Store API, never raw SQL).
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 #include <unistd.h>
 
 #include "careloop/core/time.hpp"
@@ -48,6 +50,26 @@ T must(core::Result<T> r) {
 inline std::unique_ptr<SqliteStore> open_store(const std::string& path, SqliteOptions options = {}) {
   options.path = path;
   return must(open_sqlite(options));
+}
+
+// The contract suite: a test written against Store alone runs once per
+// backend in this list (Catch2 runs the test once per generated value):
+//   const auto backend = GENERATE(from_range(backends()));
+//   INFO("backend: " << backend.name);
+//   TempDir dir;
+//   auto store = backend.open(dir);
+// Only SQLite so far; a backend joins by adding its factory here. Tests of
+// one backend's own behaviour (files, backups, its writer) open it directly.
+struct Backend {
+  std::string name;
+  std::unique_ptr<Store> (*open)(const TempDir& dir) = nullptr;
+};
+
+inline const std::vector<Backend>& backends() {
+  static const std::vector<Backend> all{
+      {"sqlite", [](const TempDir& dir) -> std::unique_ptr<Store> { return open_store(dir.file("contract.db")); }},
+  };
+  return all;
 }
 
 struct Place {

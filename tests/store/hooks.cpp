@@ -1,4 +1,4 @@
-// store/include/careloop/store/hooks.hpp through the SQLite store: the hook
+// store/include/careloop/store/hooks.hpp through every backend (fixture.hpp): the hook
 // runs in the job's transaction (its writes commit with the readings or not
 // at all), sees only the readings created, and a state kept incrementally
 // through WriteTxn equals one rebuilt from every reading.
@@ -61,8 +61,10 @@ constexpr std::int64_t minute = 60'000;
 }  // namespace
 
 TEST_CASE("the readings hook sees the created readings and commits with them") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("hook.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto patient = add_patient(*store, place.clinic_id);
   auto hook = std::make_shared<StateHook>();
@@ -83,8 +85,10 @@ TEST_CASE("the readings hook sees the created readings and commits with them") {
 }
 
 TEST_CASE("a hook that throws rolls back the whole job and the caller gets the error") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("hook.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto patient = add_patient(*store, place.clinic_id);
   auto hook = std::make_shared<StateHook>();
@@ -110,8 +114,10 @@ TEST_CASE("a hook that throws rolls back the whole job and the caller gets the e
 }
 
 TEST_CASE("the state kept incrementally equals the state rebuilt from every reading") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("hook.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto patient = add_patient(*store, place.clinic_id);
   auto hook = std::make_shared<StateHook>();
@@ -145,8 +151,10 @@ TEST_CASE("the state kept incrementally equals the state rebuilt from every read
 }
 
 TEST_CASE("readings written without a hook mark the kept state stale and the hook rebuilds it") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("hook.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto patient = add_patient(*store, place.clinic_id);
   auto hook = std::make_shared<StateHook>();
@@ -163,8 +171,10 @@ TEST_CASE("readings written without a hook mark the kept state stale and the hoo
 }
 
 TEST_CASE("transact commits a job's writes together and rolls them back on an error") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("hook.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto patient = add_patient(*store, place.clinic_id);
   auto write_alert = [&](bool fail) {
@@ -209,8 +219,10 @@ TEST_CASE("transact commits a job's writes together and rolls them back on an er
 }
 
 TEST_CASE("on_rollback runs when a job's writes are discarded and never after a commit") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("hook.db"));
+  auto store = backend.open(dir);
   int rolled_back = 0;
   int committed = 0;
   auto job = [&](bool fail) {
@@ -234,8 +246,10 @@ TEST_CASE("on_rollback runs when a job's writes are discarded and never after a 
 }
 
 TEST_CASE("the saved state says which readings it covers and readings_after gives the rest in arrival order") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("hook.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto patient = add_patient(*store, place.clinic_id);
   auto hook = std::make_shared<StateHook>();

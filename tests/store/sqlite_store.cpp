@@ -1,5 +1,9 @@
-// store/src/sqlite_store.cpp through the Store interface: what goes in comes
-// back out, duplicates are recognised, and close/reopen/backup keep the data.
+// The store through its interfaces: what goes in comes back out, duplicates
+// are recognised, sessions, activation codes, the sync feed, the audit log
+// and the alert schedule's reads. Tests that need only Store run on every
+// backend (fixture.hpp, backends()); those of the SQLite backend's own
+// behaviour (file modes, reopen, backup, the read pool, integrity_check) open
+// SQLite directly.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -25,8 +29,10 @@ core::Status write_status(const std::function<void(Completion<core::Unit>)>& sta
 }  // namespace
 
 TEST_CASE("regions, clinics and users read back as written") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
 
   const auto region = must(store->region(place.region_id));
@@ -112,8 +118,10 @@ TEST_CASE("a patient reads back with diagnoses, comorbidities and medications") 
 }
 
 TEST_CASE("readings: a repeated client id or the same reading again is a duplicate") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto alice = add_patient(*store, place.clinic_id, "Alice");
   const auto bob = add_patient(*store, place.clinic_id, "Bob");
@@ -188,8 +196,10 @@ TEST_CASE("readings: a repeated client id or the same reading again is a duplica
 }
 
 TEST_CASE("readings carry clinic, values and an increasing change sequence") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto patient = add_patient(*store, place.clinic_id);
 
@@ -222,8 +232,10 @@ TEST_CASE("readings carry clinic, values and an increasing change sequence") {
 }
 
 TEST_CASE("readings page in (taken_at, id) order with after_id") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto patient = add_patient(*store, place.clinic_id);
   const auto other = add_patient(*store, place.clinic_id, "Other");
@@ -265,8 +277,10 @@ TEST_CASE("readings page in (taken_at, id) order with after_id") {
 }
 
 TEST_CASE("sessions expire and can be revoked") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   const auto uid = add_admin(*store, "admin");
   const auto now = core::now_utc_ms();
   const std::string live(32, '\x11'), expired(32, '\x22');
@@ -289,8 +303,10 @@ TEST_CASE("sessions expire and can be revoked") {
 }
 
 TEST_CASE("a session records its last use, a deactivated user's sessions end with it, and sessions end on demand") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   const auto uid = add_admin(*store, "dr.sun");
   const auto now = core::now_utc_ms();
   const std::string a(32, '\x31'), b(32, '\x32'), c(32, '\x33');
@@ -324,8 +340,10 @@ TEST_CASE("a session records its last use, a deactivated user's sessions end wit
 }
 
 TEST_CASE("retention prunes ended sessions and old delivered clinic events, and keeps the rest") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   const auto uid = add_admin(*store, "admin");
   const auto now = core::now_utc_ms();
   const std::int64_t day = 86'400'000;
@@ -399,8 +417,10 @@ TEST_CASE("the database, its WAL and a backup are readable by their owner only")
 }
 
 TEST_CASE("an activation code creates the account once, a reissued one voids it, reactivation takes over") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto pid = add_patient(*store, place.clinic_id);
   NewUser doc;
@@ -451,8 +471,10 @@ TEST_CASE("an activation code creates the account once, a reissued one voids it,
 }
 
 TEST_CASE("a password change keeps only the session that made it") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   NewUser u;
   u.user.username = "admin";
   u.user.role = core::Role::admin;
@@ -471,8 +493,10 @@ TEST_CASE("a password change keeps only the session that made it") {
 }
 
 TEST_CASE("the sync feed lists readings and messages in seq order and hides unapproved plans") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto a = add_patient(*store, place.clinic_id, "A");
   const auto b = add_patient(*store, place.clinic_id, "B");
@@ -517,8 +541,10 @@ TEST_CASE("the sync feed lists readings and messages in seq order and hides unap
 }
 
 TEST_CASE("the audit log lists newest first, per patient or all") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   for (int i = 0; i < 5; ++i) {
     AuditEntry e;
     e.at_ms = 1000 + i;
@@ -609,8 +635,10 @@ TEST_CASE("backup copies a consistent database to a new file, never over one") {
 }
 
 TEST_CASE("the alert schedule's reads: unresolved, due timers, newest reading's age, follow-up dates") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto st = open_store(dir.file("sweep.db"));
+  auto st = backend.open(dir);
   const auto place = add_place(*st);
   const auto a = add_patient(*st, place.clinic_id, "A");
   const auto b = add_patient(*st, place.clinic_id, "B");
