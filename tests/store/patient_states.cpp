@@ -1,6 +1,6 @@
 // Store::patients_with_state (the batch read of records and kept states),
 // saved_state() (binary first, JSON for old rows) and rebuild_patient_states
-// (store/include/careloop/store/state_rebuild.hpp).
+// (store/include/careloop/store/state_rebuild.hpp), on every backend.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -51,8 +51,9 @@ void save(Store& st, const PatientStateRow& row) {
 }
 
 struct World {
+  explicit World(const Backend& backend) : st(backend.open(dir)) {}
   TempDir dir;
-  std::unique_ptr<Store> st = open_store(dir.file("states.db"));
+  std::unique_ptr<Store> st;
   Place place = add_place(*st);
   std::int64_t now = core::now_utc_ms();
   std::int64_t from = now - 100 * day;
@@ -61,7 +62,9 @@ struct World {
 }  // namespace
 
 TEST_CASE("patients_with_state: records in the order asked, missing ones left out, states folded without a save") {
-  World w;
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
+  World w(backend);
   const auto a = add_patient(*w.st, w.place.clinic_id, "A");
   const auto b = add_patient(*w.st, w.place.clinic_id, "B");
   const auto silent = add_patient(*w.st, w.place.clinic_id, "Silent");
@@ -94,7 +97,9 @@ TEST_CASE("patients_with_state: records in the order asked, missing ones left ou
 }
 
 TEST_CASE("rebuild_patient_states saves every reading's fold in the binary form and keeps the alert book") {
-  World w;
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
+  World w(backend);
   const auto a = add_patient(*w.st, w.place.clinic_id, "A");
   const auto b = add_patient(*w.st, w.place.clinic_id, "B");
   const auto silent = add_patient(*w.st, w.place.clinic_id, "Silent");
@@ -142,7 +147,9 @@ TEST_CASE("rebuild_patient_states saves every reading's fold in the binary form 
 }
 
 TEST_CASE("patients_with_state catches a saved state up with the readings stored after it") {
-  World w;
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
+  World w(backend);
   const auto a = add_patient(*w.st, w.place.clinic_id, "A");
   insert(*w.st, a, days_of_bp("a", w.now - 60 * day, 40, 130));
   must(rebuild_patient_states(*w.st, 100));
@@ -168,7 +175,9 @@ TEST_CASE("patients_with_state catches a saved state up with the readings stored
 }
 
 TEST_CASE("saved states: the blob first, JSON for old rows, a damaged one is folded instead") {
-  World w;
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
+  World w(backend);
   const auto a = add_patient(*w.st, w.place.clinic_id, "A");
   insert(*w.st, a, days_of_bp("a", w.now - 10 * day, 10, 130));
   const auto all = all_readings(*w.st, a);
@@ -212,7 +221,9 @@ TEST_CASE("saved states: the blob first, JSON for old rows, a damaged one is fol
 }
 
 TEST_CASE("state digests: kept beside the record, read back in one batch, dropped by readings without a hook") {
-  World w;
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
+  World w(backend);
   const auto a = add_patient(*w.st, w.place.clinic_id, "A");
   const auto b = add_patient(*w.st, w.place.clinic_id, "B");
   insert(*w.st, a, days_of_bp("a", w.now - 40 * day, 40, 130));
