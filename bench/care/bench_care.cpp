@@ -32,6 +32,7 @@
 #include "careloop/care/care.hpp"
 #include "careloop/scoring/digest.hpp"
 #include "careloop/core/time.hpp"
+#include "careloop/store/sqlite.hpp"
 
 using namespace careloop;
 using Clock = std::chrono::steady_clock;

@@ -37,6 +37,7 @@
 #include "careloop/demo/county.hpp"
 #include "careloop/reports/report.hpp"
 #include "careloop/reports/rollup.hpp"
+#include "careloop/store/sqlite.hpp"
 
 using namespace careloop;
 using Clock = std::chrono::steady_clock;
