@@ -94,7 +94,7 @@ struct Tree {
   std::vector<std::int64_t> clinic_ids;
 };
 
-Tree load_tree(store::Store& st) {
+Tree load_tree(store::Directory& st) {
   Tree t;
   const auto regions = st.regions();
   for (const auto& r : regions) {
@@ -346,7 +346,7 @@ store::RollupMonth cohort_cut(const Calendar& cal, int q) {
 // registered (so the cohort and cumulative sums of its first months see only
 // zeros), and 17 before `month` (the trend's first month's cohort sums).
 // Found with yearly cuts back to 30 years before `month`.
-int history_start(store::Store& st, const Tree& tree, const Calendar& cal, int month) {
+int history_start(store::Rollups& st, const Tree& tree, const Calendar& cal, int month) {
   std::vector<store::RollupMonth> years;
   for (int y = 0; y <= 30; ++y) years.push_back(month_cut(cal, month - 12 * y));
   int earliest = month + 1;
@@ -355,7 +355,7 @@ int history_start(store::Store& st, const Tree& tree, const Calendar& cal, int m
   return std::min(earliest - 12 - 6, month - 17);
 }
 
-History build_history(store::Store& st, const Tree& tree, const Calendar& cal, int month) {
+History build_history(store::Rollups& st, const Tree& tree, const Calendar& cal, int month) {
   History h;
   h.first = history_start(st, tree, cal, month);
   std::vector<store::RollupMonth> months, cohort_cuts;
@@ -414,7 +414,7 @@ std::optional<std::pair<std::string, std::string>> rate_parts(std::string_view c
   return std::nullopt;
 }
 
-core::Result<Place> locate(store::Store& st, UnitType type, std::int64_t id) {
+core::Result<Place> locate(store::Directory& st, UnitType type, std::int64_t id) {
   Place p;
   std::optional<std::int64_t> region_id;
   if (type == UnitType::clinic) {

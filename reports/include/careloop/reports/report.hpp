@@ -74,7 +74,7 @@ struct Place {
   std::optional<std::int64_t> clinic_id;
   std::vector<std::int64_t> region_path;
 };
-core::Result<Place> locate(store::Store& store, UnitType type, std::int64_t id);
+core::Result<Place> locate(store::Directory& store, UnitType type, std::int64_t id);
 
 // Which tables to build (all, for a published report; the benchmark times them apart).
 struct Parts {
