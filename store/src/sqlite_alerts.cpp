@@ -157,7 +157,7 @@ std::vector<std::int64_t> SqliteBackend::patients_with_alert_timers_due(std::int
 }
 
 std::vector<std::int64_t> SqliteBackend::patients_last_reading_between(const std::vector<core::ReadingKind>& kinds, std::int64_t from_ms,
-                                                         std::int64_t to_ms, const std::string& signal) {
+                                                                       std::int64_t to_ms, const std::string& signal) {
   std::vector<std::int64_t> out;
   for (auto kind : kinds) {
     // One index probe per patient (readings_content: patient, kind, taken_at), no scan of the readings.

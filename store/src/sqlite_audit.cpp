@@ -32,8 +32,8 @@ void insert_audit(Connection& db, const AuditEntry& e) {
 }
 
 void SqliteWriteTxn::append_audit(const AuditEntry& e) { insert_audit(db_, e); }
-
-void SqliteBackend::append_audit(AuditEntry e, Completion<core::Unit> done) {
+                                  
+                                  void SqliteBackend::append_audit(AuditEntry e, Completion<core::Unit> done) {
   write<core::Unit>(
       [e = std::move(e)](Connection& db) -> Result<core::Unit> {
         if (e.action.empty()) return Error::invalid("an audit entry needs an action", {{"/action", "required"}});

@@ -123,7 +123,7 @@ void SqliteBackend::activate(Activation a, Completion<core::User> done) {
 }
 
 void SqliteBackend::change_password(std::int64_t user_id, std::string password_hash, std::string keep_session_sha256,
-                     Completion<core::Unit> done) {
+                                    Completion<core::Unit> done) {
   write<core::Unit>(
       [user_id, hash = std::move(password_hash), keep = std::move(keep_session_sha256)](Connection& db)
           -> Result<core::Unit> {

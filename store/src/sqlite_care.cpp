@@ -117,8 +117,8 @@ ClinicMeasurementRow measurement_from(const Statement& s) {
 }  // namespace
 
 std::vector<CarePlanRow> SqliteWriteTxn::care_plans(std::int64_t patient_id) { return care_plans_of(db_, patient_id); }
-
-std::int64_t SqliteWriteTxn::save_care_plan(const CarePlanRow& r) {
+                                                    
+                                                    std::int64_t SqliteWriteTxn::save_care_plan(const CarePlanRow& r) {
   if (r.id == 0) {
     db_.prepare(
           "INSERT INTO care_plans (patient_id, clinic_id, version, status, protocol_id, protocol_version, "
@@ -179,7 +179,7 @@ std::int64_t SqliteWriteTxn::save_visit(const VisitRow& v) {
 }
 
 std::vector<ClinicMeasurementRow> SqliteWriteTxn::clinic_measurements_by_client_id(std::int64_t patient_id,
-                                                                   std::string_view client_id) {
+                                                                                   std::string_view client_id) {
   std::vector<ClinicMeasurementRow> out;
   Statement s = db_.prepare(measurement_select("clinic_measurements") +
                             "WHERE m.patient_id = ? AND m.client_id = ? ORDER BY m.kind");

@@ -55,8 +55,8 @@ const std::string_view patient_columns =
     "family_history_diabetes, pregnant, registered_at_ms, external_id FROM patients ";
 
 Result<core::Patient> SqliteWriteTxn::patient(std::int64_t patient_id) { return load_patient(db_, patient_id); }
-
-void SqliteBackend::add_patient(core::Patient p, Completion<std::int64_t> done) {
+                                              
+    void SqliteBackend::add_patient(core::Patient p, Completion<std::int64_t> done) {
   write<std::int64_t>(
       [p = std::move(p)](Connection& db) -> Result<std::int64_t> {
         if (p.name.empty()) return Error::invalid("a patient needs a name", {{"/name", "required"}});

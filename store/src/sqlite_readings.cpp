@@ -46,8 +46,8 @@ std::optional<InsertOutcome> find_duplicate(Connection& db, const core::Reading&
     Statement s = db.prepare("SELECT id, change_seq FROM readings WHERE patient_id = ? AND client_id = ?");
     s.bind_all(r.patient_id, r.client_id);
     if (s.step()) {
-      Row r(s);
-      return InsertOutcome{InsertStatus::duplicate, r.int64(), r.opt_int64().value_or(0)};
+      Row row(s);
+      return InsertOutcome{InsertStatus::duplicate, row.int64(), row.opt_int64().value_or(0)};
     }
   }
   // The same reading sent again under another client id (a reinstalled app,
@@ -61,8 +61,8 @@ std::optional<InsertOutcome> find_duplicate(Connection& db, const core::Reading&
              r.pulse_bpm, r.glucose_mmol_l, name_of(r.glucose_context), r.weight_kg, r.hba1c_percent,
              r.medication_name, name_of(r.medication_status));
   if (s.step()) {
-    Row r(s);
-    return InsertOutcome{InsertStatus::duplicate, r.int64(), r.opt_int64().value_or(0)};
+    Row row(s);
+    return InsertOutcome{InsertStatus::duplicate, row.int64(), row.opt_int64().value_or(0)};
   }
   return std::nullopt;
 }
@@ -107,7 +107,7 @@ std::vector<core::Reading> SqliteWriteTxn::readings_of(std::int64_t patient_id) 
 }
 
 void SqliteWriteTxn::scan_readings(std::int64_t from_patient_id, std::int64_t to_patient_id,
-                   const std::function<void(const core::Reading&)>& f) {
+                                   const std::function<void(const core::Reading&)>& f) {
   Statement s = db_.prepare(
       "SELECT id, patient_id, clinic_id, kind, taken_at_ms, offset_min, systolic_mmhg, diastolic_mmhg, "
       "glucose_mmol_l, glucose_context, hba1c_percent FROM readings WHERE patient_id BETWEEN ? AND ? "
@@ -141,7 +141,7 @@ std::vector<core::Reading> SqliteWriteTxn::readings_after(std::int64_t patient_i
 }
 
 std::int64_t SqliteWriteTxn::record_change(std::int64_t patient_id, std::int64_t clinic_id, std::string_view entity,
-                           std::int64_t entity_id, std::int64_t at_ms) {
+                                           std::int64_t entity_id, std::int64_t at_ms) {
   const std::int64_t seq = detail::record_change(db_, patient_id, clinic_id, entity, entity_id, at_ms);
   if (entity == "alert") db_.prepare("UPDATE alerts SET change_seq = ? WHERE id = ?").bind_all(seq, entity_id).run();
   if (entity == "care_plan")
@@ -150,7 +150,7 @@ std::int64_t SqliteWriteTxn::record_change(std::int64_t patient_id, std::int64_t
 }
 
 void SqliteBackend::insert_readings(std::int64_t patient_id, std::vector<core::Reading> readings,
-                     Completion<std::vector<InsertOutcome>> done) {
+                                    Completion<std::vector<InsertOutcome>> done) {
   auto after = std::make_shared<JobCallbacks>();
   write<std::vector<InsertOutcome>>(
       [patient_id, readings = std::move(readings), hook = hook_, after](Connection& db) mutable

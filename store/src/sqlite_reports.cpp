@@ -279,7 +279,7 @@ std::vector<RollupCount> SqliteBackend::rollup_counts(const RollupQuery& q) {
 }
 
 std::vector<RollupCount> SqliteBackend::rollup_counts_months(const std::vector<std::int64_t>& clinic_ids,
-                                              const std::vector<RollupMonth>& months) {
+                                                             const std::vector<RollupMonth>& months) {
   return read([&](Connection& db) {
     std::vector<RollupCut> cuts;
     for (const auto& m : months)
@@ -290,7 +290,7 @@ std::vector<RollupCount> SqliteBackend::rollup_counts_months(const std::vector<s
 }
 
 std::vector<AlertActionCount> SqliteBackend::alert_action_counts(const std::vector<std::int64_t>& clinic_ids, std::int64_t from_ms,
-                                                  std::int64_t to_ms) {
+                                                                 std::int64_t to_ms) {
   return read([&](Connection& db) {
     std::vector<AlertActionCount> out;
     Statement s = db.prepare(

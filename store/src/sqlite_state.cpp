@@ -128,7 +128,7 @@ void SqliteWriteTxn::save_state(const PatientStateRow& row) {
 }
 
 void SqliteWriteTxn::save_alert_book(std::int64_t patient_id, std::int64_t clinic_id, const std::string& alerts_json,
-                     std::int64_t at_ms) {
+                                     std::int64_t at_ms) {
   db_.prepare(
         "INSERT INTO patient_state (patient_id, clinic_id, state_json, alerts_json, updated_at_ms) "
         "VALUES (?, ?, NULL, ?, ?) ON CONFLICT (patient_id) DO UPDATE SET clinic_id = excluded.clinic_id, "
@@ -199,7 +199,7 @@ std::vector<PatientWithDigest> SqliteBackend::patients_with_digest(std::span<con
 }
 
 std::vector<PatientWithState> SqliteBackend::patients_with_state(std::span<const std::int64_t> ids, std::int64_t from_ms,
-                                                  std::int64_t to_ms) {
+                                                                 std::int64_t to_ms) {
   return read([&](Connection& db) {
     std::vector<PatientWithState> found;
     if (ids.empty()) return found;

@@ -38,7 +38,7 @@ std::optional<ClinicWebhook> load_webhook(Connection& db, std::int64_t clinic_id
 }  // namespace
 
 void SqliteBackend::set_webhook(std::int64_t clinic_id, std::string url, std::string secret, AuditEntry audit,
-                 Completion<ClinicWebhook> done) {
+                                Completion<ClinicWebhook> done) {
   write<ClinicWebhook>(
       [clinic_id, url = std::move(url), secret = std::move(secret),
        audit = std::move(audit)](Connection& db) -> Result<ClinicWebhook> {
