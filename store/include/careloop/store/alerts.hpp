@@ -44,6 +44,8 @@ class ClinicEvents {
   virtual std::int64_t last_clinic_event_seq(std::int64_t clinic_id) = 0;
 };
 
+// Alert rows are written through transact (WriteTxn::save_alert). The alert
+// schedule's reads (care/) answer patient ids, ascending, without repeats.
 class Alerts : public virtual Transactions {
  public:
   ~Alerts() override = default;

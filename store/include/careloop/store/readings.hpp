@@ -2,10 +2,10 @@
 // Readings and the patient's sync feed (readings, messages, approved care
 // plans and alerts, in seq order), and the hook that runs in a readings job.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-#include <memory>
 
 #include "careloop/core/reading.hpp"
 #include "careloop/store/alerts.hpp"
