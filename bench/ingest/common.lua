@@ -8,6 +8,11 @@
 --   INGEST_RUN      run number within the session (0..65535)
 --   INGEST_BASE_MS  the session's start, Unix ms (taken_at counts down from it)
 --   INGEST_BATCH    readings per POST in batch.lua (default 100)
+--   INGEST_ORDER    "late" (default: taken_at counts down, every reading older
+--                   than the patient's newest, as an offline batch arrives) or
+--                   "in_order" (taken_at counts up, 8 ms a reading and thread,
+--                   each run in its own half hour after the previous run's,
+--                   starting 12 h before the session: as a phone sends live)
 
 local M = {}
 
@@ -75,13 +80,14 @@ function M.done(summary, latency, requests)
 end
 
 -- Per-thread state for the POST scripts, set up in init().
-local tokens, session, run, counter, requests_sent = {}, "00000000", 0, 0, 0
+local tokens, session, run, counter, requests_sent, in_order = {}, "00000000", 0, 0, 0, false
 
 function M.init_thread()
   for t in string.gmatch(os.getenv("INGEST_TOKENS") or "", "[^,]+") do table.insert(tokens, t) end
   if #tokens == 0 then error("INGEST_TOKENS is empty: bench/ingest/run logs in and sets it") end
   session = (os.getenv("INGEST_SESSION") or "00000000"):sub(1, 8)
   run = tonumber(os.getenv("INGEST_RUN") or "0") % 65536
+  in_order = os.getenv("INGEST_ORDER") == "in_order"
   -- Values differ per thread and per run; ids and times are unique by construction.
   math.randomseed(os.time() * 1000 + tid * 7919 + run * 104729)
 end
@@ -94,6 +100,7 @@ function M.next_reading()
   counter = counter + 1
   local client_id = string.format("%s-%04x-4%03x-8000-%012x", session, run, tid % 4096, counter)
   local t_ms = base_ms - run * 1e9 - counter * 64 - (tid % 64)
+  if in_order then t_ms = base_ms - 12 * 3600e3 + run * 1800e3 + counter * 8 + (tid % 8) end
   local sec = math.floor(t_ms / 1000)
   local taken_at = os.date("!%Y-%m-%dT%H:%M:%S", sec) .. string.format(".%03dZ", t_ms - sec * 1000)
   local systolic = math.random(100, 179)

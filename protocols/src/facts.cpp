@@ -1,5 +1,7 @@
 #include "careloop/protocols/facts.hpp"
 
+#include "careloop/protocols/drugs.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -35,28 +37,6 @@ constexpr std::array<std::string_view, 15> drug_classes{
     "agi",   "dpp4i", "tzd", "sglt2i",     "glp1ra",   "insulin",   "statin",
 };
 
-const std::unordered_map<std::string_view, std::string_view>& drug_table() {
-  static const std::unordered_map<std::string_view, std::string_view> t{
-      {"enalapril", "acei"},       {"lisinopril", "acei"},      {"captopril", "acei"},      {"benazepril", "acei"},
-      {"perindopril", "acei"},     {"ramipril", "acei"},        {"fosinopril", "acei"},     {"imidapril", "acei"},
-      {"telmisartan", "arb"},      {"losartan", "arb"},         {"valsartan", "arb"},       {"irbesartan", "arb"},
-      {"candesartan", "arb"},      {"olmesartan", "arb"},       {"allisartan", "arb"},      {"amlodipine", "ccb"},
-      {"levamlodipine", "ccb"},    {"nifedipine", "ccb"},       {"felodipine", "ccb"},      {"nitrendipine", "ccb"},
-      {"lacidipine", "ccb"},       {"metoprolol", "beta_blocker"}, {"bisoprolol", "beta_blocker"},
-      {"atenolol", "beta_blocker"}, {"propranolol", "beta_blocker"}, {"labetalol", "beta_blocker"},
-      {"hydrochlorothiazide", "thiazide"}, {"chlorthalidone", "thiazide"}, {"indapamide", "thiazide"},
-      {"metformin", "metformin"},  {"gliclazide", "sulfonylurea"}, {"glimepiride", "sulfonylurea"},
-      {"glipizide", "sulfonylurea"}, {"glibenclamide", "sulfonylurea"}, {"gliquidone", "sulfonylurea"},
-      {"repaglinide", "glinide"},  {"nateglinide", "glinide"},  {"acarbose", "agi"},        {"voglibose", "agi"},
-      {"miglitol", "agi"},         {"sitagliptin", "dpp4i"},    {"saxagliptin", "dpp4i"},   {"vildagliptin", "dpp4i"},
-      {"linagliptin", "dpp4i"},    {"alogliptin", "dpp4i"},     {"pioglitazone", "tzd"},    {"rosiglitazone", "tzd"},
-      {"dapagliflozin", "sglt2i"}, {"empagliflozin", "sglt2i"}, {"canagliflozin", "sglt2i"}, {"ertugliflozin", "sglt2i"},
-      {"henagliflozin", "sglt2i"}, {"liraglutide", "glp1ra"},   {"semaglutide", "glp1ra"},  {"dulaglutide", "glp1ra"},
-      {"exenatide", "glp1ra"},     {"lixisenatide", "glp1ra"},  {"atorvastatin", "statin"}, {"rosuvastatin", "statin"},
-      {"simvastatin", "statin"},   {"pravastatin", "statin"},   {"pitavastatin", "statin"},
-  };
-  return t;
-}
 
 struct WindowFacts {
   FactId sys_mean, dia_mean, sys_min, dia_min, sys_max, dia_max, bp_count;
@@ -312,12 +292,8 @@ std::span<const std::string_view> known_comorbidities() noexcept { return comorb
 std::span<const std::string_view> known_drug_classes() noexcept { return drug_classes; }
 
 std::optional<std::string_view> drug_class(std::string_view drug) noexcept {
-  const std::string n = lower(drug);
-  if (n.rfind("insulin", 0) == 0) return std::string_view("insulin");
-  const auto& t = drug_table();
-  auto it = t.find(n);
-  if (it == t.end()) return std::nullopt;
-  return it->second;
+  // The catalogue's (catalogue/drugs.json): one source for names and classes.
+  return DrugCatalogue::builtin().class_of(drug);
 }
 
 std::optional<double> dose_mg(std::string_view dose) noexcept {

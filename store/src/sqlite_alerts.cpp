@@ -162,7 +162,7 @@ std::vector<std::int64_t> SqliteBackend::patients_last_reading_between(const std
   for (auto kind : kinds) {
     // One index probe per patient (readings_content: patient, kind, taken_at), no scan of the readings.
     auto ids = ids_of(
-        "SELECT p.id FROM patients p WHERE (SELECT max(r.taken_at_ms) FROM readings r WHERE r.patient_id = p.id AND "
+        "SELECT p.id FROM patients p WHERE p.anonymised_at_ms IS NULL AND (SELECT max(r.taken_at_ms) FROM readings r WHERE r.patient_id = p.id AND "
         "r.kind = ?1) >= ?2 AND (SELECT max(r.taken_at_ms) FROM readings r WHERE r.patient_id = p.id AND r.kind = ?1) < ?3 "
         "AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.patient_id = p.id AND a.signal = ?4 AND a.status <> 'resolved') "
         "ORDER BY p.id",
@@ -178,7 +178,8 @@ std::vector<std::int64_t> SqliteBackend::patients_follow_up_due_before(const std
   return ids_of(
       "SELECT DISTINCT c.patient_id FROM care_plans c WHERE c.status = 'approved' AND "
       "json_valid(c.plan_json) AND json_extract(c.plan_json, '$.follow_up.due') < ? AND NOT EXISTS (SELECT 1 FROM alerts a "
-      "WHERE a.patient_id = c.patient_id AND a.signal = ? AND a.status <> 'resolved') ORDER BY c.patient_id",
+      "WHERE a.patient_id = c.patient_id AND a.signal = ? AND a.status <> 'resolved') AND NOT EXISTS (SELECT 1 FROM "
+      "patients p WHERE p.id = c.patient_id AND p.anonymised_at_ms IS NOT NULL) ORDER BY c.patient_id",
       date, signal);
 }
 

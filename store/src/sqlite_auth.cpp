@@ -28,10 +28,12 @@ void SqliteBackend::create_activation_code(std::string code_sha256, ActivationCo
         if (hash.empty()) return Error::invalid("empty activation code hash");
         std::int64_t clinic_id = 0;
         {
-          Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
+          Statement s = db.prepare("SELECT clinic_id, anonymised_at_ms FROM patients WHERE id = ?");
           s.bind(1, code.patient_id);
           if (!s.step()) return Error::not_found("patient " + std::to_string(code.patient_id) + " not found");
-          clinic_id = Row(s).int64();
+          Row r(s);
+          clinic_id = r.int64();
+          if (r.opt_int64()) return anonymised_error(code.patient_id);
         }
         if (!exists(db, "SELECT 1 FROM users WHERE id = ?", code.created_by))
           return Error::not_found("user " + std::to_string(code.created_by) + " not found");
@@ -113,6 +115,13 @@ void SqliteBackend::activate(Activation a, Completion<core::User> done) {
           Statement s = db.prepare("UPDATE activation_codes SET used_at_ms = ?, used_by = ? WHERE code_sha256 = ?");
           s.bind(1, now).bind(2, user_id).bind_blob(3, a.code_sha256);
           s.run();
+        }
+        if (a.consent) {
+          auto c = *a.consent;
+          c.patient_id = patient_id;
+          c.user_id = user_id;
+          if (c.at_ms == 0) c.at_ms = now;
+          if (auto stored = detail::insert_consent(db, c); !stored) return stored.error();
         }
         Statement s = db.prepare(std::string(user_columns) + "WHERE id = ?");
         s.bind(1, user_id);

@@ -117,8 +117,8 @@ ClinicMeasurementRow measurement_from(const Statement& s) {
 }  // namespace
 
 std::vector<CarePlanRow> SqliteWriteTxn::care_plans(std::int64_t patient_id) { return care_plans_of(db_, patient_id); }
-                                                    
-                                                    std::int64_t SqliteWriteTxn::save_care_plan(const CarePlanRow& r) {
+
+std::int64_t SqliteWriteTxn::save_care_plan(const CarePlanRow& r) {
   if (r.id == 0) {
     db_.prepare(
           "INSERT INTO care_plans (patient_id, clinic_id, version, status, protocol_id, protocol_version, "

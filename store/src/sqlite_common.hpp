@@ -205,8 +205,8 @@ extern const std::string_view patient_columns;
 std::int64_t record_change(Connection& db, std::int64_t patient_id, std::int64_t clinic_id, std::string_view entity,
                            std::int64_t entity_id, std::int64_t at_ms);
 
-// sqlite_audit.cpp: appends an audit entry (throws invalid without an action).
-void insert_audit(Connection& db, const AuditEntry& e);
+// sqlite_privacy.hpp: insert_audit, audit_from and audit_columns (the audit
+// log), anonymised_error, consents.
 
 // sqlite_alerts.cpp: the clinic's newest event seq (0: none yet).
 std::int64_t newest_clinic_event(Connection& db, std::int64_t clinic_id);

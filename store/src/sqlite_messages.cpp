@@ -10,10 +10,12 @@ void SqliteBackend::add_message(Message m, Completion<Message> done) {
         if (m.text.empty() || m.text.size() > 8000)
           return Error::invalid("a message needs a text", {{"/text", "required, at most 2000 characters"}});
         {
-          Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
+          Statement s = db.prepare("SELECT clinic_id, anonymised_at_ms FROM patients WHERE id = ?");
           s.bind(1, m.patient_id);
           if (!s.step()) return Error::not_found("patient " + std::to_string(m.patient_id) + " not found");
-          m.clinic_id = Row(s).int64();
+          Row r(s);
+          m.clinic_id = r.int64();
+          if (r.opt_int64()) return anonymised_error(m.patient_id);
         }
         {
           Statement s = db.prepare("SELECT display_name FROM users WHERE id = ?");

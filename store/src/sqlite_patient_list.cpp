@@ -24,9 +24,9 @@ std::vector<PatientListRow> SqliteBackend::patient_list(const PatientListScope& 
         // The newest reading of each patient is one probe of (patient_id, taken_at_ms).
         Statement s = db.prepare(
             "SELECT id, clinic_id, name, phone, sex, birth_date, height_cm, smoking, parents_with_hypertension, "
-            "family_history_diabetes, pregnant, registered_at_ms, external_id, "
+            "family_history_diabetes, pregnant, registered_at_ms, external_id, anonymised_at_ms, "
             "(SELECT max(taken_at_ms) FROM readings r WHERE r.patient_id = patients.id) "
-            "FROM patients WHERE clinic_id = ? ORDER BY id");
+            "FROM patients WHERE clinic_id = ? AND anonymised_at_ms IS NULL ORDER BY id");
         s.bind(1, clinic_id);
         while (s.step()) {
           Row r(s);

@@ -43,6 +43,7 @@ core::Patient patient_from(Row& row) {
   p.phone = row.text();
   clinical_fields_from(row, p);
   p.external_id = row.opt_text().value_or(std::string());
+  p.anonymised_at_ms = row.opt_int64();
   return p;
 }
 
@@ -52,11 +53,11 @@ core::Patient patient_from(const Statement& s) {
 }
 const std::string_view patient_columns =
     "SELECT id, clinic_id, name, phone, sex, birth_date, height_cm, smoking, parents_with_hypertension, "
-    "family_history_diabetes, pregnant, registered_at_ms, external_id FROM patients ";
+    "family_history_diabetes, pregnant, registered_at_ms, external_id, anonymised_at_ms FROM patients ";
 
 Result<core::Patient> SqliteWriteTxn::patient(std::int64_t patient_id) { return load_patient(db_, patient_id); }
-                                              
-    void SqliteBackend::add_patient(core::Patient p, Completion<std::int64_t> done) {
+
+void SqliteBackend::add_patient(core::Patient p, Completion<std::int64_t> done) {
   write<std::int64_t>(
       [p = std::move(p)](Connection& db) -> Result<std::int64_t> {
         if (p.name.empty()) return Error::invalid("a patient needs a name", {{"/name", "required"}});

@@ -157,10 +157,12 @@ void SqliteBackend::insert_readings(std::int64_t patient_id, std::vector<core::R
       -> Result<std::vector<InsertOutcome>> {
         std::int64_t clinic_id = 0;
         {
-          Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
+          Statement s = db.prepare("SELECT clinic_id, anonymised_at_ms FROM patients WHERE id = ?");
           s.bind(1, patient_id);
           if (!s.step()) return Error::not_found("patient " + std::to_string(patient_id) + " not found");
-          clinic_id = Row(s).int64();
+          Row r(s);
+          clinic_id = r.int64();
+          if (r.opt_int64()) return anonymised_error(patient_id);
         }
         std::vector<core::FieldError> bad;
         for (std::size_t i = 0; i < readings.size(); ++i)

@@ -45,6 +45,7 @@ struct RollupCut {
   std::int64_t cohort_before_ms = 0;
   std::int64_t month_start_ms = 0;
   std::int64_t risk_before_ms = 0;
+  std::int64_t left_before_ms = 0;
 };
 
 // The rollup counts of several cuts in one read of each table: the clinics'
@@ -75,6 +76,7 @@ std::vector<RollupCount> rollup_scan(Connection& db, const std::vector<std::int6
   };
   struct P {
     std::int64_t id, clinic_id, registered_at_ms;
+    std::int64_t left_at_ms;  // anonymised at; max when not
     int birth_year, birth_mmdd;
     std::uint8_t sex;
     bool htn = false, dm = false;
@@ -83,7 +85,7 @@ std::vector<RollupCount> rollup_scan(Connection& db, const std::vector<std::int6
   std::unordered_map<std::int64_t, std::uint32_t> index;
   {
     Statement s = db.prepare(
-        "SELECT id, clinic_id, sex, birth_date, registered_at_ms FROM patients "
+        "SELECT id, clinic_id, sex, birth_date, registered_at_ms, anonymised_at_ms FROM patients "
         "WHERE clinic_id IN (SELECT value FROM json_each(?1)) AND registered_at_ms < ?2");
     s.bind_all(clinics, newest_end);
     while (s.step()) {
@@ -93,13 +95,14 @@ std::vector<RollupCount> rollup_scan(Connection& db, const std::vector<std::int6
       const std::uint8_t sex = word(r.view());
       const auto b = r.view();  // YYYY-MM-DD (the column's CHECK)
       const std::int64_t registered_at_ms = r.int64();
+      const std::int64_t left_at_ms = r.opt_int64().value_or(std::numeric_limits<std::int64_t>::max());
       auto num = [&](std::size_t at, std::size_t n) {
         int v = 0;
         for (std::size_t i = at; i < at + n && i < b.size(); ++i) v = v * 10 + (b[i] - '0');
         return v;
       };
       index.emplace(id, static_cast<std::uint32_t>(ps.size()));
-      ps.push_back({id, clinic_id, registered_at_ms, num(0, 4), num(5, 2) * 100 + num(8, 2), sex});
+      ps.push_back({id, clinic_id, registered_at_ms, left_at_ms, num(0, 4), num(5, 2) * 100 + num(8, 2), sex});
     }
   }
   {
@@ -202,6 +205,7 @@ std::vector<RollupCount> rollup_scan(Connection& db, const std::vector<std::int6
     for (std::size_t i = 0; i < ps.size(); ++i) {
       const auto& p = ps[i];
       if (p.registered_at_ms >= cut.registered_before_ms || p.registered_at_ms < cut.registered_from_ms) continue;
+      if (p.left_at_ms < cut.left_before_ms) continue;  // anonymised before this month: left care
       // Completed years on as_of_date, as the integer division of SQL (toward zero).
       const int age = (as_year - p.birth_year) - (as_mmdd < p.birth_mmdd ? 1 : 0);
       const std::uint8_t reg = p.registered_at_ms < cut.cohort_before_ms ? 0 : p.registered_at_ms < cut.month_start_ms ? 1 : 2;
@@ -273,7 +277,7 @@ std::vector<RollupCount> SqliteBackend::rollup_counts(const RollupQuery& q) {
   return read([&](Connection& db) {
     return rollup_scan(db, q.clinic_ids,
                        {{q.month, q.as_of_date, q.registered_before_ms, q.registered_from_ms, q.cohort_before_ms,
-                         q.month_start_ms, q.risk_before_ms}},
+                         q.month_start_ms, q.risk_before_ms, q.left_before_ms}},
                        false);
   });
 }
@@ -284,7 +288,7 @@ std::vector<RollupCount> SqliteBackend::rollup_counts_months(const std::vector<s
     std::vector<RollupCut> cuts;
     for (const auto& m : months)
       cuts.push_back({m.month, m.as_of_date, m.end_ms, std::numeric_limits<std::int64_t>::min(), m.cohort_before_ms,
-                      m.month_start_ms, m.end_ms});
+                      m.month_start_ms, m.end_ms, m.left_before_ms});
     return rollup_scan(db, clinic_ids, cuts, true);
   });
 }

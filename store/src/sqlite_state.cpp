@@ -157,7 +157,7 @@ std::vector<PatientWithDigest> SqliteBackend::patients_with_digest(std::span<con
       // Only the columns scoring reads (store.hpp PatientWithDigest).
       Statement s = db.prepare(
           "SELECT p.id, p.clinic_id, p.sex, p.birth_date, p.height_cm, p.smoking, p.parents_with_hypertension, "
-          "p.family_history_diabetes, p.pregnant, p.registered_at_ms, d.as_of_ms, d.digest "
+          "p.family_history_diabetes, p.pregnant, p.registered_at_ms, d.as_of_ms, d.digest, p.anonymised_at_ms "
           "FROM patients p LEFT JOIN patient_digests d ON d.patient_id = p.id WHERE " +
           selected.where("p.id"));
       selected.bind(s);
@@ -175,6 +175,7 @@ std::vector<PatientWithDigest> SqliteBackend::patients_with_digest(std::span<con
           p.digest = std::string(*digest);
           p.as_of_ms = as_of.value_or(0);
         }
+        patient.anonymised_at_ms = r.opt_int64();
         index.emplace(patient.id, found.size());
         found.push_back(std::move(p));
       }

@@ -35,12 +35,12 @@ void keep_private(const std::string& path, bool say) {
 }  // namespace
 
 void SqliteWriteTxn::after_commit(std::function<void()> f) { after_.after_commit.push_back(std::move(f)); }
-                                  
-    void SqliteWriteTxn::on_rollback(std::function<void()> f) { after_.on_rollback.push_back(std::move(f)); }
-                                  
+
+void SqliteWriteTxn::on_rollback(std::function<void()> f) { after_.on_rollback.push_back(std::move(f)); }
+
                                   SqliteBackend::~SqliteBackend() { close(); }
-                                  
-    void SqliteBackend::transact(std::function<core::Status(WriteTxn&)> fn, Completion<core::Unit> done) {
+
+void SqliteBackend::transact(std::function<core::Status(WriteTxn&)> fn, Completion<core::Unit> done) {
   auto after = std::make_shared<JobCallbacks>();
   write<core::Unit>(
       [fn = std::move(fn), after, hook = hook_](Connection& db) -> Result<core::Unit> {
@@ -51,8 +51,8 @@ void SqliteWriteTxn::after_commit(std::function<void()> f) { after_.after_commit
 }
 
 void SqliteBackend::set_readings_hook(std::shared_ptr<ReadingsHook> hook) { hook_ = std::move(hook); }
-                                      
-    void SqliteBackend::prune(std::int64_t now_ms, RetentionPolicy policy, Completion<PruneCounts> done) {
+
+void SqliteBackend::prune(std::int64_t now_ms, RetentionPolicy policy, Completion<PruneCounts> done) {
   write<PruneCounts>(
       [now_ms, policy](Connection& db) -> Result<PruneCounts> {
         PruneCounts n;
@@ -127,8 +127,8 @@ int SqliteBackend::schema_version() {
 }
 
 WriterStats SqliteBackend::writer_stats() const { return writer_.stats(); }
-                                        
-                                        void SqliteBackend::close() {
+
+void SqliteBackend::close() {
   core::require_blocking_allowed("store::close");
   // A completion calling close() would join its own thread; it only stops the intake.
   if (writer_.on_writer_thread()) {

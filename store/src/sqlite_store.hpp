@@ -21,6 +21,7 @@
 #include "read_pool.hpp"
 #include "sqlite_common.hpp"
 #include "sqlite_handle.hpp"
+#include "sqlite_privacy.hpp"
 #include "sqlite_writer.hpp"
 
 namespace careloop::store::detail {
@@ -185,6 +186,13 @@ class SqliteBackend final : public SqliteStore {
   std::vector<PatientWithDigest> patients_with_digest(std::span<const std::int64_t> ids) override;
   std::vector<PatientWithState> patients_with_state(std::span<const std::int64_t> ids, std::int64_t from_ms,
                                                     std::int64_t to_ms) override;
+
+  // sqlite_privacy.cpp
+  void record_consent(ConsentRecord c, Completion<ConsentRecord> done) override;
+  std::vector<ConsentRecord> consents(std::int64_t patient_id, const std::string& purpose) override;
+  std::vector<AccessLogEntry> access_log(std::int64_t patient_id, std::optional<std::int64_t> before_id,
+                                         int limit) override;
+  void anonymise_patient(std::int64_t patient_id, AuditEntry audit, Completion<AnonymisationCounts> done) override;
 
   // sqlite_audit.cpp
   void append_audit(AuditEntry e, Completion<core::Unit> done) override;

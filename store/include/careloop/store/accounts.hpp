@@ -9,6 +9,7 @@
 #include "careloop/core/domain.hpp"
 #include "careloop/store/audit.hpp"
 #include "careloop/store/common.hpp"
+#include "careloop/store/privacy.hpp"
 
 namespace careloop::store {
 
@@ -33,6 +34,9 @@ struct Activation {
   std::string username;
   std::string password_hash;
   std::string display_name;
+  // Stored with the account in the same job (patient and user filled in),
+  // so no account exists without the consent it was opened under.
+  std::optional<ConsentRecord> consent;
 };
 
 class Accounts {

@@ -21,6 +21,10 @@ struct RollupQuery {
   std::int64_t cohort_before_ms = 0;   // registered before this: registration 0 (the ≥ 3 months cohort)
   std::int64_t month_start_ms = 0;     // registered from this on: registration 2 (this month); between: 1
   std::int64_t risk_before_ms = 0;     // risk scores computed before this count
+  // Patients anonymised before this (the month's start) have left care and
+  // are not counted; 0: everyone is. A record anonymised during a month is
+  // counted in that month and every month before, as it was.
+  std::int64_t left_before_ms = 0;
 };
 
 // Several months in one pass over the patients (a trend): per month, patients
@@ -31,6 +35,7 @@ struct RollupMonth {
   std::int64_t end_ms = 0;           // registered before this; risk scores computed before this
   std::int64_t cohort_before_ms = 0;
   std::int64_t month_start_ms = 0;
+  std::int64_t left_before_ms = 0;   // as RollupQuery's
 };
 
 struct RollupCount {

@@ -7,6 +7,7 @@
 //   accounts.hpp      credentials, sessions, activation codes
 //   audit.hpp         the audit log
 //   patients.hpp      patient records and the clinic's patient list
+//   privacy.hpp       consents, the patient's access log, anonymisation
 //   readings.hpp      readings, messages and the patient's sync feed
 //   kept_state.hpp    the state kept per patient, batch reads with it
 //   alerts.hpp        alerts, the alert schedule's reads, clinic events
@@ -33,6 +34,7 @@
 #include "careloop/store/hooks.hpp"
 #include "careloop/store/kept_state.hpp"
 #include "careloop/store/patients.hpp"
+#include "careloop/store/privacy.hpp"
 #include "careloop/store/readings.hpp"
 #include "careloop/store/risk_scores.hpp"
 #include "careloop/store/rollups.hpp"
@@ -70,6 +72,7 @@ class Store : public virtual Transactions,
               public Accounts,
               public AuditLog,
               public Patients,
+              public Privacy,
               public Readings,
               public KeptState,
               public Alerts,
