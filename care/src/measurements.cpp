@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "careloop/core/clinic_measurement.hpp"
+#include "careloop/store/audit.hpp"
 #include "recorded.hpp"
 
 namespace careloop::care {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "careloop/core/patient_state.hpp"
+#include "careloop/store/audit.hpp"
 #include "recorded.hpp"
 
 namespace careloop::care {
