@@ -1,4 +1,5 @@
-// Consents, the patient's access log and anonymisation (store/src/sqlite_privacy.cpp).
+// Consents, the patient's access log and anonymisation (store/privacy.hpp,
+// store/src/sqlite_privacy.cpp), on every backend (fixture.hpp).
 #include <algorithm>
 #include <sstream>
 
@@ -86,8 +87,10 @@ std::int64_t patients_in(const std::vector<RollupCount>& counts, int month) {
 }  // namespace
 
 TEST_CASE("consent decisions are kept newest first with their audit entry, and only the patient's own account decides") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto pid = add_patient(*store, place.clinic_id);
   const auto other = add_patient(*store, place.clinic_id, "Li Lei");
@@ -124,8 +127,10 @@ TEST_CASE("consent decisions are kept newest first with their audit entry, and o
 }
 
 TEST_CASE("an activation stores its consent in the same job, and a refused activation stores none") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto pid = add_patient(*store, place.clinic_id);
   const auto doctor = add_account(*store, core::Role::doctor, "doctor", place.clinic_id, std::nullopt);
@@ -145,8 +150,10 @@ TEST_CASE("an activation stores its consent in the same job, and a refused activ
 }
 
 TEST_CASE("the access log names each actor's role, name and clinic, newest first, in pages") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto pid = add_patient(*store, place.clinic_id);
   const auto other = add_patient(*store, place.clinic_id, "Li Lei");
@@ -172,8 +179,10 @@ TEST_CASE("the access log names each actor's role, name and clinic, newest first
 }
 
 TEST_CASE("anonymising removes identity and free text, stops processing, and keeps every month's counts up to it") {
+  const auto backend = GENERATE(from_range(backends()));
+  INFO("backend: " << backend.name);
   TempDir dir;
-  auto store = open_store(dir.file("care.db"));
+  auto store = backend.open(dir);
   const auto place = add_place(*store);
   const auto admin = add_admin(*store, "admin");
   const auto doctor = add_account(*store, core::Role::doctor, "doctor", place.clinic_id, std::nullopt, "Dr Zhang");
