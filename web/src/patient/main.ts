@@ -450,9 +450,8 @@ window.addEventListener("online", () => {
 });
 window.addEventListener("offline", showNet);
 window.addEventListener("careloop:logged-out", render);
-window.addEventListener("hashchange", () => {
-  if (session()) render();
-});
+// #privacy, back, or a new #activate=CODE.
+window.addEventListener("hashchange", render);
 // Another tab logged out or in: redraw for whoever is logged in now.
 window.addEventListener("storage", (e) => {
   const now = session();

@@ -75,20 +75,20 @@ const flushing = new Map<Account, Promise<Flushed>>();
 export type Flushed = "nothing" | "sent" | "later" | "consent";
 
 // While an account's consent is missing its entries wait on the phone and are
-// not offered to the server again and again (each refusal is an entry in the
-// patient's access log); the hold lapses after a while, in case consent was
-// given on another device, and ends when it is given on this page.
-const held = new Map<Account, number>();
-const HOLD_MS = 60_000;
+// not offered to the server again every few seconds (each refusal would be one
+// more line in the patient's access log). The hold lasts until the page hears
+// the consent granted (the consent screen, #privacy, or GET /api/v1/me on the
+// next load); it is kept in memory only, so a reload asks the server again.
+const held = new Set<Account>();
 
 export function hold(account: Account): void {
-  held.set(account, Date.now() + HOLD_MS);
+  held.add(account);
 }
 export function release(account: Account): void {
   held.delete(account);
 }
 export function isHeld(account: Account): boolean {
-  return (held.get(account) ?? 0) > Date.now();
+  return held.has(account);
 }
 
 // Sends the session's account's queued entries with its token, in batches; leaves them queued when offline
