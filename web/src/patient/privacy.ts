@@ -131,19 +131,24 @@ async function drawConsent(box: HTMLElement, ctx: PrivacyContext, note = ""): Pr
     replace(box, h("h2", {}, t("consent_section")),
       h("p", { "data-testid": "consent-status", "data-status": c.status, class: c.status === "granted" ? "" : "notice" }, status),
       note ? h("p", { role: "status" }, note) : null,
-      asking
-        ? consentScreen(ctx.api, ctx.token, {
-          state: c,
-          onDecided: (r) => {
-            ctx.onConsent(r);
-            draw(r, "");
-          },
-        })
-        : null,
+      asking ? ask(c) : null,
       c.status === "granted"
         ? h("div", { class: "buttons" }, h("button", { type: "button", "data-testid": "consent-withdraw", onclick: () => confirmWithdraw(c) }, t("withdraw")))
         : null,
       history);
+  }
+
+  // The consent screen inside this card (not a card of its own).
+  function ask(c: ConsentRecord): HTMLElement {
+    const form = consentScreen(ctx.api, ctx.token, {
+      state: c,
+      onDecided: (r) => {
+        ctx.onConsent(r);
+        if (ctx.alive()) draw(r, "");
+      },
+    });
+    form.classList.remove("card");
+    return form;
   }
 
   function confirmWithdraw(c: ConsentRecord): void {
