@@ -72,6 +72,9 @@ function closeSession(): Session | null {
   if (s) {
     forgetProfile(s.account);
     void forgetSettled(s.account);
+    // The next login asks the server about consent afresh.
+    later.delete(s.account);
+    refused.delete(s.account);
   }
   return s;
 }
