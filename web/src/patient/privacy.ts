@@ -64,7 +64,7 @@ export interface AccessEntry {
   at: string;
   action: string;
   outcome: "allowed" | "refused";
-  actor: { self: boolean; role: string; display_name: string; clinic: string | null };
+  actor: { self: boolean; role: string | null; display_name: string; clinic: string | null };
 }
 
 // An action code in words, or the code itself when there are none for it.
@@ -74,7 +74,8 @@ export function actionWords(code: string): string {
   return w === key ? code : w;
 }
 
-function roleWords(role: string): string {
+function roleWords(role: string | null): string {
+  if (!role) return "";
   const key = `role_${role}`;
   const w = t(key);
   return w === key ? role : w;
