@@ -517,6 +517,33 @@ try {
     return null;
   }, clientId);
 
+  // The later checks do not hang on the activation check: without its patient they make one
+  // through the API (register, activate with consent) and log it in on the patient page.
+  async function freshPatient() {
+    if (fresh) return fresh;
+    const suffix = randomUUID().slice(0, 8);
+    const reg = await call("POST", "/api/v1/clinic/patients", doctor.token, {
+      name: `同意备用${suffix.slice(0, 4)}`, sex: "female", birth_date: "1962-02-02",
+      diagnoses: [{ code: "hypertension", diagnosed_on: "2019-03-01" }],
+    });
+    assert(reg.status === 201, `register: ${reg.status}`);
+    const version = (await call("GET", "/api/v1/consent/health-data")).json?.version;
+    const username = `consent-b-${suffix}`;
+    const password = "consent-pass-2";
+    const act = await call("POST", "/api/v1/auth/activate", null,
+      { code: reg.json.activation.code, username, password, consent: { version, accepted: true } });
+    assert(act.status === 201, `activate: ${act.status} ${JSON.stringify(act.json)}`);
+    const p = patientPage;
+    await p.bringToFront();
+    await logoutPatientPage(p);
+    await p.fill("#p-user", username);
+    await p.fill("#p-pass", password);
+    await p.click("form.card button[type=submit]");
+    await p.waitForSelector("[data-testid=form-bp]");
+    fresh = { id: reg.json.patient.id, name: reg.json.patient.name, username, password, token: await patientToken(p), version };
+    return fresh;
+  }
+
   await check("activation asks the separate consent to processing health data as its own unticked step: without it nothing is activated, with it the account is made and the version shown is recorded", async () => {
     const suffix = randomUUID().slice(0, 8);
     const reg = await call("POST", "/api/v1/clinic/patients", doctor.token, {
@@ -568,7 +595,7 @@ try {
   });
 
   await check("the patient withdraws consent on the privacy view, only after confirming, and sees it in the history", async () => {
-    assert(fresh, "no patient from the activation check");
+    await freshPatient();
     const p = patientPage;
     await p.click("[data-testid=privacy-link]");
     await p.waitForSelector("[data-testid=consent-status][data-status=granted]");
@@ -590,7 +617,7 @@ try {
 
   let noConsentClientId = null;
   await check("without consent the consent screen comes first; a reading queued after 'not now' stays queued, never saved, and is sent once the patient consents", async () => {
-    assert(fresh, "no patient from the activation check");
+    await freshPatient();
     const p = patientPage;
     await p.goto(base + "/patient");
     await p.reload();
@@ -625,7 +652,7 @@ try {
   });
 
   await check("a reading refused by the server for want of consent (403 consent-required) stays queued, and the page asks for consent", async () => {
-    assert(fresh, "no patient from the activation check");
+    await freshPatient();
     const p = patientPage;
     await p.waitForSelector("[data-testid=form-bp]");
     // Withdrawn elsewhere (another phone): this page still believes it granted.
@@ -657,7 +684,7 @@ try {
   });
 
   await check("'who opened my record' lists the doctor who opened it (name, role, clinic; refused attempts marked), and pages with 'more'", async () => {
-    assert(fresh, "no patient from the activation check");
+    await freshPatient();
     const log = async () => (await call("GET", "/api/v1/me/access-log?limit=200", fresh.token)).json;
     const byDoctor = (l) => l.entries.filter((e) => !e.actor.self && e.action === "patient.read" && e.actor.display_name === doctor.user.display_name);
     const before = byDoctor(await log()).length;
@@ -720,7 +747,7 @@ try {
     .map((r) => r.component.map((c) => c.valueQuantity?.value));
 
   await check("the patient downloads their record: a FHIR R4 Bundle (collection) with their readings", async () => {
-    assert(fresh, "no patient from the activation check");
+    await freshPatient();
     const p = patientPage;
     await p.goto(base + "/patient#privacy");
     await p.waitForSelector("[data-testid=export-record]");
@@ -736,7 +763,7 @@ try {
   });
 
   await check("a doctor exports a patient's record (FHIR) from the patient view; no anonymise action for a doctor", async () => {
-    assert(fresh, "no patient from the activation check");
+    await freshPatient();
     await page.bringToFront();
     await page.goto(base + `/#/patients/${fresh.id}`);
     await page.waitForSelector("[data-testid=export-record]");
