@@ -22,6 +22,7 @@
 #include "careloop/care/review.hpp"
 #include "careloop/core/time.hpp"
 #include "careloop/demo/county.hpp"
+#include "careloop/mobile_api/api.hpp"
 #include "careloop/protocols/protocol.hpp"
 #include "careloop/reports/report.hpp"
 #include "careloop/reports/rollup.hpp"
@@ -507,6 +508,7 @@ int main(int argc, char** argv) {
       if (tty && done == total) std::fprintf(stderr, "\n");
     };
     const auto started = std::chrono::steady_clock::now();
+    demo_opts.patient_consent = mobile_api::health_data_consent_grant();
     auto summary = demo::generate_county(st, demo_opts, [](const std::string& pw) { return auth::hash_password(pw); });
     if (!summary) return fail(summary.error());
     // The generator writes without the server's hooks: build the month rows reports read,

@@ -171,7 +171,8 @@ core::Result<std::optional<Planner::Candidate>> Planner::evaluate(const core::Pa
                                                                   const core::PatientState& state,
                                                                   const protocols::ProtocolSet& set,
                                                                   std::int64_t now_ms) const {
-  if (set.protocols().empty()) return std::optional<Candidate>();
+  // An anonymised record gets no plan: its processing stopped (PIPL Art. 47).
+  if (set.protocols().empty() || patient.anonymised_at_ms) return std::optional<Candidate>();
   protocols::SnapshotContext ctx;
   for (const auto& s : store_.latest_risk_scores(patient.id))
     ctx.risk.push_back({s.model_id, s.probability, s.band == "high"});

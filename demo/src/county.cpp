@@ -572,8 +572,16 @@ core::Result<Summary> generate_county(store::Store& st, const Options& o, const 
     u.display_name = p.name;
     u.clinic_id = p.clinic_id;
     u.patient_id = p.id;
-    if (auto r = add_user(u, "demo-patient", "patient " + p.name + ", " + clinics[static_cast<std::size_t>(c)].name); !r)
-      return r.error();
+    auto user_id = add_user(u, "demo-patient", "patient " + p.name + ", " + clinics[static_cast<std::size_t>(c)].name);
+    if (!user_id) return user_id.error();
+    if (o.patient_consent) {
+      auto consent = *o.patient_consent;
+      consent.patient_id = p.id;
+      consent.user_id = *user_id;
+      auto stored = store::wait_for<store::ConsentRecord>(
+          [&](auto done) { st.record_consent(std::move(consent), std::move(done)); });
+      if (!stored) return stored.error();
+    }
   }
   if (o.progress) o.progress(o.patients, o.patients);
   return s;

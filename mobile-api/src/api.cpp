@@ -36,6 +36,7 @@ void add_routes(server::Router& router, std::shared_ptr<Services> services) {
   detail::add_admin_routes(router, services);
   detail::add_visit_routes(router, services);
   detail::add_measurement_routes(router, services);
+  detail::add_privacy_routes(router, services);
   // The contract of everything above; public, like the API's own description.
   router.add(server::http::verb::get, "/api/v1/openapi.json",
              [](server::RequestContext& ctx) -> boost::asio::awaitable<server::Response> {

@@ -12,6 +12,7 @@
 #include "careloop/server/body.hpp"
 #include "careloop/server/offload.hpp"
 #include "common.hpp"
+#include "consent.hpp"
 #include "routes.hpp"
 
 namespace careloop::mobile_api::detail {
@@ -133,7 +134,43 @@ std::string normalise_code(std::string_view code) {
   return out;
 }
 
-// POST /api/v1/auth/activate {code, username, password} → 201 {token, expires_at, user}
+// The separate consent to processing health data asked with activation
+// ({"version", "accepted": true}, PIPL Art. 29): the decision to store with
+// the account, or errors naming /consent/... . Only the wording asked now may
+// be accepted, and only explicitly (a pre-ticked or implied consent is none).
+std::optional<store::ConsentRecord> activation_consent(const json& body, std::vector<core::FieldError>& errors) {
+  const auto it = body.find("consent");
+  if (it == body.end() || !it->is_object()) {
+    errors.push_back({"/consent", "consent is required: {\"version\": the version shown, \"accepted\": true} after the "
+                                  "patient read GET /api/v1/consent/health-data"});
+    return std::nullopt;
+  }
+  const auto accepted = it->find("accepted");
+  const bool ok = accepted != it->end() && accepted->is_boolean() && accepted->get<bool>();
+  if (!ok)
+    errors.push_back({"/consent/accepted", "an account that sends health data needs the patient's explicit consent "
+                                           "(accepted: true)"});
+  const auto version = string_field(*it, "version");
+  const auto& current = current_health_data_wording();
+  if (!version) {
+    errors.push_back({"/consent/version", "the version of the wording shown is required"});
+    return std::nullopt;
+  }
+  if (*version != current.version) {
+    errors.push_back({"/consent/version", "the wording changed: show version " + current.version +
+                                              " (GET /api/v1/consent/health-data) and ask again"});
+    return std::nullopt;
+  }
+  if (!ok) return std::nullopt;
+  store::ConsentRecord c;
+  c.purpose = std::string(health_data_purpose);
+  c.version = current.version;
+  c.text_sha256 = current.sha256;
+  c.decision = "granted";
+  return c;
+}
+
+// POST /api/v1/auth/activate {code, username, password, consent} → 201 {token, expires_at, user}
 asio::awaitable<Response> activate(RequestContext& ctx, Services& svc) {
   auto body = server::parse_json_body(ctx.request);
   if (!body) co_return body.problem();
@@ -152,7 +189,9 @@ asio::awaitable<Response> activate(RequestContext& ctx, Services& svc) {
     errors.push_back({"/password", "password is required and must be a string"});
   else if (auto rules = auth::check_password_rules(*password); !rules)
     errors.push_back({"/password", rules.error().message});
+  auto consent = activation_consent(*body, errors);
   if (!errors.empty()) co_return invalid_fields(std::move(errors));
+  consent->remote_addr = remote_address(ctx);
 
   // Codes have about 50 bits; the throttle keeps guessing them hopeless. It
   // counts by address: wrong codes from one place must not lock out every
@@ -171,7 +210,7 @@ asio::awaitable<Response> activate(RequestContext& ctx, Services& svc) {
     svc.throttle->give_back(account, address);
     co_return server::problem_from(hash.error());
   }
-  store::Activation a{auth::token_digest(normalise_code(*code)), *username, std::move(*hash), ""};
+  store::Activation a{auth::token_digest(normalise_code(*code)), *username, std::move(*hash), "", std::move(consent)};
   auto user = co_await server::await_completion<core::User>(
       [&](auto done) { svc.store.activate(std::move(a), std::move(done)); });
   if (!user) {

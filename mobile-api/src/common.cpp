@@ -9,6 +9,7 @@
 #include "careloop/mobile_api/reading_json.hpp"
 #include "careloop/server/body.hpp"
 #include "careloop/server/offload.hpp"
+#include "consent.hpp"
 
 namespace careloop::mobile_api::detail {
 
@@ -44,6 +45,29 @@ asio::awaitable<std::variant<Principal, Response>> authorize(RequestContext& ctx
   co_return refuse(d, status::forbidden, "your account may not do this");
 }
 
+asio::awaitable<std::variant<Principal, Response>> patient_self(RequestContext& ctx, Services& svc, auth::Permission p) {
+  auto who = co_await authenticate(ctx, svc);
+  const std::optional<core::User> user = who ? std::optional<core::User>(who->user) : std::nullopt;
+  switch (auth::decide(user, p, {})) {
+    case auth::Decision::allow: co_return std::move(*who);
+    case auth::Decision::deny_unauthenticated: co_return unauthorized("log in first");
+    case auth::Decision::deny: break;
+  }
+  co_return forbidden("this endpoint is for patients; staff use /api/v1/clinic/...");
+}
+
+bool health_data_consent_granted(Services& svc, std::int64_t patient_id) {
+  return consent_granted(svc.store.consents(patient_id, std::string(health_data_purpose)));
+}
+
+asio::awaitable<std::optional<Response>> require_health_data_consent(Services& svc, std::int64_t patient_id, Dialect d) {
+  const bool granted = co_await server::offload(svc.compute, [&] { return health_data_consent_granted(svc, patient_id); });
+  if (granted) co_return std::nullopt;
+  if (d == Dialect::fhir) co_return refuse(d, status::forbidden, consent_required_detail);
+  co_return server::problem_response(status::forbidden, "Consent required", consent_required_detail, {},
+                                     consent_required_type);
+}
+
 asio::awaitable<std::variant<PatientAccess, Response>> authorize_patient(RequestContext& ctx, Services& svc,
                                                                         auth::Permission p, std::int64_t patient_id,
                                                                         Dialect d) {
@@ -72,6 +96,13 @@ asio::awaitable<std::variant<PatientAccess, Response>> authorize_patient(Request
     note_refusal(ctx, svc, who->user, patient_id, patient_id, patient->clinic_id, "another clinic");
     co_return refuse(d, status::not_found, "patient " + std::to_string(patient_id) + " not found");
   }
+  // An anonymised record is kept for the aggregates and the law's retention
+  // only: nobody opens it again (PIPL Art. 47).
+  if (patient->anonymised_at_ms)
+    co_return refuse(d, status::gone,
+                     "patient " + std::to_string(patient_id) + "'s record was anonymised on " +
+                         core::format_iso8601_utc(*patient->anonymised_at_ms).substr(0, 10) +
+                         ": it is kept without identity and is no longer shown");
   co_return PatientAccess{std::move(*who), std::move(*patient)};
 }
 

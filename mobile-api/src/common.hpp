@@ -37,6 +37,22 @@ Response refuse(Dialect d, server::http::status status, std::string_view detail)
 asio::awaitable<std::variant<Principal, Response>> authorize(RequestContext& ctx, Services& svc, auth::Permission p,
                                                             auth::Resource r, Dialect d = Dialect::problem);
 
+// For a patient's own routes (/api/v1/me/...): the patient's principal, or
+// 401 without a valid token and 403 for staff.
+asio::awaitable<std::variant<Principal, Response>> patient_self(RequestContext& ctx, Services& svc, auth::Permission p);
+
+// A patient's own upload of health data needs the separate consent (PIPL
+// Art. 29): nullopt when the newest decision grants it, else the 403
+// (type .../consent-required) to answer; nothing is to be stored then.
+asio::awaitable<std::optional<Response>> require_health_data_consent(Services& svc, std::int64_t patient_id,
+                                                                     Dialect d = Dialect::problem);
+// The same question, blocking (from the compute pool).
+bool health_data_consent_granted(Services& svc, std::int64_t patient_id);
+inline constexpr std::string_view consent_required_type = "https://careloop.example/problems/consent-required";
+inline constexpr std::string_view consent_required_detail =
+    "consent to processing health data is not granted (or was withdrawn): the patient grants it in the app "
+    "(POST /api/v1/me/consent) before readings can be sent";
+
 // For staff routes about one patient ({id} in the path): authenticates,
 // refuses roles that can never have `p` before looking anything up (so a
 // patient cannot probe which ids exist), then loads the patient (404) and

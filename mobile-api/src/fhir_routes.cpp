@@ -154,6 +154,10 @@ asio::awaitable<std::map<std::int64_t, Verdict>> judge(Services& svc, const core
   std::map<std::int64_t, Verdict> out;
   if (!is_staff(who)) {
     const auto p = a == Access::write ? auth::Permission::own_record_write : auth::Permission::own_record_read;
+    // A patient's own upload needs the separate consent to processing health data.
+    bool consented = true;
+    if (a == Access::write && who.patient_id)
+      consented = co_await server::offload(svc.compute, [&] { return health_data_consent_granted(svc, *who.patient_id); });
     for (const auto id : patient_ids) {
       auth::Resource r;
       r.patient_id = id;
@@ -162,6 +166,9 @@ asio::awaitable<std::map<std::int64_t, Verdict>> judge(Services& svc, const core
         v.st = status::forbidden;
         v.why = "a patient may read and write only its own observations (subject Patient/" +
                 std::to_string(who.patient_id.value_or(0)) + ")";
+      } else if (!consented) {
+        v.st = status::forbidden;
+        v.why = std::string(consent_required_detail);
       } else {
         v.clinic_id = who.clinic_id.value_or(0);
       }

@@ -1,10 +1,12 @@
 // /api/v1/me/...: a patient's own profile, readings and sync feed.
 #include <limits>
+#include <tuple>
 
 #include "careloop/core/time.hpp"
 #include "careloop/mobile_api/reading_json.hpp"
 #include "careloop/server/offload.hpp"
 #include "common.hpp"
+#include "consent.hpp"
 #include "routes.hpp"
 
 namespace careloop::mobile_api::detail {
@@ -12,17 +14,6 @@ namespace {
 
 using server::http::status;
 using server::http::verb;
-
-asio::awaitable<std::variant<Principal, Response>> patient_self(RequestContext& ctx, Services& svc, auth::Permission p) {
-  auto who = co_await authenticate(ctx, svc);
-  const std::optional<core::User> user = who ? std::optional<core::User>(who->user) : std::nullopt;
-  switch (auth::decide(user, p, {})) {
-    case auth::Decision::allow: co_return std::move(*who);
-    case auth::Decision::deny_unauthenticated: co_return unauthorized("log in first");
-    case auth::Decision::deny: break;
-  }
-  co_return forbidden("this endpoint is for patients; staff use /api/v1/clinic/...");
-}
 
 // The targets of an approved plan, in the words a patient app shows.
 json targets_json(const std::string& plan_json) {
@@ -48,11 +39,16 @@ asio::awaitable<Response> me(RequestContext& ctx, Services& svc) {
   auto who = co_await patient_self(ctx, svc, auth::Permission::own_record_read);
   if (auto* refused = std::get_if<Response>(&who)) co_return std::move(*refused);
   const auto& user = std::get<Principal>(who).user;
-  auto [patient, plan] = co_await server::offload(svc.compute, [&] {
-    return std::pair{svc.store.patient(*user.patient_id), svc.store.approved_care_plan(*user.patient_id)};
+  auto [patient, plan, consents] = co_await server::offload(svc.compute, [&] {
+    return std::tuple{svc.store.patient(*user.patient_id), svc.store.approved_care_plan(*user.patient_id),
+                      svc.store.consents(*user.patient_id, std::string(health_data_purpose))};
   });
   if (!patient) co_return server::problem_from(patient.error());
-  json out{{"user", user_json(user)}, {"patient", patient_json(*patient)}, {"targets", nullptr}, {"care_plan", nullptr}};
+  json out{{"user", user_json(user)},
+           {"patient", patient_json(*patient)},
+           {"targets", nullptr},
+           {"care_plan", nullptr},
+           {"consent", consent_status_json(consents, false)}};
   if (plan) {
     out["targets"] = targets_json(plan->plan_json);
     out["care_plan"] = {{"version", plan->version},
@@ -64,7 +60,9 @@ asio::awaitable<Response> me(RequestContext& ctx, Services& svc) {
 asio::awaitable<Response> post_readings(RequestContext& ctx, Services& svc) {
   auto who = co_await patient_self(ctx, svc, auth::Permission::own_record_write);
   if (auto* refused = std::get_if<Response>(&who)) co_return std::move(*refused);
-  co_return co_await store_readings(ctx, svc, *std::get<Principal>(who).user.patient_id, "");
+  const auto patient_id = *std::get<Principal>(who).user.patient_id;
+  if (auto refused = co_await require_health_data_consent(svc, patient_id)) co_return std::move(*refused);
+  co_return co_await store_readings(ctx, svc, patient_id, "");
 }
 
 asio::awaitable<Response> get_readings(RequestContext& ctx, Services& svc) {

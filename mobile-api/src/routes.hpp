@@ -24,5 +24,6 @@ void add_report_routes(server::Router& router, const std::shared_ptr<Services>& 
 void add_admin_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 void add_visit_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 void add_measurement_routes(server::Router& router, const std::shared_ptr<Services>& svc);
+void add_privacy_routes(server::Router& router, const std::shared_ptr<Services>& svc);
 
 }  // namespace careloop::mobile_api::detail

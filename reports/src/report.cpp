@@ -331,15 +331,18 @@ std::vector<Cell> published(const SuppressionGrid& grid, const NodeCells& cells,
 
 store::RollupMonth month_cut(const Calendar& cal, int month) {
   // Registered at least 3 months before the end of the month: in a month up to M-3.
+  // A record anonymised before the month began has left care and is not
+  // counted; one anonymised during the month still is (store.hpp RollupQuery).
   return {month, last_day(month), cal.month_end_ms(month), cal.month_start_ms(month - (recent_months - 1)),
-          cal.month_start_ms(month)};
+          cal.month_start_ms(month), cal.month_start_ms(month)};
 }
 
 // The quarter cohort starting at q as a cut of month q + 5: registered before
 // the quarter's end, bucket 0 before its start, bucket 1 in it (the cohort).
 store::RollupMonth cohort_cut(const Calendar& cal, int q) {
   const int outcome = q + 5;
-  return {outcome, last_day(outcome), cal.month_start_ms(q + 3), cal.month_start_ms(q), cal.month_start_ms(q + 3)};
+  return {outcome, last_day(outcome), cal.month_start_ms(q + 3), cal.month_start_ms(q), cal.month_start_ms(q + 3),
+          cal.month_start_ms(outcome)};
 }
 
 // The first month the history must start at: six months before anyone

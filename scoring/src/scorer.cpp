@@ -161,6 +161,8 @@ std::vector<Subject> subjects_of(store::Store& st, const std::vector<std::shared
   std::vector<std::int64_t> without;
   const auto measured = measurements_of(st, ids, now_ms);
   for (auto& w : st.patients_with_digest(ids)) {
+    // An anonymised record is no longer processed (PIPL Art. 47); its last scores stay for the reports.
+    if (w.patient.anonymised_at_ms) continue;
     Subject s{std::move(w.patient), {}};
     if (excluded_from_all(models, s.patient)) {
       // model_row gives each model's "has <diagnosis>" before it looks at a value.

@@ -541,14 +541,36 @@ ALTER TABLE sessions ADD COLUMN last_seen_ms INTEGER NOT NULL DEFAULT 0;
 UPDATE sessions SET last_seen_ms = created_at_ms;
 )sql";
 
+// Privacy (issue 15, items 16 and 17). A patient's consent decisions, kept
+// for ever (PIPL Art. 29 separate consent; Art. 15 withdrawal does not undo
+// what was done before it): the newest decision of a purpose wins. A record
+// anonymised by an admin keeps its rows without identity (PIPL Art. 47).
+constexpr std::string_view migration_privacy = R"sql(
+CREATE TABLE consents (
+  id          INTEGER PRIMARY KEY,
+  patient_id  INTEGER NOT NULL REFERENCES patients(id),
+  user_id     INTEGER NOT NULL REFERENCES users(id),
+  purpose     TEXT NOT NULL CHECK (length(purpose) BETWEEN 1 AND 64),
+  version     TEXT NOT NULL CHECK (length(version) BETWEEN 1 AND 64),
+  text_sha256 TEXT NOT NULL CHECK (length(text_sha256) = 64),
+  decision    TEXT NOT NULL CHECK (decision = 'granted' OR decision = 'withdrawn'),
+  at_ms       INTEGER NOT NULL,
+  remote_addr TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX consents_patient ON consents(patient_id, purpose, id);
+CREATE TRIGGER consents_no_update BEFORE UPDATE ON consents
+BEGIN SELECT RAISE(ABORT, 'consents are append-only'); END;
+ALTER TABLE patients ADD COLUMN anonymised_at_ms INTEGER;
+)sql";
+
 std::span<const std::string_view> migrations() {
-  static const std::array<std::string_view, 18> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
+  static const std::array<std::string_view, 19> all{migration_1, migration_2(), migration_3, migration_4, migration_5,
                                                      migration_6, migration_7(), migration_care_plans,
                                                      migration_patient_months, migration_alert_timers, migration_webhooks,
                                                      migration_state_bin, migration_visits,
                                                      migration_patient_months_covering, migration_patient_digests,
                                                      migration_clinic_measurements, migration_clinic_measurements_covering,
-                                                     migration_session_activity};
+                                                     migration_session_activity, migration_privacy};
   return all;
 }
 

@@ -23,6 +23,7 @@
 #include "migrations.hpp"
 #include "read_pool.hpp"
 #include "sqlite_handle.hpp"
+#include "sqlite_privacy.hpp"
 #include "sqlite_writer.hpp"
 
 namespace careloop::store {
@@ -31,6 +32,7 @@ namespace {
 using core::Error;
 using core::Result;
 using detail::Connection;
+using detail::insert_audit;
 using detail::Statement;
 
 // Dates are stored as TEXT YYYY-MM-DD so that SQL (and people) can read them.
@@ -158,11 +160,12 @@ core::Patient patient_from(const Statement& s) {
   p.phone = s.text(3);
   clinical_fields_from(s, 4, p);
   p.external_id = s.text(12);
+  p.anonymised_at_ms = s.opt_int64(13);
   return p;
 }
 constexpr std::string_view patient_columns =
     "SELECT id, clinic_id, name, phone, sex, birth_date, height_cm, smoking, parents_with_hypertension, "
-    "family_history_diabetes, pregnant, registered_at_ms, external_id FROM patients ";
+    "family_history_diabetes, pregnant, registered_at_ms, external_id, anonymised_at_ms FROM patients ";
 
 core::Reading reading_from(const Statement& s) {
   core::Reading r;
@@ -235,19 +238,6 @@ const std::string& qualified_patient_columns() {
   return cols;
 }
 
-AuditEntry audit_from(const Statement& s) {
-  AuditEntry e;
-  e.at_ms = s.int64(0);
-  e.actor_user_id = s.int64(1);
-  e.action = s.text(2);
-  e.patient_id = s.opt_int64(3);
-  e.clinic_id = s.opt_int64(4);
-  e.detail = s.text(5);
-  e.remote_addr = s.text(6);
-  return e;
-}
-constexpr std::string_view audit_columns =
-    "SELECT at_ms, actor_user_id, action, patient_id, clinic_id, detail, remote_addr FROM audit_log ";
 
 // An id range, bound as ?1 and ?2.
 struct IdRange {
@@ -371,15 +361,6 @@ std::int64_t record_change(Connection& db, std::int64_t patient_id, std::int64_t
   return db.last_insert_rowid();
 }
 
-void insert_audit(Connection& db, const AuditEntry& e) {
-  if (e.action.empty()) throw StoreError(core::Errc::invalid, "an audit entry needs an action");
-  db.prepare(
-        "INSERT INTO audit_log (at_ms, actor_user_id, action, patient_id, clinic_id, detail, remote_addr) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)")
-      .bind_all(e.at_ms ? e.at_ms : core::now_utc_ms(), e.actor_user_id, e.action, e.patient_id, e.clinic_id, e.detail,
-                e.remote_addr)
-      .run();
-}
 
 InsertOutcome insert_reading(Connection& db, const core::Reading& r) {
   // The sync row first, so the reading is written once with its seq rather
@@ -688,6 +669,7 @@ struct RollupCut {
   std::int64_t cohort_before_ms = 0;
   std::int64_t month_start_ms = 0;
   std::int64_t risk_before_ms = 0;
+  std::int64_t left_before_ms = 0;
 };
 
 // The rollup counts of several cuts in one read of each table: the clinics'
@@ -718,6 +700,7 @@ std::vector<RollupCount> rollup_scan(Connection& db, const std::vector<std::int6
   };
   struct P {
     std::int64_t id, clinic_id, registered_at_ms;
+    std::int64_t left_at_ms;  // anonymised at; max when not
     int birth_year, birth_mmdd;
     std::uint8_t sex;
     bool htn = false, dm = false;
@@ -726,7 +709,7 @@ std::vector<RollupCount> rollup_scan(Connection& db, const std::vector<std::int6
   std::unordered_map<std::int64_t, std::uint32_t> index;
   {
     Statement s = db.prepare(
-        "SELECT id, clinic_id, sex, birth_date, registered_at_ms FROM patients "
+        "SELECT id, clinic_id, sex, birth_date, registered_at_ms, anonymised_at_ms FROM patients "
         "WHERE clinic_id IN (SELECT value FROM json_each(?1)) AND registered_at_ms < ?2");
     s.bind_all(clinics, newest_end);
     while (s.step()) {
@@ -737,7 +720,8 @@ std::vector<RollupCount> rollup_scan(Connection& db, const std::vector<std::int6
         return v;
       };
       index.emplace(s.int64(0), static_cast<std::uint32_t>(ps.size()));
-      ps.push_back({s.int64(0), s.int64(1), s.int64(4), num(0, 4), num(5, 2) * 100 + num(8, 2), word(s.view(2))});
+      ps.push_back({s.int64(0), s.int64(1), s.int64(4), s.opt_int64(5).value_or(std::numeric_limits<std::int64_t>::max()),
+                    num(0, 4), num(5, 2) * 100 + num(8, 2), word(s.view(2))});
     }
   }
   {
@@ -835,6 +819,7 @@ std::vector<RollupCount> rollup_scan(Connection& db, const std::vector<std::int6
     for (std::size_t i = 0; i < ps.size(); ++i) {
       const auto& p = ps[i];
       if (p.registered_at_ms >= cut.registered_before_ms || p.registered_at_ms < cut.registered_from_ms) continue;
+      if (p.left_at_ms < cut.left_before_ms) continue;  // anonymised before this month: left care
       // Completed years on as_of_date, as the integer division of SQL (toward zero).
       const int age = (as_year - p.birth_year) - (as_mmdd < p.birth_mmdd ? 1 : 0);
       const std::uint8_t reg = p.registered_at_ms < cut.cohort_before_ms ? 0 : p.registered_at_ms < cut.month_start_ms ? 1 : 2;
@@ -1346,9 +1331,10 @@ class SqliteStore final : public Store {
         -> Result<std::vector<InsertOutcome>> {
           std::int64_t clinic_id = 0;
           {
-            Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
+            Statement s = db.prepare("SELECT clinic_id, anonymised_at_ms FROM patients WHERE id = ?");
             s.bind(1, patient_id);
             if (!s.step()) return Error::not_found("patient " + std::to_string(patient_id) + " not found");
+            if (!s.is_null(1)) return detail::anonymised_error(patient_id);
             clinic_id = s.int64(0);
           }
           std::vector<core::FieldError> bad;
@@ -1517,9 +1503,10 @@ class SqliteStore final : public Store {
           if (hash.empty()) return Error::invalid("empty activation code hash");
           std::int64_t clinic_id = 0;
           {
-            Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
+            Statement s = db.prepare("SELECT clinic_id, anonymised_at_ms FROM patients WHERE id = ?");
             s.bind(1, code.patient_id);
             if (!s.step()) return Error::not_found("patient " + std::to_string(code.patient_id) + " not found");
+            if (!s.is_null(1)) return detail::anonymised_error(code.patient_id);
             clinic_id = s.int64(0);
           }
           if (!exists(db, "SELECT 1 FROM users WHERE id = ?", code.created_by))
@@ -1602,6 +1589,13 @@ class SqliteStore final : public Store {
             Statement s = db.prepare("UPDATE activation_codes SET used_at_ms = ?, used_by = ? WHERE code_sha256 = ?");
             s.bind(1, now).bind(2, user_id).bind_blob(3, a.code_sha256);
             s.run();
+          }
+          if (a.consent) {
+            auto c = *a.consent;
+            c.patient_id = patient_id;
+            c.user_id = user_id;
+            if (c.at_ms == 0) c.at_ms = now;
+            if (auto stored = detail::insert_consent(db, c); !stored) return stored.error();
           }
           Statement s = db.prepare(std::string(user_columns) + "WHERE id = ?");
           s.bind(1, user_id);
@@ -1707,9 +1701,10 @@ class SqliteStore final : public Store {
           if (m.text.empty() || m.text.size() > 8000)
             return Error::invalid("a message needs a text", {{"/text", "required, at most 2000 characters"}});
           {
-            Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
+            Statement s = db.prepare("SELECT clinic_id, anonymised_at_ms FROM patients WHERE id = ?");
             s.bind(1, m.patient_id);
             if (!s.step()) return Error::not_found("patient " + std::to_string(m.patient_id) + " not found");
+            if (!s.is_null(1)) return detail::anonymised_error(m.patient_id);
             m.clinic_id = s.int64(0);
           }
           {
@@ -2096,13 +2091,32 @@ class SqliteStore final : public Store {
     return read([&](Connection& db) {
       std::vector<AuditEntry> out;
       if (limit <= 0) return out;
-      Statement s = db.prepare(std::string(audit_columns) + (patient_id ? "WHERE patient_id = ?2 " : "") +
+      Statement s = db.prepare(std::string(detail::audit_columns) + (patient_id ? "WHERE patient_id = ?2 " : "") +
                                "ORDER BY id DESC LIMIT ?1");
       s.bind(1, limit);
       if (patient_id) s.bind(2, *patient_id);
-      while (s.step()) out.push_back(audit_from(s));
+      while (s.step()) out.push_back(detail::audit_from(s));
       return out;
     });
+  }
+
+  std::vector<AccessLogEntry> access_log(std::int64_t patient_id, std::optional<std::int64_t> before_id,
+                                         int limit) override {
+    return read([&](Connection& db) { return detail::access_log_of(db, patient_id, before_id, limit); });
+  }
+
+  std::vector<ConsentRecord> consents(std::int64_t patient_id, const std::string& purpose) override {
+    return read([&](Connection& db) { return detail::consents_of(db, patient_id, purpose); });
+  }
+
+  void record_consent(ConsentRecord c, Completion<ConsentRecord> done) override {
+    write<ConsentRecord>([c = std::move(c)](Connection& db) { return detail::record_consent(db, c); }, std::move(done));
+  }
+
+  void anonymise_patient(std::int64_t patient_id, AuditEntry audit, Completion<AnonymisationCounts> done) override {
+    write<AnonymisationCounts>(
+        [patient_id, audit = std::move(audit)](Connection& db) { return detail::anonymise_patient(db, patient_id, audit); },
+        std::move(done));
   }
 
   Result<Session> session(const std::string& token_sha256) override {
@@ -2137,7 +2151,7 @@ class SqliteStore final : public Store {
         // Only the columns scoring reads (store.hpp PatientWithDigest).
         Statement s = db.prepare(
             "SELECT p.id, p.clinic_id, p.sex, p.birth_date, p.height_cm, p.smoking, p.parents_with_hypertension, "
-            "p.family_history_diabetes, p.pregnant, p.registered_at_ms, d.as_of_ms, d.digest "
+            "p.family_history_diabetes, p.pregnant, p.registered_at_ms, d.as_of_ms, d.digest, p.anonymised_at_ms "
             "FROM patients p LEFT JOIN patient_digests d ON d.patient_id = p.id WHERE " +
             selected.where("p.id"));
         selected.bind(s);
@@ -2149,6 +2163,7 @@ class SqliteStore final : public Store {
           patient.id = s.int64(0);
           patient.clinic_id = s.int64(1);
           clinical_fields_from(s, 2, patient);
+          patient.anonymised_at_ms = s.opt_int64(12);
           if (!s.is_null(digest)) {
             p.digest = std::string(s.blob_view(digest));
             p.as_of_ms = s.int64(as_of);
@@ -2194,7 +2209,7 @@ class SqliteStore final : public Store {
                                  "FROM patients p LEFT JOIN patient_state ps ON ps.patient_id = p.id "
                                  "WHERE p.id IN (SELECT value FROM json_each(?1))");
         s.bind(1, id_list);
-        const int bin = 13, js = 14, seq = 15;
+        const int bin = 14, js = 15, seq = 16;  // after patient_columns' 14
         while (s.step()) {
           PatientWithState p;
           p.patient = patient_from(s);
@@ -2323,14 +2338,14 @@ class SqliteStore final : public Store {
           // The newest reading of each patient is one probe of (patient_id, taken_at_ms).
           Statement s = db.prepare(
               "SELECT id, clinic_id, name, phone, sex, birth_date, height_cm, smoking, parents_with_hypertension, "
-              "family_history_diabetes, pregnant, registered_at_ms, external_id, "
+              "family_history_diabetes, pregnant, registered_at_ms, external_id, anonymised_at_ms, "
               "(SELECT max(taken_at_ms) FROM readings r WHERE r.patient_id = patients.id) "
-              "FROM patients WHERE clinic_id = ? ORDER BY id");
+              "FROM patients WHERE clinic_id = ? AND anonymised_at_ms IS NULL ORDER BY id");
           s.bind(1, clinic_id);
           while (s.step()) {
             PatientListRow row;
             row.patient = patient_from(s);
-            row.last_reading_ms = s.opt_int64(13);
+            row.last_reading_ms = s.opt_int64(14);
             out.push_back(std::move(row));
           }
         }
@@ -2421,7 +2436,7 @@ class SqliteStore final : public Store {
     for (auto kind : kinds) {
       // One index probe per patient (readings_content: patient, kind, taken_at), no scan of the readings.
       auto ids = ids_of(
-          "SELECT p.id FROM patients p WHERE (SELECT max(r.taken_at_ms) FROM readings r WHERE r.patient_id = p.id AND "
+          "SELECT p.id FROM patients p WHERE p.anonymised_at_ms IS NULL AND (SELECT max(r.taken_at_ms) FROM readings r WHERE r.patient_id = p.id AND "
           "r.kind = ?1) >= ?2 AND (SELECT max(r.taken_at_ms) FROM readings r WHERE r.patient_id = p.id AND r.kind = ?1) < ?3 "
           "AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.patient_id = p.id AND a.signal = ?4 AND a.status <> 'resolved') "
           "ORDER BY p.id",
@@ -2437,7 +2452,8 @@ class SqliteStore final : public Store {
     return ids_of(
         "SELECT DISTINCT c.patient_id FROM care_plans c WHERE c.status = 'approved' AND "
         "json_valid(c.plan_json) AND json_extract(c.plan_json, '$.follow_up.due') < ? AND NOT EXISTS (SELECT 1 FROM alerts a "
-        "WHERE a.patient_id = c.patient_id AND a.signal = ? AND a.status <> 'resolved') ORDER BY c.patient_id",
+        "WHERE a.patient_id = c.patient_id AND a.signal = ? AND a.status <> 'resolved') AND NOT EXISTS (SELECT 1 FROM "
+        "patients p WHERE p.id = c.patient_id AND p.anonymised_at_ms IS NOT NULL) ORDER BY c.patient_id",
         date, signal);
   }
 
@@ -2482,7 +2498,7 @@ class SqliteStore final : public Store {
     return read([&](Connection& db) {
       return rollup_scan(db, q.clinic_ids,
                          {{q.month, q.as_of_date, q.registered_before_ms, q.registered_from_ms, q.cohort_before_ms,
-                           q.month_start_ms, q.risk_before_ms}},
+                           q.month_start_ms, q.risk_before_ms, q.left_before_ms}},
                          false);
     });
   }
@@ -2493,7 +2509,7 @@ class SqliteStore final : public Store {
       std::vector<RollupCut> cuts;
       for (const auto& m : months)
         cuts.push_back({m.month, m.as_of_date, m.end_ms, std::numeric_limits<std::int64_t>::min(), m.cohort_before_ms,
-                        m.month_start_ms, m.end_ms});
+                        m.month_start_ms, m.end_ms, m.left_before_ms});
       return rollup_scan(db, clinic_ids, cuts, true);
     });
   }

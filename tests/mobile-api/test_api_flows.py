@@ -66,28 +66,28 @@ def activation_flow(srv):
 
     # Typed from paper: lower case and dashes still work.
     typed = code[:5].lower() + "-" + code[5:]
-    a = srv.call("POST", "/api/v1/auth/activate", body={"code": typed, "username": "lijianhua", "password": "short"})
+    a = srv.call("POST", "/api/v1/auth/activate", body={"code": typed, "username": "lijianhua", "password": "short", "consent": {"version": "1", "accepted": True}})
     check(a.status == 422 and a.json()["errors"][0]["pointer"] == "/password", "password rules apply at activation", a)
-    a = srv.call("POST", "/api/v1/auth/activate", body={"code": typed, "username": "doctor02", "password": "li-jian-hua-1958"})
+    a = srv.call("POST", "/api/v1/auth/activate", body={"code": typed, "username": "doctor02", "password": "li-jian-hua-1958", "consent": {"version": "1", "accepted": True}})
     check(a.status == 409, "a taken username is a conflict, and the code survives", a)
-    a = srv.call("POST", "/api/v1/auth/activate", body={"code": typed, "username": "lijianhua", "password": "li-jian-hua-1958"})
+    a = srv.call("POST", "/api/v1/auth/activate", body={"code": typed, "username": "lijianhua", "password": "li-jian-hua-1958", "consent": {"version": "1", "accepted": True}})
     check(a.status == 201 and a.json()["user"]["patient_id"] == pid and a.json()["user"]["role"] == "patient",
           "activation creates the patient's account and logs it in (201)", a)
     phone1 = a.json()["token"]
     me = srv.call("GET", "/api/v1/me", phone1)
     check(me.status == 200 and me.json()["patient"]["name"] == "李建华", "the new account reads its own record", me)
-    a = srv.call("POST", "/api/v1/auth/activate", body={"code": code, "username": "someone", "password": "li-jian-hua-1958"})
+    a = srv.call("POST", "/api/v1/auth/activate", body={"code": code, "username": "someone", "password": "li-jian-hua-1958", "consent": {"version": "1", "accepted": True}})
     check(a.status == 422 and a.json()["errors"][0]["pointer"] == "/code", "a used code is refused", a)
 
     # Lost phone: the clinic reissues; the first reissued code is voided by the second.
     first = srv.call("POST", f"/api/v1/clinic/patients/{pid}/activation", doctor).json()["code"]
     second = srv.call("POST", f"/api/v1/clinic/patients/{pid}/activation", doctor).json()["code"]
-    a = srv.call("POST", "/api/v1/auth/activate", body={"code": first, "username": "lijianhua2", "password": "new-phone-2026"})
+    a = srv.call("POST", "/api/v1/auth/activate", body={"code": first, "username": "lijianhua2", "password": "new-phone-2026", "consent": {"version": "1", "accepted": True}})
     check(a.status == 422, "a reissued code voids the earlier one", a)
-    a = srv.call("POST", "/api/v1/auth/activate", body={"code": second, "username": "lijianhua2", "password": "new-phone-2026"})
+    a = srv.call("POST", "/api/v1/auth/activate", body={"code": second, "username": "lijianhua2", "password": "new-phone-2026", "consent": {"version": "1", "accepted": True}})
     check(a.status == 201 and a.json()["user"]["patient_id"] == pid, "activating again takes over the same account", a)
     check(srv.call("GET", "/api/v1/me", phone1).status == 401, "the lost phone's session has ended")
-    check(srv.call("POST", "/api/v1/auth/login", body={"username": "lijianhua", "password": "li-jian-hua-1958"}).status == 401,
+    check(srv.call("POST", "/api/v1/auth/login", body={"username": "lijianhua", "password": "li-jian-hua-1958", "consent": {"version": "1", "accepted": True}}).status == 401,
           "the old username and password no longer work")
     phone2 = srv.login("lijianhua2", "new-phone-2026")
 

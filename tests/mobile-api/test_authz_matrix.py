@@ -119,7 +119,7 @@ def rows(ctx):
     # A code nobody issued: refused on its merits (422), never for lack of a login.
     add("POST", "/api/v1/auth/activate", everyone(422),
         lambda c, p: ("/api/v1/auth/activate", {"code": "ZZZZZZZZZZ", "username": f"u{uuid.uuid4().hex[:8]}",
-                                                "password": "long-enough-pw"}, []))
+                                                "password": "long-enough-pw", "consent": {"version": "1", "accepted": True}}, []))
     # Any account may log out and change its password; a wrong current password is 422, not 403.
     logout = everyone(204)
     logout["anonymous"] = 401
@@ -131,6 +131,10 @@ def rows(ctx):
                                                 "new_password": "a-new-password-1"}, []))
 
     add("GET", "/api/v1/me", own_record(200))
+    # Before the uploads below: patient B's account was made by the CLI and has decided nothing yet.
+    add("GET", "/api/v1/me/consent", own_record(200))
+    add("POST", "/api/v1/me/consent", own_record(201),
+        lambda c, p: ("/api/v1/me/consent", {"version": "1", "decision": "granted"}, []))
     add("GET", "/api/v1/me/readings", own_record(200))
     add("GET", "/api/v1/me/sync", own_record(200))
 
@@ -263,6 +267,19 @@ def rows(ctx):
         lambda c, p: (f"/fhir/Observation?patient={A}&_count=5", None, []))
     add("GET", "/fhir/Observation/{id}", dict(a_or_staff_of_a(200), doctor_other=404),
         lambda c, p: (f"/fhir/Observation/{c.reading_a}", None, []))
+
+    # Privacy (issue 15, items 16 and 17): the consent wording is public; the
+    # patient's consent, access log and export are its own; the clinic's export
+    # is A's clinic's; anonymising is the administrator's (a patient no other
+    # row uses, last).
+    add("GET", "/api/v1/consent/health-data", everyone(200))
+    add("GET", "/api/v1/me/access-log", own_record(200))
+    add("GET", "/api/v1/me/export", own_record(200))
+    add("GET", "/api/v1/clinic/patients/{id}/export", record_of_a(200),
+        lambda c, p: (f"/api/v1/clinic/patients/{A}/export", None, []))
+    add("POST", "/api/v1/admin/patients/{id}/anonymise", {**admin_only, "admin": 200},
+        lambda c, p: (f"/api/v1/admin/patients/{c.leaving_patient}/anonymise",
+                      {"reason": "authorization matrix", "confirm_patient_id": c.leaving_patient}, []))
     return r
 
 
@@ -289,8 +306,8 @@ def setup(binary, workdir):
         "SELECT p.id, p.clinic_id FROM users u JOIN patients p ON p.id = u.patient_id WHERE u.username = 'patient01'")
     others = [r[0] for r in db.execute(
         "SELECT id FROM patients WHERE clinic_id = ? AND id <> ? AND id NOT IN "
-        "(SELECT patient_id FROM users WHERE patient_id IS NOT NULL) ORDER BY id LIMIT 2", (ctx.clinic_a, ctx.patient_a))]
-    ctx.patient_b, ctx.spare_patient = others
+        "(SELECT patient_id FROM users WHERE patient_id IS NOT NULL) ORDER BY id LIMIT 3", (ctx.clinic_a, ctx.patient_a))]
+    ctx.patient_b, ctx.spare_patient, ctx.leaving_patient = others
     region_a, = db.execute("SELECT region_id FROM clinics WHERE id = ?", (ctx.clinic_a,)).fetchone()
     other_region, = db.execute("SELECT c.region_id FROM clinics c WHERE c.id <> ? ORDER BY id LIMIT 1",
                                (ctx.clinic_a,)).fetchone()
@@ -299,7 +316,7 @@ def setup(binary, workdir):
     run([binary, "--db", ctx.db, "plans", "propose", "--all"])
     proposals = db.execute(
         "SELECT patient_id, version FROM care_plans WHERE clinic_id = ? AND status = 'proposed' AND patient_id NOT IN "
-        "(?, ?, ?) AND patient_id NOT IN (SELECT patient_id FROM users WHERE patient_id IS NOT NULL) "
+        "(?, ?, ?, ?) AND patient_id NOT IN (SELECT patient_id FROM users WHERE patient_id IS NOT NULL) "
         "ORDER BY patient_id LIMIT 6", (ctx.clinic_a, ctx.patient_a, *others)).fetchall()
     assert len(proposals) == 6, proposals
     ctx.plan_targets = {"approve": proposals[0:2], "edit": proposals[2:4], "reject": proposals[4:6]}

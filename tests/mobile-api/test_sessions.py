@@ -119,12 +119,12 @@ def activation_by_address(srv):
     code = a.json()["activation"]["code"]
     for i in range(12):
         call_from(srv, "127.0.0.7", "POST", "/api/v1/auth/activate",
-                  {"code": f"WRONG{i:05d}", "username": f"guesser{i}", "password": "a-long-password"})
+                  {"code": f"WRONG{i:05d}", "username": f"guesser{i}", "password": "a-long-password", "consent": {"version": "1", "accepted": True}})
     status, _, _ = call_from(srv, "127.0.0.7", "POST", "/api/v1/auth/activate",
-                             {"code": "WRONG99999", "username": "guesser99", "password": "a-long-password"})
+                             {"code": "WRONG99999", "username": "guesser99", "password": "a-long-password", "consent": {"version": "1", "accepted": True}})
     check(status == 429, "wrong codes from one address lock that address", status)
     status, _, raw = call_from(srv, "127.0.0.8", "POST", "/api/v1/auth/activate",
-                               {"code": code, "username": "wang.xiuying", "password": "a-long-password"})
+                               {"code": code, "username": "wang.xiuying", "password": "a-long-password", "consent": {"version": "1", "accepted": True}})
     check(status == 201, "a patient at another address still activates with the right code", (status, raw[:200]))
 
 

@@ -502,6 +502,7 @@ def need(key):
 
 PID = c("patient_id")
 UNKNOWN = 999999999
+CONSENT = {"version": "1", "accepted": True}
 EXTERNAL_ID = "OA-" + uuid.uuid4().hex[:10]
 NEW_USERNAME = "oa" + uuid.uuid4().hex[:8]
 
@@ -852,18 +853,25 @@ def calls():
 
         # --- auth: activation and password
         Call("activateAccount", "voided first code", 422, valid=True,
-             body={"code": c("first_code"), "username": NEW_USERNAME, "password": "a long password"},
+             body={"code": c("first_code"), "username": NEW_USERNAME, "password": "a long password", "consent": CONSENT},
              check=lambda ctx, a: None if any(e.get("pointer") == "/code" for e in a.json.get("errors", []))
              else "no error at /code"),
         Call("activateAccount", "username taken", 409, valid=True,
-             body={"code": c("code"), "username": c("username:patient"), "password": "a long password"}),
+             body={"code": c("code"), "username": c("username:patient"), "password": "a long password", "consent": CONSENT}),
         Call("activateAccount", "password too short", 422, valid=False,
-             body={"code": c("code"), "username": NEW_USERNAME, "password": "short"}),
-        Call("activateAccount", "patient activates", 201, valid=True,
+             body={"code": c("code"), "username": NEW_USERNAME, "password": "short", "consent": CONSENT}),
+        Call("activateAccount", "without the consent to processing health data", 422, valid=False,
              body={"code": c("code"), "username": NEW_USERNAME, "password": "a long password"},
+             check=lambda ctx, a: None if any(e.get("pointer") == "/consent" for e in a.json.get("errors", []))
+             else "the error does not name /consent"),
+        Call("activateAccount", "consent not given", 422, valid=False,
+             body={"code": c("code"), "username": NEW_USERNAME, "password": "a long password",
+                   "consent": {"version": "1", "accepted": False}}),
+        Call("activateAccount", "patient activates", 201, valid=True,
+             body={"code": c("code"), "username": NEW_USERNAME, "password": "a long password", "consent": CONSENT},
              save=login_save("new_account")),
         Call("activateAccount", "code already used", 422, valid=True,
-             body={"code": c("code"), "username": NEW_USERNAME + "x", "password": "a long password"}),
+             body={"code": c("code"), "username": NEW_USERNAME + "x", "password": "a long password", "consent": CONSENT}),
 
         Call("changePassword", "wrong current password", 422, who="new_account", valid=True,
              body={"current_password": "not it at all", "new_password": "another long one"}),
@@ -1059,6 +1067,50 @@ def calls():
         Call("revokeUserSessions", "unknown user", 404, who="admin", path={"id": str(UNKNOWN)}),
         Call("revokeUserSessions", "a doctor may not", 403, who="doctor", path={"id": c("spare_user")}),
         Call("revokeUserSessions", "no token", 401, path={"id": c("spare_user")}),
+
+        # --- privacy (issue 15, items 16 and 17)
+        Call("getConsentWording", "the current wording", 200, valid=True,
+             check=lambda ctx, a: None if a.json["version"] == "1" else "not version 1"),
+        Call("getConsentWording", "an unknown version", 422, query=[("version", "no-such-version")]),
+        Call("getMyConsent", "the demo patient consented", 200, who="patient",
+             check=lambda ctx, a: None if a.json["status"] == "granted" and a.json["history"] else "not granted"),
+        Call("getMyConsent", "a doctor has no consent of its own", 403, who="doctor"),
+        Call("getMyConsent", "no token", 401),
+        Call("decideMyConsent", "granted again", 201, who="patient", valid=True,
+             body={"version": "1", "decision": "granted"}),
+        Call("decideMyConsent", "an unknown decision", 422, who="patient", valid=False,
+             body={"version": "1", "decision": "maybe"}),
+        Call("decideMyConsent", "a doctor may not", 403, who="doctor", body={"version": "1", "decision": "granted"}),
+        Call("decideMyConsent", "no token", 401, body={"version": "1", "decision": "granted"}),
+        Call("getMyAccessLog", "who opened the record", 200, who="patient", valid=True, query=[("limit", "5")],
+             check=lambda ctx, a: None if any(not e["actor"]["self"] for e in a.json["entries"])
+             else "no staff access listed, though doctors read the record above"),
+        Call("getMyAccessLog", "limit 0", 422, who="patient", valid=False, query=[("limit", "0")]),
+        Call("getMyAccessLog", "a doctor has none", 403, who="doctor"),
+        Call("getMyAccessLog", "no token", 401),
+        Call("exportMyRecord", "the whole record", 200, who="patient",
+             check=lambda ctx, a: None if a.json["entry"][0]["resource"]["resourceType"] == "Patient"
+             and "attachment" in a.headers.get("content-disposition", "") else "not a download starting with Patient"),
+        Call("exportMyRecord", "a doctor has none", 403, who="doctor"),
+        Call("exportMyRecord", "no token", 401),
+        Call("exportClinicPatient", "the clinic's doctor", 200, who="doctor", path={"id": PID}),
+        Call("exportClinicPatient", "a patient may not", 403, who="patient", path={"id": PID}),
+        Call("exportClinicPatient", "another clinic's doctor: as an unknown id", 404, who="other_doctor", path={"id": PID}),
+        Call("exportClinicPatient", "no token", 401, path={"id": PID}),
+        Call("anonymisePatient", "the confirmation names another patient", 422, who="admin",
+             path={"id": c("admin_patient_id")}, body={"reason": "test", "confirm_patient_id": UNKNOWN}),
+        Call("anonymisePatient", "a doctor may not", 403, who="doctor", path={"id": c("admin_patient_id")},
+             body={"reason": "test", "confirm_patient_id": c("admin_patient_id")}),
+        Call("anonymisePatient", "no token", 401, path={"id": c("admin_patient_id")},
+             body={"reason": "test", "confirm_patient_id": c("admin_patient_id")}),
+        Call("anonymisePatient", "unknown patient", 404, who="admin", path={"id": str(UNKNOWN)},
+             body={"reason": "test", "confirm_patient_id": UNKNOWN}),
+        Call("anonymisePatient", "admin anonymises the patient it registered", 200, who="admin", valid=True,
+             path={"id": c("admin_patient_id")}, body={"reason": "the patient's request", "confirm_patient_id": c("admin_patient_id")}),
+        Call("anonymisePatient", "once only", 409, who="admin", path={"id": c("admin_patient_id")},
+             body={"reason": "again", "confirm_patient_id": c("admin_patient_id")}),
+        Call("exportClinicPatient", "an anonymised record is no longer shown", 410, who="admin",
+             path={"id": c("admin_patient_id")}),
 
         # --- operations
         Call("healthz", "alive", 200),

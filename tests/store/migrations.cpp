@@ -45,7 +45,8 @@ void fill_version(Connection& db, int k) {
         "  1600000000000, 150, 95);"
         "INSERT INTO changes (patient_id, clinic_id, entity, entity_id, at_ms) VALUES (1, 1, 'reading', 1, 1);"
         "UPDATE readings SET change_seq = 1 WHERE id = 1;"
-        "INSERT INTO sessions VALUES (x'0102', 1, 1, 9999999999999, NULL);");
+        "INSERT INTO sessions (token_sha256, user_id, created_at_ms, expires_at_ms, revoked_at_ms) "
+        "  VALUES (x'0102', 1, 1, 9999999999999, NULL);");
   }
 }
 
@@ -63,7 +64,7 @@ TEST_CASE("a new database is migrated to the latest schema, every table STRICT")
   const auto tables = strict_tables(db);
   for (const char* t : {"regions", "clinics", "users", "credentials", "sessions", "activation_codes", "patients",
                         "patient_diagnoses", "patient_comorbidities", "patient_medications", "readings", "changes",
-                        "alerts", "care_plans", "risk_scores", "audit_log"}) {
+                        "alerts", "care_plans", "risk_scores", "audit_log", "consents"}) {
     INFO(t);
     CHECK(tables.count(t) == 1);
   }
@@ -92,6 +93,7 @@ TEST_CASE("every earlier schema version migrates to the latest and keeps its dat
       const auto patient = must(store->patient(1));
       CHECK(patient.name == "Li Lei");
       CHECK(patient.birth_date == core::days_from_civil(1960, 2, 29));
+      CHECK(!patient.anonymised_at_ms);
       REQUIRE(patient.diagnoses.size() == 1);
       CHECK(patient.diagnoses[0].code == "hypertension");
       REQUIRE(patient.medications.size() == 1);

@@ -413,7 +413,7 @@ TEST_CASE("an activation code creates the account once, a reissued one voids it,
     return write_status([&](auto done) { store->create_activation_code(hash, {pid, doctor, expires}, done); });
   };
   auto redeem = [&](const std::string& hash, const std::string& username) {
-    return wait_for<core::User>([&](auto done) { store->activate({hash, username, "hash-" + username, ""}, done); });
+    return wait_for<core::User>([&](auto done) { store->activate({hash, username, "hash-" + username, "", std::nullopt}, done); });
   };
 
   REQUIRE(issue("code-1", later).ok());

@@ -101,11 +101,15 @@ export function renderToday(main: HTMLElement): () => void {
     () => api.token,
     (ev) => {
       try {
-        const payload = JSON.parse(ev.data) as { alert?: Alert };
+        const payload = JSON.parse(ev.data) as { alert?: Alert; event?: string; patient_id?: number };
         if (payload.alert) {
           upsert(payload.alert);
           draw();
           if (!state.names.has(payload.alert.patient_id)) void refreshNames();
+        } else if (payload.event === "patient.anonymised") {
+          // The record left care: its alerts were resolved with it.
+          for (const [id, a] of alerts) if (a.patient_id === payload.patient_id) alerts.delete(id);
+          draw();
         }
       } catch {
         // not an alert event

@@ -84,6 +84,10 @@ struct Patient {
   std::vector<Medication> medications;
   std::int64_t registered_at_ms = 0;
   std::string external_id;  // the clinic's own record number, optional
+  // Set when an admin anonymised the record (PIPL Art. 47): identity removed,
+  // processing stopped; what stays is kept only for the aggregates and the
+  // retention the law requires (docs/DESIGN-NOTES.md, "Privacy").
+  std::optional<std::int64_t> anonymised_at_ms;
 
   bool has_diagnosis(std::string_view code) const noexcept {
     for (const auto& d : diagnoses)

@@ -5,6 +5,7 @@
 // the same path the server writes through.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,11 @@ struct Options {
   // clinic's time zone). Fixed for reproducibility; the CLI passes today.
   std::int64_t end_day = 0;
   int patient_logins = 10;  // demo patient accounts (one per clinic by default)
+  // Recorded for each demo patient account (patient and user filled in):
+  // the demo's patients are taken to have consented to processing health
+  // data, as a real patient does at activation. None: the accounts have no
+  // decision, and the patient page asks at the first login.
+  std::optional<store::ConsentRecord> patient_consent;
   // Called with (patients done, patients total) now and then.
   std::function<void(int, int)> progress;
 };

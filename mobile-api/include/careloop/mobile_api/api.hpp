@@ -23,6 +23,12 @@
 
 namespace careloop::mobile_api {
 
+// A grant of the separate consent to processing health data under the
+// wording asked now (purpose, version, the wording's digest, "granted";
+// patient, user and time left to the caller): for tools that create the
+// accounts of patients who consented otherwise (the demo county).
+store::ConsentRecord health_data_consent_grant();
+
 // Argon2id (tens of ms and 64 MiB a hash) on threads of its own: a burst of
 // sign-ins never holds the pool that serves reads. At most `threads` hashes
 // run at once and `max_waiting` wait; beyond that a sign-in is answered 503

@@ -137,6 +137,21 @@ struct ActivationCode {
   std::int64_t expires_at_ms = 0;
 };
 
+// A patient's decision on a consent (PIPL Art. 29: separate consent for
+// sensitive personal information such as health data). Kept for ever, newest
+// decision wins; the wording a version stands for is mobile-api's (consent/).
+struct ConsentRecord {
+  std::int64_t id = 0;            // filled by the store
+  std::int64_t patient_id = 0;
+  std::int64_t user_id = 0;       // the account that decided (filled by activate)
+  std::string purpose;            // "health-data"
+  std::string version;            // of the wording shown
+  std::string text_sha256;        // hex SHA-256 of the wording shown
+  std::string decision;           // "granted" or "withdrawn"
+  std::int64_t at_ms = 0;         // 0: now
+  std::string remote_addr;
+};
+
 // Redeeming an activation code: the account to create, or to give new
 // credentials when the patient already has one (a lost phone or password).
 struct Activation {
@@ -144,6 +159,30 @@ struct Activation {
   std::string username;
   std::string password_hash;
   std::string display_name;
+  // Stored with the account in the same job (patient and user filled in),
+  // so no account exists without the consent it was opened under.
+  std::optional<ConsentRecord> consent;
+};
+
+// One entry of the log a patient reads of who opened the record: the audit
+// entry with its actor as the patient may see them (no username).
+struct AccessLogEntry {
+  std::int64_t id = 0;             // the audit entry's (paging: before_id)
+  AuditEntry entry;
+  std::string actor_role;          // empty: the actor's account is unknown
+  std::string actor_display_name;
+  std::optional<std::string> actor_clinic;  // the actor's clinic's name
+};
+
+// What anonymising a record removed (Store::anonymise_patient).
+struct AnonymisationCounts {
+  std::int64_t accounts_closed = 0;       // user accounts renamed, deactivated, credentials dropped
+  std::int64_t sessions_revoked = 0;
+  std::int64_t activation_codes_deleted = 0;
+  std::int64_t messages_deleted = 0;      // free text between clinic and patient
+  std::int64_t notes_cleared = 0;         // free-text notes and sources on readings, visits, alerts, plans
+  std::int64_t alerts_resolved = 0;       // open alerts closed: nobody is to call an anonymised patient
+  std::int64_t anonymised_at_ms = 0;
 };
 
 struct Message {
@@ -255,6 +294,10 @@ struct RollupQuery {
   std::int64_t cohort_before_ms = 0;   // registered before this: registration 0 (the ≥ 3 months cohort)
   std::int64_t month_start_ms = 0;     // registered from this on: registration 2 (this month); between: 1
   std::int64_t risk_before_ms = 0;     // risk scores computed before this count
+  // Patients anonymised before this (the month's start) have left care and
+  // are not counted; 0: everyone is. A record anonymised during a month is
+  // counted in that month and every month before, as it was.
+  std::int64_t left_before_ms = 0;
 };
 
 // Several months in one pass over the patients (a trend): per month, patients
@@ -265,6 +308,7 @@ struct RollupMonth {
   std::int64_t end_ms = 0;           // registered before this; risk scores computed before this
   std::int64_t cohort_before_ms = 0;
   std::int64_t month_start_ms = 0;
+  std::int64_t left_before_ms = 0;   // as RollupQuery's
 };
 
 struct RollupCount {
@@ -395,6 +439,21 @@ class Store {
   virtual void set_user_active(std::int64_t user_id, bool active, AuditEntry audit, Completion<core::User> done) = 0;
   // Revokes every open session of the user (audited); the number revoked.
   virtual void revoke_user_sessions(std::int64_t user_id, AuditEntry audit, Completion<std::int64_t> done) = 0;
+  // Appends a consent decision of a patient, with an audit entry
+  // ("consent.granted" / "consent.withdrawn") in the same job. Errors:
+  // not_found (patient), invalid (decision, purpose or version empty).
+  virtual void record_consent(ConsentRecord c, Completion<ConsentRecord> done) = 0;
+  // Anonymises a patient's record and stops its processing (PIPL Art. 47: the
+  // law's retention keeps the clinical record, so identity is removed instead
+  // of rows): name, phone and record number cleared, the birth date kept to
+  // its month (the day too for 29 February, so ages on any month's last day
+  // are unchanged), free text deleted (messages) or cleared (notes, sources,
+  // device names), the account renamed, deactivated, its credentials and
+  // activation codes dropped and sessions revoked, unresolved alerts
+  // resolved; readings' values, diagnoses, month rows and risk scores stay,
+  // so every report of a month up to this one counts the same. With the audit
+  // entry in the same job. Errors: not_found, conflict (already anonymised).
+  virtual void anonymise_patient(std::int64_t patient_id, AuditEntry audit, Completion<AnonymisationCounts> done) = 0;
   // Runs `fn` as one write job (its own savepoint in the group commit): an
   // error returned or thrown rolls back everything it wrote.
   virtual void transact(std::function<core::Status(WriteTxn&)> fn, Completion<core::Unit> done) = 0;
@@ -464,6 +523,13 @@ class Store {
   virtual std::int64_t count_readings(std::optional<std::int64_t> patient_id = std::nullopt) = 0;
   // Newest first.
   virtual std::vector<AuditEntry> audit_log(std::optional<std::int64_t> patient_id, int limit) = 0;
+  // The audit entries about one patient with id < before_id (all: nullopt),
+  // newest first, at most `limit`, each with its actor's role, display name
+  // and clinic (the patient's own access log).
+  virtual std::vector<AccessLogEntry> access_log(std::int64_t patient_id, std::optional<std::int64_t> before_id,
+                                                 int limit) = 0;
+  // A patient's consent decisions for `purpose`, newest first.
+  virtual std::vector<ConsentRecord> consents(std::int64_t patient_id, const std::string& purpose) = 0;
   // An unexpired, unrevoked session for this token hash.
   virtual core::Result<Session> session(const std::string& token_sha256) = 0;
   // The state the writer keeps per patient (patient_state), if any.
