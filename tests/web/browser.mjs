@@ -495,6 +495,288 @@ try {
     await p.waitForSelector("[data-testid=unattributed]", { state: "detached" });
   });
 
+  // ------------------------------------------------ privacy: consent, access log, export (issue 15, items 16-17)
+  // A patient of doctor01's clinic registered for these checks, so their record holds only what they do.
+  let fresh = null;
+  const logoutPatientPage = async (p) => {
+    await p.goto(base + "/patient");
+    await p.waitForSelector("#p-user, [data-testid=logout]");
+    if (await p.$("[data-testid=logout]")) {
+      await p.click("[data-testid=logout]");
+      await p.waitForSelector("#p-user");
+    }
+  };
+  const patientToken = (p) => p.evaluate(() => JSON.parse(localStorage.getItem("careloop.patient.session") ?? "null")?.token ?? null);
+  const storedBp = async (token, clientId) =>
+    (await call("GET", `/api/v1/me/readings?kind=blood_pressure&limit=1000&from=${encodeURIComponent(shanghaiIso(3 * 3600_000))}`, token))
+      .json.readings.filter((r) => r.client_id === clientId);
+  const queuedState = (p, clientId) => p.evaluate((id) => {
+    for (const k of Object.keys(localStorage))
+      if (/^careloop\.patient\.\d+\.queue$/.test(k))
+        for (const e of JSON.parse(localStorage.getItem(k))) if (e.client_id === id) return e.state;
+    return null;
+  }, clientId);
+
+  // The later checks do not hang on the activation check: without its patient they make one
+  // through the API (register, activate with consent) and log it in on the patient page.
+  async function freshPatient() {
+    if (fresh) return fresh;
+    const suffix = randomUUID().slice(0, 8);
+    const reg = await call("POST", "/api/v1/clinic/patients", doctor.token, {
+      name: `同意备用${suffix.slice(0, 4)}`, sex: "female", birth_date: "1962-02-02",
+      diagnoses: [{ code: "hypertension", diagnosed_on: "2019-03-01" }],
+    });
+    assert(reg.status === 201, `register: ${reg.status}`);
+    const version = (await call("GET", "/api/v1/consent/health-data")).json?.version;
+    const username = `consent-b-${suffix}`;
+    const password = "consent-pass-2";
+    const act = await call("POST", "/api/v1/auth/activate", null,
+      { code: reg.json.activation.code, username, password, consent: { version, accepted: true } });
+    assert(act.status === 201, `activate: ${act.status} ${JSON.stringify(act.json)}`);
+    const p = patientPage;
+    await p.bringToFront();
+    await logoutPatientPage(p);
+    await p.fill("#p-user", username);
+    await p.fill("#p-pass", password);
+    await p.click("form.card button[type=submit]");
+    await p.waitForSelector("[data-testid=form-bp]");
+    fresh = { id: reg.json.patient.id, name: reg.json.patient.name, username, password, token: await patientToken(p), version };
+    return fresh;
+  }
+
+  await check("activation asks the separate consent to processing health data as its own unticked step: without it nothing is activated, with it the account is made and the version shown is recorded", async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const reg = await call("POST", "/api/v1/clinic/patients", doctor.token, {
+      name: `同意测试${suffix.slice(0, 4)}`, sex: "female", birth_date: "1961-04-12",
+      diagnoses: [{ code: "hypertension", diagnosed_on: "2019-03-01" }],
+    });
+    assert(reg.status === 201, `register: ${reg.status} ${JSON.stringify(reg.json)}`);
+    const doc = await call("GET", "/api/v1/consent/health-data");
+    assert(doc.status === 200 && doc.json.version && doc.json.text?.["zh-CN"], `consent text: ${doc.status} ${JSON.stringify(doc.json)}`);
+    const username = `consent-${suffix}`;
+    const password = "consent-pass-1";
+    const p = patientPage;
+    await p.bringToFront();
+    await logoutPatientPage(p);
+    await p.goto(base + `/patient#activate=${reg.json.activation.code}`);
+    await p.reload();
+    await p.waitForSelector("[data-testid=activation-consent] [data-testid=consent-doc]");
+    const shownVersion = await p.getAttribute("[data-testid=activation-consent] [data-testid=consent-doc]", "data-version");
+    assert(shownVersion === doc.json.version, `the page shows version ${shownVersion}, the server's is ${doc.json.version}`);
+    const shownText = (await p.textContent("[data-testid=activation-consent] .consent-text")).trim();
+    assert(shownText === doc.json.text["zh-CN"].trim(), `the page shows other words than the consent text: ${shownText.slice(0, 80)}`);
+    // Its own step: the box is not among the account's fields, and it is not ticked for the patient.
+    assert(await p.$eval("#a-consent", (el) => !el.closest("fieldset")?.contains(document.getElementById("a-user"))),
+      "the consent box sits among the account's fields");
+    assert(!(await p.isChecked("#a-consent")), "the consent box is ticked before the patient ticks it");
+    assert(await p.inputValue("#a-code") === reg.json.activation.code, "the code from the link is not filled in");
+    await p.fill("#a-user", username);
+    await p.fill("#a-pass", password);
+    await p.click("[data-testid=activate-submit]");
+    await p.waitForTimeout(1500);
+    assert(await patientToken(p) === null, "the account was activated without the consent ticked");
+    assert(await p.$("[data-testid=activate-form]"), "the activation form is gone without the consent ticked");
+    const said = (await p.textContent("[data-testid=activate-form] .error")).trim();
+    assert(said.length > 0, "nothing says why the activation did not go ahead");
+    const probe = await call("POST", "/api/v1/auth/login", null, { username, password });
+    assert(probe.status === 401, `the account exists without consent (login answered ${probe.status})`);
+    await shot("patient-activation-consent", p);
+    await p.check("#a-consent");
+    await p.click("[data-testid=activate-submit]");
+    await p.waitForSelector("[data-testid=form-bp]", { timeout: 10000 });
+    assert(!(await p.$("[data-testid=consent-screen]")), "asked for consent again right after consenting at activation");
+    const token = await patientToken(p);
+    assert(token, "no session after activation");
+    const c = await call("GET", "/api/v1/me/consent", token);
+    assert(c.status === 200 && c.json.status === "granted" && c.json.granted_version === shownVersion &&
+      c.json.history?.[0]?.decision === "granted" && c.json.history[0].version === shownVersion,
+    `the consent recorded: ${c.status} ${JSON.stringify(c.json)}`);
+    fresh = { id: reg.json.patient.id, name: reg.json.patient.name, username, password, token, version: shownVersion };
+  });
+
+  await check("the patient withdraws consent on the privacy view, only after confirming, and sees it in the history", async () => {
+    await freshPatient();
+    const p = patientPage;
+    await p.click("[data-testid=privacy-link]");
+    await p.waitForSelector("[data-testid=consent-status][data-status=granted]");
+    // Cancel first: nothing changes.
+    await p.click("[data-testid=consent-withdraw]");
+    await p.waitForSelector("dialog.modal [data-testid=withdraw-confirm]");
+    await p.click("dialog.modal button[type=button]");
+    await p.waitForSelector("dialog.modal", { state: "detached" });
+    assert((await call("GET", "/api/v1/me/consent", fresh.token)).json.status === "granted", "cancelling withdrew the consent");
+    await p.click("[data-testid=consent-withdraw]");
+    await p.click("dialog.modal [data-testid=withdraw-confirm]");
+    await p.waitForSelector("[data-testid=consent-status][data-status=withdrawn]");
+    const c = (await call("GET", "/api/v1/me/consent", fresh.token)).json;
+    assert(c.status === "withdrawn" && c.history[0].decision === "withdrawn", `after withdrawing: ${JSON.stringify(c)}`);
+    const rows = await p.$$eval("[data-testid=consent-history] tbody tr", (trs) => trs.map((tr) => tr.dataset.decision));
+    assert(rows.join(",") === c.history.map((x) => x.decision).join(","), `the history shown ${rows} is not the server's`);
+    await shot("patient-privacy-withdrawn", p);
+  });
+
+  let noConsentClientId = null;
+  await check("without consent the consent screen comes first; a reading queued after 'not now' stays queued, never saved, and is sent once the patient consents", async () => {
+    await freshPatient();
+    const p = patientPage;
+    await p.goto(base + "/patient");
+    await p.reload();
+    await p.waitForSelector("[data-testid=consent-screen]");
+    assert(!(await p.$("[data-testid=form-bp]")), "the logging forms are shown before the consent screen");
+    await shot("patient-consent-screen", p);
+    await p.click("[data-testid=consent-later]");
+    await p.waitForSelector("[data-testid=consent-missing]");
+    await p.fill("#bp-sys", "118");
+    await p.fill("#bp-dia", "76");
+    await p.click("[data-testid=form-bp] button[type=submit]");
+    const entry = await p.waitForSelector("[data-testid=entries] li.entry");
+    const clientId = await entry.getAttribute("data-client-id");
+    noConsentClientId = clientId;
+    // Longer than the page's 3 s retry.
+    await p.waitForTimeout(4500);
+    assert(await entry.getAttribute("data-state") === "queued", `shown as ${await entry.getAttribute("data-state")} without consent`);
+    assert(await queuedState(p, clientId) === "queued", `the phone keeps it as ${await queuedState(p, clientId)}`);
+    assert((await storedBp(fresh.token, clientId)).length === 0, "the server stored a reading without consent");
+    // Consenting needs the box ticked.
+    await p.click("[data-testid=consent-review]");
+    await p.waitForSelector("[data-testid=consent-screen] [data-testid=consent-doc]");
+    await p.click("[data-testid=consent-grant]");
+    await p.waitForTimeout(800);
+    assert((await call("GET", "/api/v1/me/consent", fresh.token)).json.status === "withdrawn", "consent was granted without the box ticked");
+    await p.check("#c-accept");
+    await p.click("[data-testid=consent-grant]");
+    await p.waitForSelector(`[data-client-id="${clientId}"][data-state="saved"]`, { timeout: 10000 });
+    const stored = await storedBp(fresh.token, clientId);
+    assert(stored.length === 1 && stored[0].systolic === 118 && stored[0].diastolic === 76, `stored: ${JSON.stringify(stored)}`);
+    assert((await call("GET", "/api/v1/me/consent", fresh.token)).json.status === "granted", "the consent is not granted");
+  });
+
+  await check("a reading refused by the server for want of consent (403 consent-required) stays queued, and the page asks for consent", async () => {
+    await freshPatient();
+    const p = patientPage;
+    await p.waitForSelector("[data-testid=form-bp]");
+    // Withdrawn elsewhere (another phone): this page still believes it granted.
+    const w = await call("POST", "/api/v1/me/consent", fresh.token, { version: fresh.version, decision: "withdrawn" });
+    assert(w.status === 201 && w.json.status === "withdrawn", `withdraw: ${w.status} ${JSON.stringify(w.json)}`);
+    const direct = await call("POST", "/api/v1/me/readings", fresh.token, {
+      readings: [{ client_id: randomUUID(), kind: "weight", taken_at: shanghaiIso(60_000), value: 60, unit: "kg" }],
+    });
+    assert(direct.status === 403 && /consent-required$/.test(direct.json?.type ?? ""),
+      `the server answered a reading without consent with ${direct.status} ${JSON.stringify(direct.json)}`);
+    await p.fill("#bp-sys", "121");
+    await p.fill("#bp-dia", "77");
+    await p.click("[data-testid=form-bp] button[type=submit]");
+    await p.waitForSelector("[data-testid=consent-screen]", { timeout: 5000 });
+    const clientId = await p.evaluate(() => {
+      for (const k of Object.keys(localStorage))
+        if (/^careloop\.patient\.\d+\.queue$/.test(k))
+          for (const e of JSON.parse(localStorage.getItem(k))) if (e.reading.systolic === 121 && e.reading.diastolic === 77) return e.client_id;
+      return null;
+    });
+    assert(clientId, "the refused reading is gone from the phone");
+    assert(await queuedState(p, clientId) === "queued", `the refused reading is kept as ${await queuedState(p, clientId)}`);
+    assert((await storedBp(fresh.token, clientId)).length === 0, "the server stored the refused reading");
+    await p.check("#c-accept");
+    await p.click("[data-testid=consent-grant]");
+    await p.waitForSelector(`[data-client-id="${clientId}"][data-state="saved"]`, { timeout: 10000 });
+    const stored = await storedBp(fresh.token, clientId);
+    assert(stored.length === 1 && stored[0].systolic === 121, `stored: ${JSON.stringify(stored)}`);
+  });
+
+  await check("'who opened my record' lists the doctor who opened it (name, role, clinic; refused attempts marked), and pages with 'more'", async () => {
+    await freshPatient();
+    const log = async () => (await call("GET", "/api/v1/me/access-log?limit=200", fresh.token)).json;
+    const byDoctor = (l) => l.entries.filter((e) => !e.actor.self && e.action === "patient.read" && e.actor.display_name === doctor.user.display_name);
+    const before = byDoctor(await log()).length;
+    await page.bringToFront();
+    await page.goto(base + `/#/patients/${fresh.id}`);
+    await page.waitForSelector("[data-testid=patient-name]");
+    await page.waitForSelector("[data-testid=readings-table], [data-testid=chart-bp]");
+    const after = await log();
+    assert(byDoctor(after).length > before, `the server's access log has no new patient.read by ${doctor.user.display_name}: ${JSON.stringify(after.entries.slice(0, 5))}`);
+    // A doctor of the other clinic tries: refused, and the patient sees that too.
+    let other = null;
+    for (let i = 2; i <= 8 && !other; i++) {
+      const r = await call("POST", "/api/v1/auth/login", null, { username: `doctor${String(i).padStart(2, "0")}`, password: "demo-doctor" });
+      if (r.status === 200 && r.json.user.clinic_id !== doctor.user.clinic_id) other = r.json;
+    }
+    if (other) await call("GET", `/api/v1/clinic/patients/${fresh.id}`, other.token);
+    const p = patientPage;
+    await p.bringToFront();
+    await p.goto(base + "/patient#privacy");
+    await p.waitForSelector("[data-testid=access-entries] li");
+    const shown = await p.$$eval("[data-testid=access-entries] li", (lis) => lis.map((li) => ({
+      id: Number(li.dataset.entryId), action: li.dataset.action, outcome: li.dataset.outcome, self: li.dataset.self === "true",
+      text: li.textContent, refusedMark: !!li.querySelector(".badge.refused"),
+    })));
+    // The server's first page as the page asked for it (reading the log may itself add a newer entry).
+    const first = (await log()).entries.filter((e) => e.id <= shown[0].id).slice(0, 50);
+    const seen = shown.find((e) => e.action === "patient.read" && !e.self && e.outcome === "allowed");
+    assert(seen, `no doctor's opening of the record listed: ${JSON.stringify(shown.slice(0, 5))}`);
+    assert(seen.text.includes(doctor.user.display_name) && seen.text.includes("医生") && seen.text.includes("查看了档案"),
+      `the entry reads "${seen.text}"`);
+    const clinicName = first.find((e) => e.id === seen.id)?.actor.clinic;
+    assert(!clinicName || seen.text.includes(clinicName), `the entry does not name the clinic ${clinicName}: ${seen.text}`);
+    const mine = shown.find((e) => e.self);
+    assert(!mine || mine.text.includes("您本人"), `the patient's own entry reads "${mine?.text}"`);
+    for (const e of shown) assert(e.refusedMark === (e.outcome === "refused"), `entry ${e.id} (${e.outcome}) is marked ${e.refusedMark}`);
+    assert(shown.map((e) => e.id).join(",") === first.map((e) => e.id).join(","), "the list is not the server's first page, newest first");
+    const refusedNote = first.some((e) => e.outcome === "refused") ? "a refused attempt marked" : "no refused attempt in the log";
+    // Paging: more than one page after the doctor opens the record 55 times more.
+    for (let i = 0; i < 55; i++) await call("GET", `/api/v1/clinic/patients/${fresh.id}`, doctor.token);
+    await p.reload();
+    await p.waitForSelector("[data-testid=access-entries] li");
+    await p.waitForSelector("[data-testid=access-more]:not([hidden])");
+    const n1 = await p.$$eval("[data-testid=access-entries] li", (l) => l.length);
+    await p.click("[data-testid=access-more]");
+    await until(p, (n) => document.querySelectorAll("[data-testid=access-entries] li").length > n, n1);
+    const ids = await p.$$eval("[data-testid=access-entries] li", (lis) => lis.map((li) => Number(li.dataset.entryId)));
+    assert(new Set(ids).size === ids.length, "an entry is listed twice across pages");
+    assert(ids.every((x, i) => i === 0 || x < ids[i - 1]), "the entries are not newest first across pages");
+    await shot("patient-access-log", p);
+    return `${n1} then ${ids.length} entries; ${refusedNote}`;
+  });
+
+  const readBundle = async (download) => {
+    const file = join(work, `bundle-${randomUUID()}.json`);
+    await download.saveAs(file);
+    return { name: download.suggestedFilename(), json: JSON.parse((await import("node:fs")).readFileSync(file, "utf8")) };
+  };
+  const bpObservations = (bundle) => (bundle.entry ?? []).map((e) => e.resource).filter((r) => r?.resourceType === "Observation" &&
+    (r.component ?? []).some((c) => (c.code?.coding ?? []).some((x) => x.code === "8480-6")))
+    .map((r) => r.component.map((c) => c.valueQuantity?.value));
+
+  await check("the patient downloads their record: a FHIR R4 Bundle (collection) with their readings", async () => {
+    await freshPatient();
+    const p = patientPage;
+    await p.goto(base + "/patient#privacy");
+    await p.waitForSelector("[data-testid=export-record]");
+    const [download] = await Promise.all([p.waitForEvent("download"), p.click("[data-testid=export-record]")]);
+    const { name, json } = await readBundle(download);
+    assert(json.resourceType === "Bundle" && json.type === "collection", `not a collection Bundle: ${json.resourceType} ${json.type}`);
+    const bp = bpObservations(json);
+    assert(bp.some((v) => v.includes(118) && v.includes(76)) && bp.some((v) => v.includes(121) && v.includes(77)),
+      `the Bundle lacks the readings 118/76 and 121/77: ${JSON.stringify(bp)}`);
+    assert(name && !/[\\/]/.test(name), `file name "${name}"`);
+    await p.waitForSelector("[data-testid=export] [role=status]:not(:empty)");
+    return `${name}, ${json.entry.length} entries`;
+  });
+
+  await check("a doctor exports a patient's record (FHIR) from the patient view; no anonymise action for a doctor", async () => {
+    await freshPatient();
+    await page.bringToFront();
+    await page.goto(base + `/#/patients/${fresh.id}`);
+    await page.waitForSelector("[data-testid=export-record]");
+    assert(!(await page.$("[data-testid=anonymise]")), "a doctor is offered to anonymise");
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=export-record]")]);
+    const { name, json } = await readBundle(download);
+    assert(json.resourceType === "Bundle" && json.type === "collection", `not a collection Bundle: ${json.resourceType} ${json.type}`);
+    const patients = json.entry.map((e) => e.resource).filter((r) => r?.resourceType === "Patient");
+    assert(patients.length === 1, `${patients.length} Patient resources`);
+    assert(bpObservations(json).some((v) => v.includes(118) && v.includes(76)), "the Bundle lacks the reading 118/76");
+    return name;
+  });
+
   await check("tablet layout (1024×768) and no page errors or CSP violations", async () => {
     await page.bringToFront();
     await page.setViewportSize({ width: 1024, height: 768 });
@@ -506,6 +788,59 @@ try {
     await shot("patient-tablet");
     assert(consoleErrors.length === 0, `page errors: ${consoleErrors.join(" | ")}`);
   });
+  // It logs this browser profile's dashboard in as the administrator (the keyboard check logs in again).
+  await check("an administrator anonymises a patient only with a reason and the patient's id typed; the account's sessions end and the patient leaves the clinic's list", async () => {
+    const suffix = randomUUID().slice(0, 6);
+    const reg = await call("POST", "/api/v1/clinic/patients", doctor.token, {
+      name: `匿名测试${suffix.slice(0, 4)}`, sex: "male", birth_date: "1955-09-30",
+      diagnoses: [{ code: "diabetes_t2", diagnosed_on: "2018-06-01" }],
+    });
+    assert(reg.status === 201, `register: ${reg.status}`);
+    const id = reg.json.patient.id;
+    const doc = (await call("GET", "/api/v1/consent/health-data")).json;
+    const act = await call("POST", "/api/v1/auth/activate", null, {
+      code: reg.json.activation.code, username: `anon-${suffix}`, password: "anon-pass-12", consent: { version: doc.version, accepted: true },
+    });
+    assert(act.status === 201, `activate: ${act.status} ${JSON.stringify(act.json)}`);
+    const listed = async () => (await call("GET", `/api/v1/clinic/patients?q=${id}&limit=50`, doctor.token)).json.items.some((x) => x.id === id);
+    assert(await listed(), "the new patient is not in the clinic's list");
+    const errorsBefore = consoleErrors.length;
+    const a = await context.newPage();
+    await a.goto(base + "/");
+    await a.evaluate(() => {
+      localStorage.removeItem("careloop.token");
+      localStorage.removeItem("careloop.user");
+    });
+    await a.reload();
+    await a.fill("#username", "admin");
+    await a.fill("#password", "demo-admin");
+    await a.click("form.login button[type=submit]");
+    await a.waitForSelector("nav a");
+    await a.goto(base + `/#/patients/${id}`);
+    await a.waitForSelector("[data-testid=anonymise]");
+    await a.click("[data-testid=anonymise]");
+    // No reason: refused on the page.
+    await a.fill("#anon-confirm", String(id));
+    await a.click("dialog.modal [data-testid=anonymise-confirm]");
+    await a.waitForSelector("dialog.modal .error:not(:empty)");
+    // A wrong id: refused on the page.
+    await a.fill("#anon-reason", "测试：患者要求删除身份信息");
+    await a.fill("#anon-confirm", String(id + 1));
+    await a.click("dialog.modal [data-testid=anonymise-confirm]");
+    await a.waitForTimeout(800);
+    assert(await a.$("dialog.modal"), "the dialog closed with a wrong id typed");
+    assert(await listed(), "anonymised with a wrong id typed");
+    await shot("admin-anonymise", a);
+    await a.fill("#anon-confirm", String(id));
+    await a.click("dialog.modal [data-testid=anonymise-confirm]");
+    await a.waitForSelector("[data-testid=anonymised]", { timeout: 10000 });
+    assert(!(await listed()), "the anonymised patient is still in the clinic's list");
+    const me = await call("GET", "/api/v1/me", act.json.token);
+    assert(me.status === 401, `the anonymised patient's session still answers ${me.status}`);
+    assert(consoleErrors.length === errorsBefore, `page errors: ${consoleErrors.slice(errorsBefore).join(" | ")}`);
+    await a.close();
+  });
+
   await check("keyboard: log in and reach Patients without a mouse", async () => {
     const k = await context.newPage();
     await k.goto(base + "/");

@@ -1,13 +1,15 @@
 // One patient: charts (BP with target band and medication changes, glucose
 // with its range band, fasting apart from non-fasting, weight, pulse) over
 // 7/30/90 days or a custom range, the readings, the care plan (proposed
-// beside current, approve / edit / reject), risk scores and alert history.
+// beside current, approve / edit / reject), risk scores and alert history;
+// export of the record (FHIR) and, for an administrator, anonymisation.
 import { ApiError, query } from "../lib/api";
 import { chart } from "../lib/charts";
 import { h, replace } from "../lib/dom";
 import { date, dateTime, glucose, glucoseUnit, glucoseValue, isoSeconds, zoneDay, zoneDayStart } from "../lib/format";
 import { t, words } from "../lib/i18n";
 import { renderPlan, type PlanVersion } from "./plan";
+import { recordActions } from "./privacy";
 import { renderVisits } from "./visits";
 import { api, clinicParam, state, type Alert, type PatientSummary } from "./state";
 
@@ -245,7 +247,12 @@ export function renderPatient(main: HTMLElement, id: number): () => void {
         h("p", { class: "muted" },
           [`#${profile.id}`, `${summary?.age ?? ""}${t("years")} ${t(profile.sex)}`, date(profile.birth_date),
             profile.diagnoses.map((d) => t(d.code)).join("、"), profile.comorbidities.join(", ")].filter(Boolean).join(" · ")),
-        profile.medications.length ? h("p", {}, `${t("medications")}: `, profile.medications.map((m) => `${m.name} ${m.dose} (${date(m.since)})`).join("; ")) : null),
+        profile.medications.length ? h("p", {}, `${t("medications")}: `, profile.medications.map((m) => `${m.name} ${m.dose} (${date(m.since)})`).join("; ")) : null,
+        recordActions(id, () => {
+          if (!alive) return;
+          replace(main, h("p", { class: "card", role: "status", "data-testid": "anonymised" }, t("anon_done", { id }), " ",
+            h("a", { href: "#/patients" }, t("patients"))));
+        })),
         summary?.flags.length ? h("div", {}, summary.flags.map((f) => h("span", { class: "flag" }, t(`filter_${f}`)))) : null);
     } catch (e) {
       replace(head, h("p", { class: "error", role: "alert" }, e instanceof Error ? e.message : String(e)));

@@ -2,10 +2,20 @@
 export class ApiError extends Error {
   constructor(
     public status: number,
-    public problem: { title?: string; detail?: string; errors?: { pointer: string; detail: string }[] } | null,
+    public problem: { type?: string; title?: string; detail?: string; errors?: { pointer: string; detail: string }[] } | null,
   ) {
     super(problem?.detail || problem?.title || `HTTP ${status}`);
   }
+
+  // The problem names this JSON pointer among its errors.
+  names(pointer: string): boolean {
+    return (this.problem?.errors ?? []).some((e) => e.pointer === pointer);
+  }
+}
+
+// The patient's separate consent to processing health data is missing or withdrawn (403).
+export function isConsentRequired(e: unknown): boolean {
+  return e instanceof ApiError && e.status === 403 && /consent-required$/.test(e.problem?.type ?? "");
 }
 
 // Where a token is kept: a localStorage key (the dashboard), or the patient

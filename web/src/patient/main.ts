@@ -3,13 +3,20 @@
 // offline, sent when online); see the last 30 days, the approved care plan
 // and the clinic's messages. A shared phone is the normal case: the session,
 // the queue and the cached profile belong to one account each (session.ts).
+// Health data is sent only with the patient's separate consent (consent.ts):
+// without it entries stay queued on the phone; #privacy shows the consent,
+// who opened the record, and the download of the record (privacy.ts).
 import "../styles.css";
 import { Api, ApiError, query, uuid } from "../lib/api";
 import { chart } from "../lib/charts";
 import { h, replace } from "../lib/dom";
 import { dateTime, glucoseUnit, isoSeconds, localIso, MG_PER_MMOL, setGlucoseUnit } from "../lib/format";
 import { lang, onLangChange, setLang, t, words } from "../lib/i18n";
-import { discardUnattributed, enqueue, entries, flush, forgetSettled, migrate, waiting, type Entry } from "./queue";
+import { consentBox, consentScreen, isGranted, needsConsent, type ConsentRecord, type ConsentState } from "./consent";
+import { renderPrivacy } from "./privacy";
+import {
+  discardUnattributed, enqueue, entries, flush, forgetSettled, hold, isHeld, migrate, release, waiting, type Entry,
+} from "./queue";
 import {
   adoptOldSession, begin, cacheProfile, cachedProfile, end, forgetProfile, isSessionKey, sameSession, session,
   type Account, type Session,
@@ -26,12 +33,19 @@ const api = new Api({
 // The session the page is drawn for: a page drawn for one account never files an entry under another.
 let shown: Session | null = null;
 let redrawEntries: (() => void) | null = null;
+// The home view's send (it notices a refusal for want of consent); null on other views.
+let sendNow: (() => Promise<void>) | null = null;
+// Accounts whose patient chose "not now" on the consent screen since this page loaded.
+const later = new Set<Account>();
+// Accounts whose entries the server refused for want of consent since the page last heard it granted.
+const refused = new Set<Account>();
 const root = document.getElementById("app") as HTMLElement;
 
 interface Me {
   user: { id: number; username: string; display_name: string };
   patient: { name: string; medications: { name: string; dose: string }[] };
   targets: { bp?: { systolic_below: number; diastolic_below: number } } | null;
+  consent?: ConsentState;
 }
 
 function topBar(): HTMLElement {
@@ -58,12 +72,16 @@ function closeSession(): Session | null {
   if (s) {
     forgetProfile(s.account);
     void forgetSettled(s.account);
+    // The next login asks the server about consent afresh.
+    later.delete(s.account);
+    refused.delete(s.account);
   }
   return s;
 }
 
 async function logout(): Promise<void> {
   const s = closeSession();
+  if (location.hash.startsWith("#privacy")) history.replaceState(null, "", "/patient");
   render();
   // Revoke the token on the server; offline it cannot be, and it stays valid there until it expires.
   if (s) await api.callAs(s.token, "POST", "/api/v1/auth/logout", {}).catch(() => undefined);
@@ -106,17 +124,44 @@ function renderLogin(): void {
   const acode = h("input", { id: "a-code", value: code, required: true, autocapitalize: "characters", maxlength: 10 });
   const auser = h("input", { id: "a-user", autocomplete: "username", required: true });
   const apass = h("input", { id: "a-pass", type: "password", autocomplete: "new-password", required: true, minlength: 8 });
-  const activate = h("form", { class: "card stack" }, h("h2", {}, t("activate")), h("p", { class: "muted" }, t("have_code")),
-    h("label", { for: "a-code" }, t("code")), acode, h("label", { for: "a-user" }, t("username")), auser,
-    h("label", { for: "a-pass" }, t("password")), apass, aerr, h("button", { type: "submit" }, t("activate")));
+  // The separate consent to processing health data: its own step, apart from the account's fields,
+  // unticked until the patient ticks it; the version sent is the one shown.
+  const consent = consentBox(api, "a-consent", t("consent_accept"));
+  const activate = h("form", { class: "card stack", "data-testid": "activate-form", novalidate: true }, h("h2", {}, t("activate")),
+    h("p", { class: "muted" }, t("have_code")),
+    h("fieldset", { class: "stack" }, h("legend", {}, `1 · ${t("account_step")}`),
+      h("label", { for: "a-code" }, t("code")), acode, h("label", { for: "a-user" }, t("username")), auser,
+      h("label", { for: "a-pass" }, t("password")), apass),
+    h("fieldset", { class: "stack consent", "data-testid": "activation-consent" }, h("legend", {}, `2 · ${t("consent_legend")}`), consent.el),
+    aerr, h("button", { type: "submit", "data-testid": "activate-submit" }, t("activate")));
   activate.addEventListener("submit", async (e) => {
     e.preventDefault();
+    consent.box.removeAttribute("aria-invalid");
+    const fields = [acode, auser, apass].find((x) => !x.checkValidity());
+    if (fields) {
+      fields.reportValidity();
+      return;
+    }
+    const doc = consent.shown();
+    if (!doc || !consent.box.checked) {
+      aerr.textContent = doc ? t("consent_required") : t("consent_unavailable");
+      consent.box.setAttribute("aria-invalid", "true");
+      if (doc) consent.box.focus();
+      return;
+    }
     try {
       const answer = await api.post<{ token: string; user: { id: number } }>("/api/v1/auth/activate",
-        { code: acode.value.trim().toUpperCase(), username: auser.value.trim(), password: apass.value });
+        { code: acode.value.trim().toUpperCase(), username: auser.value.trim(), password: apass.value,
+          consent: { version: doc.version, accepted: true } });
       history.replaceState(null, "", "/patient");
       startSession(answer);
     } catch (ex) {
+      if (ex instanceof ApiError && ex.status === 422 && ex.names("/consent/version")) {
+        // The wording changed since it was shown: show the new one and ask again.
+        await consent.reload();
+        aerr.textContent = t("consent_changed");
+        return;
+      }
       aerr.textContent = ex instanceof ApiError
         ? [ex.message, ...(ex.problem?.errors ?? []).map((x) => x.detail)].join(" · ") : String(ex);
     }
@@ -127,14 +172,15 @@ function renderLogin(): void {
   void drawWaiting(notices, null);
 }
 
-function entryLine(e: Entry): HTMLElement {
+function entryLine(e: Entry, waitsForConsent = false): HTMLElement {
   const r = e.reading;
   let what = "";
   if (r.kind === "blood_pressure") what = `${t("bp")} ${r.systolic}/${r.diastolic}`;
   else if (r.kind === "glucose") what = `${t("glucose")} ${r.value} ${r.unit}`;
   else if (r.kind === "weight") what = `${t("weight")} ${r.value} kg`;
   else what = `${t("medication")} ${r.name} · ${t(String(r.status))}`;
-  const label = e.state === "saved" ? t("saved") : e.state === "rejected" ? `${t("rejected")}: ${e.error ?? ""}` : t("queued");
+  const label = e.state === "saved" ? t("saved") : e.state === "rejected" ? `${t("rejected")}: ${e.error ?? ""}`
+    : waitsForConsent ? t("queued_consent") : t("queued");
   return h("li", { class: `entry ${e.state}`, "data-client-id": e.client_id, "data-state": e.state },
     h("span", {}, what), h("span", { class: "muted small" }, dateTime(String(r.taken_at))), h("span", { class: "state" }, label));
 }
@@ -147,8 +193,10 @@ async function renderHome(s: Session): Promise<void> {
   const main = h("main", { class: "narrow" });
   replace(root, topBar(), main);
   let me: Me | null = null;
+  let fresh = false;
   try {
     me = await api.get<Me>("/api/v1/me");
+    fresh = true;
     if (shown !== s) return;
     // The token answers for another account than the session says: trust neither.
     if (me.user.id !== s.account) {
@@ -161,19 +209,47 @@ async function renderHome(s: Session): Promise<void> {
     if (e instanceof ApiError && e.status === 401) return render();
     me = cachedProfile<Me>(s.account);
   }
+  // Without the patient's consent nothing is sent: ask first (unless they said "not now" on this page load).
+  const consented = isGranted(me?.consent) && !refused.has(s.account);
+  if (consented) release(s.account);
+  else hold(s.account);
+  if (fresh && (needsConsent(me?.consent) || refused.has(s.account)) && !later.has(s.account)) {
+    replace(main, h("h1", {}, me ? `${t("p_title")} · ${me.patient.name}` : t("p_title")),
+      consentScreen(api, s.token, {
+        state: me?.consent ?? null,
+        onDecided: (c) => consentChanged(s, c),
+        onLater: () => {
+          later.add(s.account);
+          render();
+        },
+      }));
+    return;
+  }
   const list = h("ol", { class: "entries", "data-testid": "entries" });
   const notices = h("div", { class: "notices" });
+  const consentNote = consented ? null : h("p", { class: "notice", "data-testid": "consent-missing" }, t("consent_missing_note"), " ",
+    h("button", { type: "button", "data-testid": "consent-review", onclick: () => {
+      later.delete(s.account);
+      render();
+    } }, t("consent_review")));
   const drawEntries = async () => {
     const mine = await entries(s.account);
     if (shown !== s) return;
-    replace(list, mine.slice().reverse().slice(0, 15).map(entryLine));
+    const waits = !consented || isHeld(s.account);
+    replace(list, mine.slice().reverse().slice(0, 15).map((e) => entryLine(e, waits)));
     await drawWaiting(notices, s.account);
   };
   redrawEntries = () => void drawEntries();
   const send = async () => {
-    if (sameSession(session(), s)) await flush(api, s);
+    if (sameSession(session(), s) && (await flush(api, s)) === "consent" && consented && shown === s) {
+      // The server refused the entries for want of consent (withdrawn elsewhere): they stay queued; ask.
+      refused.add(s.account);
+      later.delete(s.account);
+      return render();
+    }
     await drawEntries();
   };
+  sendNow = send;
   const submit = async (reading: Record<string, unknown>, form: HTMLFormElement) => {
     // Another tab may have logged out or in since this page was drawn.
     if (!sameSession(session(), s)) return render();
@@ -238,7 +314,8 @@ async function renderHome(s: Session): Promise<void> {
   const planBox = h("section", { class: "card", "data-testid": "my-plan" }, h("h2", {}, t("my_plan")), t("loading"));
   const msgBox = h("section", { class: "card", "data-testid": "messages" }, h("h2", {}, t("messages")), t("loading"));
   replace(main, h("h1", {}, me ? `${t("p_title")} · ${me.patient.name}` : t("p_title")),
-    h("section", { class: "card" }, h("h2", {}, t("recent_entries")), list, notices),
+    h("p", { class: "links" }, h("a", { href: "#privacy", "data-testid": "privacy-link" }, t("privacy"))),
+    h("section", { class: "card" }, h("h2", {}, t("recent_entries")), consentNote, list, notices),
     h("div", { class: "forms" }, bpForm, glForm, wtForm, medForm), historyBox, planBox, msgBox);
   void send();
   void loadHistory(historyBox, me);
@@ -322,11 +399,37 @@ async function loadMessages(box: HTMLElement): Promise<void> {
   }
 }
 
+// The consent was granted or withdrawn (consent screen or #privacy): keep the profile cache
+// and the queue's hold in step; once granted, what waited is sent.
+function consentChanged(s: Session, c: ConsentRecord): void {
+  const { history: _history, ...state } = c;
+  const me = cachedProfile<Me>(s.account);
+  if (me) cacheProfile(s.account, { ...me, consent: state });
+  if (c.status === "granted" && !c.needs_decision) {
+    refused.delete(s.account);
+    release(s.account);
+  } else {
+    hold(s.account);
+  }
+  if (shown === s && !location.hash.startsWith("#privacy")) render();
+}
+
+function renderPrivacyView(s: Session): void {
+  const main = h("main", { class: "narrow" });
+  replace(root, topBar(), main);
+  renderPrivacy(main, {
+    api, token: s.token, alive: () => shown === s && location.hash.startsWith("#privacy"),
+    onConsent: (c) => consentChanged(s, c),
+  });
+}
+
 function render(): void {
   redrawEntries = null;
+  sendNow = null;
   const s = session();
   shown = s;
-  if (s) void renderHome(s);
+  if (s && location.hash.startsWith("#privacy")) renderPrivacyView(s);
+  else if (s) void renderHome(s);
   else renderLogin();
 }
 
@@ -340,8 +443,8 @@ function showNet(): void {
 async function sendQueued(): Promise<void> {
   const s = session();
   if (!s) return;
+  if (sendNow) return sendNow();
   await flush(api, s);
-  redrawEntries?.();
 }
 
 window.addEventListener("online", () => {
@@ -350,6 +453,8 @@ window.addEventListener("online", () => {
 });
 window.addEventListener("offline", showNet);
 window.addEventListener("careloop:logged-out", render);
+// #privacy, back, or a new #activate=CODE.
+window.addEventListener("hashchange", render);
 // Another tab logged out or in: redraw for whoever is logged in now.
 window.addEventListener("storage", (e) => {
   const now = session();

@@ -8,7 +8,7 @@
 //
 // The interface is asynchronous so the store can move to IndexedDB (issue 20);
 // today only load, save and queueKeys below touch localStorage.
-import { ApiError, Api } from "../lib/api";
+import { ApiError, Api, isConsentRequired } from "../lib/api";
 import { accountKey, type Account, type Session } from "./session";
 
 export interface Entry {
@@ -67,10 +67,34 @@ export async function migrate(): Promise<void> {
   localStorage.removeItem(OLD_KEY);
 }
 
-const flushing = new Map<Account, Promise<void>>();
+const flushing = new Map<Account, Promise<Flushed>>();
 
-// Sends the session's account's queued entries with its token, in batches; leaves them queued when offline.
-export function flush(api: Api, s: Session): Promise<void> {
+// What a send did: "consent" — the server refused every entry because the
+// account's consent to processing health data is not granted (403
+// consent-required); the entries stay queued, exactly as when offline.
+export type Flushed = "nothing" | "sent" | "later" | "consent";
+
+// While an account's consent is missing its entries wait on the phone and are
+// not offered to the server again every few seconds (each refusal would be one
+// more line in the patient's access log). The hold lasts until the page hears
+// the consent granted (the consent screen, #privacy, or GET /api/v1/me on the
+// next load); it is kept in memory only, so a reload asks the server again.
+const held = new Set<Account>();
+
+export function hold(account: Account): void {
+  held.add(account);
+}
+export function release(account: Account): void {
+  held.delete(account);
+}
+export function isHeld(account: Account): boolean {
+  return held.has(account);
+}
+
+// Sends the session's account's queued entries with its token, in batches; leaves them queued when offline
+// or refused for want of consent.
+export function flush(api: Api, s: Session): Promise<Flushed> {
+  if (isHeld(s.account)) return Promise.resolve("consent");
   let p = flushing.get(s.account);
   if (!p) {
     p = doFlush(api, s).finally(() => flushing.delete(s.account));
@@ -81,9 +105,9 @@ export function flush(api: Api, s: Session): Promise<void> {
 
 type Result = { client_id: string; status: string; id?: number; problem?: { detail?: string; errors?: { detail: string }[] } };
 
-async function doFlush(api: Api, s: Session): Promise<void> {
+async function doFlush(api: Api, s: Session): Promise<Flushed> {
   const queued = (await entries(s.account)).filter((e) => e.state === "queued");
-  if (!queued.length) return;
+  if (!queued.length) return "nothing";
   let results: Result[];
   try {
     const r = await api.callAs<{ results: Result[] }>(s.token, "POST", "/api/v1/me/readings",
@@ -93,8 +117,12 @@ async function doFlush(api: Api, s: Session): Promise<void> {
     // 422: nothing valid in the batch; the per-item answers are in results.
     if (e instanceof ApiError && e.status === 422 && (e.problem as { results?: Result[] } | null)?.results) {
       results = (e.problem as unknown as { results: Result[] }).results;
+    } else if (isConsentRequired(e)) {
+      // Nothing was stored: every entry stays queued, none is marked saved or rejected.
+      hold(s.account);
+      return "consent";
     } else {
-      return; // offline, the server is away, or the token is gone: try again later
+      return "later"; // offline, the server is away, or the token is gone: try again later
     }
   }
   const byId = new Map(results.map((r) => [r.client_id.toLowerCase(), r]));
@@ -113,6 +141,7 @@ async function doFlush(api: Api, s: Session): Promise<void> {
     }
   }
   save(key, list);
+  return "sent";
 }
 
 function load(key: string): Entry[] {
