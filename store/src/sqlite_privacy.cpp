@@ -12,16 +12,21 @@ namespace careloop::store::detail {
 using core::Error;
 using core::Result;
 
-AuditEntry audit_from(const Statement& s, int col) {
+AuditEntry audit_from(Row& row) {
   AuditEntry e;
-  e.at_ms = s.int64(col);
-  e.actor_user_id = s.int64(col + 1);
-  e.action = s.text(col + 2);
-  e.patient_id = s.opt_int64(col + 3);
-  e.clinic_id = s.opt_int64(col + 4);
-  e.detail = s.text(col + 5);
-  e.remote_addr = s.text(col + 6);
+  e.at_ms = row.int64();
+  e.actor_user_id = row.int64();
+  e.action = row.text();
+  e.patient_id = row.opt_int64();
+  e.clinic_id = row.opt_int64();
+  e.detail = row.text();
+  e.remote_addr = row.text();
   return e;
+}
+
+AuditEntry audit_from(const Statement& s, int col) {
+  Row row(s, col);
+  return audit_from(row);
 }
 
 void insert_audit(Connection& db, const AuditEntry& e) {
@@ -45,16 +50,17 @@ constexpr std::string_view consent_columns =
     "SELECT id, patient_id, user_id, purpose, version, text_sha256, decision, at_ms, remote_addr FROM consents ";
 
 ConsentRecord consent_from(const Statement& s) {
+  Row row(s);
   ConsentRecord c;
-  c.id = s.int64(0);
-  c.patient_id = s.int64(1);
-  c.user_id = s.int64(2);
-  c.purpose = s.text(3);
-  c.version = s.text(4);
-  c.text_sha256 = s.text(5);
-  c.decision = s.text(6);
-  c.at_ms = s.int64(7);
-  c.remote_addr = s.text(8);
+  c.id = row.int64();
+  c.patient_id = row.int64();
+  c.user_id = row.int64();
+  c.purpose = row.text();
+  c.version = row.text();
+  c.text_sha256 = row.text();
+  c.decision = row.text();
+  c.at_ms = row.int64();
+  c.remote_addr = row.text();
   return c;
 }
 
@@ -88,7 +94,7 @@ Result<ConsentRecord> insert_consent(Connection& db, const ConsentRecord& c) {
   {
     Statement s = db.prepare("SELECT clinic_id FROM patients WHERE id = ?");
     s.bind(1, out.patient_id);
-    if (s.step()) clinic_id = s.int64(0);
+    if (s.step()) clinic_id = Row(s).int64();
   }
   insert_audit(db, {out.at_ms, out.user_id, "consent." + out.decision, out.patient_id, clinic_id,
                     "{\"purpose\":\"" + out.purpose + "\",\"version\":\"" + out.version + "\"}", out.remote_addr});
@@ -100,7 +106,7 @@ Result<ConsentRecord> record_consent(Connection& db, const ConsentRecord& c) {
     Statement s = db.prepare("SELECT anonymised_at_ms FROM patients WHERE id = ?");
     s.bind(1, c.patient_id);
     if (!s.step()) return Error::not_found("patient " + std::to_string(c.patient_id) + " not found");
-    if (!s.is_null(0)) return anonymised_error(c.patient_id);
+    if (Row(s).opt_int64()) return anonymised_error(c.patient_id);
   }
   {
     Statement s = db.prepare("SELECT 1 FROM users WHERE id = ? AND patient_id = ?");
@@ -129,12 +135,13 @@ std::vector<AccessLogEntry> access_log_of(Connection& db, std::int64_t patient_i
       "LEFT JOIN clinics c ON c.id = u.clinic_id WHERE a.patient_id = ?1 AND a.id < ?2 ORDER BY a.id DESC LIMIT ?3");
   s.bind_all(patient_id, before_id.value_or(std::numeric_limits<std::int64_t>::max()), limit);
   while (s.step()) {
+    Row r(s);
     AccessLogEntry e;
-    e.id = s.int64(0);
-    e.entry = audit_from(s, 1);
-    e.actor_role = s.is_null(8) ? std::string() : s.text(8);
-    e.actor_display_name = s.is_null(9) ? std::string() : s.text(9);
-    if (!s.is_null(10)) e.actor_clinic = s.text(10);
+    e.id = r.int64();
+    e.entry = audit_from(r);
+    e.actor_role = r.opt_text().value_or(std::string());
+    e.actor_display_name = r.opt_text().value_or(std::string());
+    e.actor_clinic = r.opt_text();
     out.push_back(std::move(e));
   }
   return out;
@@ -147,10 +154,11 @@ Result<AnonymisationCounts> anonymise_patient(Connection& db, std::int64_t patie
     Statement s = db.prepare("SELECT clinic_id, birth_date, anonymised_at_ms FROM patients WHERE id = ?");
     s.bind(1, patient_id);
     if (!s.step()) return Error::not_found("patient " + std::to_string(patient_id) + " not found");
-    if (!s.is_null(2))
+    Row r(s);
+    clinic_id = r.int64();
+    birth_date = r.text();
+    if (r.opt_int64())
       return Error::conflict("patient " + std::to_string(patient_id) + "'s record is already anonymised");
-    clinic_id = s.int64(0);
-    birth_date = s.text(1);
   }
   AnonymisationCounts n;
   const std::int64_t now = audit.at_ms ? audit.at_ms : core::now_utc_ms();

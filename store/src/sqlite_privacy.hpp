@@ -17,8 +17,9 @@ namespace careloop::store::detail {
 
 inline constexpr std::string_view audit_columns =
     "SELECT at_ms, actor_user_id, action, patient_id, clinic_id, detail, remote_addr FROM audit_log ";
-// From seven columns starting at `col`, in audit_columns' order.
+// From seven columns starting at `col` (or the next seven of `row`), in audit_columns' order.
 AuditEntry audit_from(const Statement& s, int col = 0);
+AuditEntry audit_from(Row& row);
 // Throws StoreError (invalid) for an entry without an action.
 void insert_audit(Connection& db, const AuditEntry& e);
 
