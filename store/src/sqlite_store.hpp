@@ -3,7 +3,8 @@
 // files that define it: one file per table group (sqlite_directory.cpp, sqlite_auth.cpp,
 // sqlite_patients.cpp, sqlite_patient_list.cpp, sqlite_readings.cpp with the
 // change feed, sqlite_messages.cpp, sqlite_state.cpp, sqlite_audit.cpp,
-// sqlite_alerts.cpp with clinic events, sqlite_care.cpp, sqlite_reports.cpp,
+// sqlite_privacy.cpp (consents, access log, anonymisation), sqlite_alerts.cpp
+// with clinic events, sqlite_care.cpp, sqlite_reports.cpp,
 // sqlite_webhooks.cpp, sqlite_risk.cpp), each with its SQL and row mappers;
 // sqlite_store.cpp opens, closes and runs the store (transact, prune,
 // backup, integrity check). SqliteWriteTxn is the writer's open transaction
