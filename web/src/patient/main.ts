@@ -254,6 +254,7 @@ async function renderHome(s: Session): Promise<void> {
     // Another tab may have logged out or in since this page was drawn.
     if (!sameSession(session(), s)) return render();
     await enqueue(s.account, { client_id: uuid(), taken_at: localIso(), source: "careloop-web", ...reading });
+    requestSync();
     form.reset();
     await drawEntries();
     await send();
@@ -462,6 +463,23 @@ window.addEventListener("storage", (e) => {
   else if (e.key?.endsWith(".queue")) redrawEntries?.();
 });
 onLangChange(render);
+// The installable offline app: the service worker (patient-sw.ts) keeps the
+// page's shell so it opens with no network; its Background Sync only wakes
+// this page, which sends with the account's token.
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/patient-sw.js", { scope: "/patient" }).catch(() => undefined);
+  navigator.serviceWorker.addEventListener("message", (e: MessageEvent) => {
+    if ((e.data as { type?: string } | null)?.type === "careloop:send-queue") void sendQueued();
+  });
+}
+// Background Sync, where the browser has it: the worker wakes this page when the network is back.
+function requestSync(): void {
+  if (!("serviceWorker" in navigator)) return;
+  type WithSync = ServiceWorkerRegistration & { sync?: { register(tag: string): Promise<void> } };
+  void navigator.serviceWorker.ready
+    .then((r) => (r as WithSync).sync?.register("careloop-queue"))
+    .catch(() => undefined);
+}
 // Also retry on a timer: "online" may come before the server is reachable.
 setInterval(() => void sendQueued(), 3000);
 void migrate().then(() => {
