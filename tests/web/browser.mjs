@@ -364,6 +364,90 @@ try {
     assert(row.includes("131/83"), `the row reads ${row}`);
   });
 
+  await check("the patient page is an installable offline app: with no network a reload opens it from its service worker, a BP logged offline is queued, and back online it is stored exactly once", async () => {
+    // Loaded once online (the check above): the worker installs, precaches the shell and takes the page.
+    await patientPage.goto(base + "/patient");
+    await patientPage.waitForSelector("[data-testid=form-bp]");
+    await until(patientPage, () => navigator.serviceWorker.controller?.scriptURL.endsWith("/patient-sw.js"), undefined, 10000);
+    let clientId = null;
+    const readings = async () => (await call("GET", `/api/v1/clinic/patients/${patientId}/readings?kind=blood_pressure&limit=1000&from=${encodeURIComponent(shanghaiIso(3600_000))}`, doctor.token)).json.readings.filter((r) => r.client_id === clientId);
+    await context.setOffline(true);
+    try {
+      // Really offline: the server cannot be reached from the page.
+      const reached = await patientPage.evaluate(() => fetch("/healthz").then(() => true, () => false));
+      assert(!reached, "the page still reached the server after going offline");
+      const res = await patientPage.reload();
+      assert(res && res.fromServiceWorker(), `the reload was not answered by the service worker (status ${res?.status()})`);
+      await patientPage.waitForSelector("[data-testid=form-bp]", { timeout: 5000 });
+      await patientPage.waitForSelector("[data-testid=net-state].off");
+      assert(await patientPage.evaluate(() => !!navigator.serviceWorker.controller), "no service worker controls the page opened offline");
+      await patientPage.fill("#bp-sys", "133");
+      await patientPage.fill("#bp-dia", "84");
+      await patientPage.click("[data-testid=form-bp] button[type=submit]");
+      const entry = await patientPage.waitForSelector("[data-testid=entries] li.entry[data-state=queued]");
+      clientId = await entry.getAttribute("data-client-id");
+      assert((await entry.textContent()).includes("133/84"), `the queued entry reads ${await entry.textContent()}`);
+      await patientPage.waitForTimeout(1500);
+      assert((await entry.getAttribute("data-state")) === "queued", "shown as something other than queued while offline");
+      assert((await readings()).length === 0, "the server had the reading while the page was offline");
+    } finally {
+      // Online again, also when the check failed (the later checks need the network).
+      await context.setOffline(false);
+    }
+    await patientPage.waitForSelector(`[data-client-id="${clientId}"][data-state="saved"]`, { timeout: 10000 });
+    // Long enough for the page's 3 s retry timer to have sent it again, were it still queued.
+    await patientPage.waitForTimeout(3500);
+    const stored = await readings();
+    assert(stored.length === 1 && stored[0].systolic === 133 && stored[0].diastolic === 84, `stored: ${JSON.stringify(stored)}`);
+    return `reload answered by the service worker; reading ${stored[0].id} stored once`;
+  });
+
+  await check("the patient page passes Chromium's installability check: the manifest is linked and parses, a service worker controls the page, no installability errors; the dashboard has neither", async () => {
+    await patientPage.goto(base + "/patient");
+    await patientPage.waitForSelector("[data-testid=form-bp]");
+    const href = await patientPage.getAttribute("link[rel=manifest]", "href");
+    assert(href === "/patient.webmanifest", `the manifest link is ${href}`);
+    const m = await fetch(base + href);
+    assert(m.status === 200 && m.headers.get("content-type") === "application/manifest+json",
+      `manifest: ${m.status} ${m.headers.get("content-type")}`);
+    assert(m.headers.get("cache-control") === "no-cache", `manifest Cache-Control: ${m.headers.get("cache-control")}`);
+    const manifest = JSON.parse(await m.text());
+    assert(manifest.start_url === "/patient" && manifest.scope === "/patient" && manifest.display === "standalone" &&
+      manifest.lang === "zh-CN" && /[\u4e00-\u9fff]/.test(manifest.short_name ?? ""), `manifest: ${JSON.stringify(manifest)}`);
+    for (const [size, purpose] of [["192x192", "any"], ["512x512", "any"], ["192x192", "maskable"], ["512x512", "maskable"]]) {
+      const icon = manifest.icons.find((i) => i.sizes === size && i.purpose === purpose && i.type === "image/png");
+      assert(icon, `no ${purpose} PNG icon of ${size}`);
+      const r = await fetch(base + icon.src);
+      const bytes = Buffer.from(await r.arrayBuffer());
+      assert(r.status === 200 && r.headers.get("content-type") === "image/png" && bytes.readUInt32BE(16) === Number(size.split("x")[0]),
+        `${icon.src}: ${r.status} ${r.headers.get("content-type")}`);
+    }
+    const sw = await fetch(base + "/patient-sw.js");
+    assert(sw.status === 200 && /^text\/javascript/.test(sw.headers.get("content-type") ?? "") &&
+      sw.headers.get("cache-control") === "no-cache" && /script-src 'self'/.test(sw.headers.get("content-security-policy") ?? ""),
+      `patient-sw.js: ${sw.status} ${sw.headers.get("content-type")} ${sw.headers.get("cache-control")} ${sw.headers.get("content-security-policy")}`);
+    await until(patientPage, () => navigator.serviceWorker.controller?.scriptURL.endsWith("/patient-sw.js"), undefined, 10000);
+    const scope = await patientPage.evaluate(() => navigator.serviceWorker.getRegistration().then((r) => r?.scope));
+    assert(scope === base + "/patient", `the worker's scope is ${scope}`);
+    const cdp = await context.newCDPSession(patientPage);
+    try {
+      const app = await cdp.send("Page.getAppManifest");
+      assert(app.url === base + "/patient.webmanifest" && app.errors.length === 0,
+        `Chromium read the manifest ${app.url} with errors ${JSON.stringify(app.errors)}`);
+      const { installabilityErrors } = await cdp.send("Page.getInstallabilityErrors");
+      assert(installabilityErrors.length === 0, `installability errors: ${JSON.stringify(installabilityErrors)}`);
+    } finally {
+      await cdp.detach();
+    }
+    // The dashboard is neither installable nor taken by the patient page's worker.
+    const d = await context.newPage();
+    await d.goto(base + "/");
+    assert(!(await d.$("link[rel=manifest]")), "the dashboard links a manifest");
+    assert(await d.evaluate(() => navigator.serviceWorker.controller === null), "a service worker controls the dashboard");
+    await d.close();
+    return `scope ${scope}, ${manifest.icons.length} icons`;
+  });
+
   await check("the language switch works and is remembered", async () => {
     await page.goto(base + "/#/today");
     await page.waitForSelector("nav a[aria-current=page]");
