@@ -159,6 +159,27 @@ async function shot(name, p = page) {
   await p.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
 }
 
+// The patient page's queue in IndexedDB (src/patient/queue.ts): every entry of every account, and those
+// set aside from before accounts. Read without creating the database when the page has not made it yet.
+const queueDump = (p) => p.evaluate(async () => {
+  if (!(await indexedDB.databases()).some((d) => d.name === "careloop-patient")) return { entries: [], unattributed: [] };
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open("careloop-patient");
+    req.onerror = () => reject(req.error);
+    req.onsuccess = () => {
+      const d = req.result;
+      const tx = d.transaction(["entries", "unattributed"]);
+      const a = tx.objectStore("entries").getAll();
+      const b = tx.objectStore("unattributed").getAll();
+      tx.oncomplete = () => {
+        d.close();
+        resolve({ entries: a.result, unattributed: b.result });
+      };
+      tx.onerror = () => reject(tx.error);
+    };
+  });
+});
+
 const doctor = await login("doctor01", "demo-doctor");
 const patientSession = await login("patient01", "demo-patient");
 const me = (await call("GET", "/api/v1/me", patientSession.token)).json;
@@ -564,6 +585,9 @@ try {
     await p.waitForSelector('[data-testid=unattributed][data-count="1"]');
     const oldKeys = await p.evaluate(() => ["careloop.patient.queue", "careloop.patient.me", "careloop.patient.token"].filter((k) => localStorage.getItem(k) !== null));
     assert(oldKeys.length === 0, `old keys left: ${oldKeys.join(", ")}`);
+    const aside = await queueDump(p);
+    assert(aside.unattributed.some((e) => e.client_id === clientId) && !aside.entries.some((e) => e.client_id === clientId),
+      "the old entry is not set aside in IndexedDB, or is filed under an account");
     assert(!(await p.textContent("main")).includes("旧缓存的姓名"), "the old profile cache is shown");
     await p.waitForTimeout(4000);
     assert((await stored(b.token, clientId)).length === 0, "the old entry was sent as the logged-in patient's");
@@ -577,6 +601,68 @@ try {
     assert((await stored(a.token, clientId)).length === 0, "the old entry was sent as the next patient's");
     await p.click("[data-testid=unattributed] button");
     await p.waitForSelector("[data-testid=unattributed]", { state: "detached" });
+  });
+
+  await check("queues kept in localStorage by the earlier page move to IndexedDB once: none lost, none doubled, the unsent one sent once", async () => {
+    const p = patientPage;
+    const account = patientSession.user.id;
+    await p.bringToFront();
+    await p.goto(base + "/patient");
+    await p.waitForSelector("#p-user, [data-testid=form-bp]");
+    if (await p.$("[data-testid=form-bp]")) {
+      await p.click("[data-testid=logout]");
+      await p.waitForSelector("#p-user");
+    }
+    const unsent = randomUUID();
+    const saved = randomUUID();
+    const takenAt = shanghaiIso(120_000);
+    const reading = (id, sys) => ({ client_id: id, kind: "blood_pressure", taken_at: takenAt, systolic: sys, diastolic: 81, unit: "mmHg", source: "careloop-web" });
+    // The earlier page's queue of patient01: one unsent, one saved. The unsent one is also in IndexedDB
+    // already, as after a move whose localStorage item was not removed (the tab closed in between).
+    await p.evaluate(async ({ account, unsent, saved, a, b }) => {
+      const now = Date.now();
+      localStorage.setItem(`careloop.patient.${account}.queue`, JSON.stringify([
+        { client_id: saved, account, reading: b, state: "saved", saved_id: 1, made_at: now - 2000 },
+        { client_id: unsent, account, reading: a, state: "queued", made_at: now - 1000 },
+      ]));
+      await new Promise((resolve, reject) => {
+        const req = indexedDB.open("careloop-patient");
+        req.onsuccess = () => {
+          const tx = req.result.transaction("entries", "readwrite");
+          tx.objectStore("entries").put({ client_id: unsent, account, reading: a, state: "queued", made_at: now - 1000 });
+          tx.oncomplete = () => {
+            req.result.close();
+            resolve();
+          };
+          tx.onerror = () => reject(tx.error);
+        };
+        req.onerror = () => reject(req.error);
+      });
+    }, { account, unsent, saved, a: reading(unsent, 126), b: reading(saved, 124) });
+    await p.reload();
+    await p.waitForSelector("#p-user");
+    // Moved: the localStorage item is gone, each entry is in IndexedDB once, and the login screen counts the unsent one.
+    await until(p, (k) => localStorage.getItem(k) === null, `careloop.patient.${account}.queue`);
+    const dump = await queueDump(p);
+    const mine = dump.entries.filter((e) => e.client_id === unsent || e.client_id === saved);
+    assert(mine.length === 2 && mine.filter((e) => e.client_id === unsent).length === 1,
+      `in IndexedDB after the move: ${JSON.stringify(mine)}`);
+    assert(mine.find((e) => e.client_id === saved).state === "saved", "the saved entry changed state in the move");
+    const count = await p.waitForSelector("[data-testid=waiting-elsewhere]", { timeout: 3000 }).then((el) => el.getAttribute("data-count"));
+    assert(Number(count) >= 1, `the login screen counts ${count} waiting entries`);
+    const stored = async (id) => (await call("GET", `/api/v1/me/readings?kind=blood_pressure&limit=1000&from=${encodeURIComponent(shanghaiIso(3 * 3600_000))}`, patientSession.token)).json.readings.filter((r) => r.client_id === id);
+    assert((await stored(unsent)).length === 0, "the unsent entry reached the server while nobody was logged in");
+    await p.fill("#p-user", "patient01");
+    await p.fill("#p-pass", "demo-patient");
+    await p.click("form.card button[type=submit]");
+    await p.waitForSelector(`[data-client-id="${unsent}"][data-state="saved"]`, { timeout: 10000 });
+    assert((await p.$$(`[data-client-id="${unsent}"]`)).length === 1, "the moved entry is listed twice");
+    await p.waitForTimeout(3500);
+    const onServer = await stored(unsent);
+    assert(onServer.length === 1 && onServer[0].systolic === 126, `stored: ${JSON.stringify(onServer)}`);
+    assert((await stored(saved)).length === 0, "an entry the earlier page had already marked saved was sent again");
+    const after = (await queueDump(p)).entries.filter((e) => e.client_id === unsent);
+    assert(after.length === 1 && after[0].state === "saved", `in IndexedDB after sending: ${JSON.stringify(after)}`);
   });
 
   // ------------------------------------------------ privacy: consent, access log, export (issue 15, items 16-17)
@@ -594,12 +680,7 @@ try {
   const storedBp = async (token, clientId) =>
     (await call("GET", `/api/v1/me/readings?kind=blood_pressure&limit=1000&from=${encodeURIComponent(shanghaiIso(3 * 3600_000))}`, token))
       .json.readings.filter((r) => r.client_id === clientId);
-  const queuedState = (p, clientId) => p.evaluate((id) => {
-    for (const k of Object.keys(localStorage))
-      if (/^careloop\.patient\.\d+\.queue$/.test(k))
-        for (const e of JSON.parse(localStorage.getItem(k))) if (e.client_id === id) return e.state;
-    return null;
-  }, clientId);
+  const queuedState = async (p, clientId) => (await queueDump(p)).entries.find((e) => e.client_id === clientId)?.state ?? null;
 
   // The later checks do not hang on the activation check: without its patient they make one
   // through the API (register, activate with consent) and log it in on the patient page.
@@ -751,12 +832,7 @@ try {
     await p.fill("#bp-dia", "77");
     await p.click("[data-testid=form-bp] button[type=submit]");
     await p.waitForSelector("[data-testid=consent-screen]", { timeout: 5000 });
-    const clientId = await p.evaluate(() => {
-      for (const k of Object.keys(localStorage))
-        if (/^careloop\.patient\.\d+\.queue$/.test(k))
-          for (const e of JSON.parse(localStorage.getItem(k))) if (e.reading.systolic === 121 && e.reading.diastolic === 77) return e.client_id;
-      return null;
-    });
+    const clientId = (await queueDump(p)).entries.find((e) => e.reading.systolic === 121 && e.reading.diastolic === 77)?.client_id ?? null;
     assert(clientId, "the refused reading is gone from the phone");
     assert(await queuedState(p, clientId) === "queued", `the refused reading is kept as ${await queuedState(p, clientId)}`);
     assert((await storedBp(fresh.token, clientId)).length === 0, "the server stored the refused reading");

@@ -15,7 +15,8 @@ import { lang, onLangChange, setLang, t, words } from "../lib/i18n";
 import { consentBox, consentScreen, isGranted, needsConsent, type ConsentRecord, type ConsentState } from "./consent";
 import { renderPrivacy } from "./privacy";
 import {
-  discardUnattributed, enqueue, entries, flush, forgetSettled, hold, isHeld, migrate, release, waiting, type Entry,
+  discardUnattributed, enqueue, entries, flush, forgetSettled, hold, isHeld, migrate, onChange, release, waiting,
+  type Entry,
 } from "./queue";
 import {
   adoptOldSession, begin, cacheProfile, cachedProfile, end, forgetProfile, isSessionKey, sameSession, session,
@@ -460,8 +461,9 @@ window.addEventListener("hashchange", render);
 window.addEventListener("storage", (e) => {
   const now = session();
   if (isSessionKey(e.key) && (now || shown) && !sameSession(now, shown)) render();
-  else if (e.key?.endsWith(".queue")) redrawEntries?.();
 });
+// Another tab changed a queue (IndexedDB has no storage event: queue.ts tells through a BroadcastChannel).
+onChange(() => redrawEntries?.());
 onLangChange(render);
 // The installable offline app: the service worker (patient-sw.ts) keeps the
 // page's shell so it opens with no network; its Background Sync only wakes
@@ -482,7 +484,9 @@ function requestSync(): void {
 }
 // Also retry on a timer: "online" may come before the server is reachable.
 setInterval(() => void sendQueued(), 3000);
-void migrate().then(() => {
+// The queues an earlier page kept in localStorage move to IndexedDB first; should that fail they stay
+// where they are, and the page opens all the same.
+void migrate().catch(() => undefined).then(() => {
   render();
   return adoptOldSession(api);
 }).then(() => {
