@@ -50,7 +50,7 @@ interface Me {
 }
 
 function topBar(): HTMLElement {
-  return h("header", { class: "top" }, h("span", { class: "brand" }, "CareLoop"), h("span", { class: "spacer" }),
+  return h("header", { class: "top" }, h("span", { class: "brand" }, t("app_name")), h("span", { class: "spacer" }),
     h("span", { class: `net ${navigator.onLine ? "on" : "off"}`, "data-testid": "net-state", role: "status" },
       navigator.onLine ? t("online") : t("offline")),
     h("button", { type: "button", class: "lang", "data-testid": "lang-switch", "aria-label": t("lang_label"),
