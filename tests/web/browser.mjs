@@ -469,6 +469,30 @@ try {
     return `scope ${scope}, ${manifest.icons.length} icons`;
   });
 
+  await check("Background Sync: the worker's sync event for careloop-queue wakes the open patient page to send", async () => {
+    await patientPage.goto(base + "/patient");
+    await patientPage.waitForSelector("[data-testid=form-bp]");
+    await until(patientPage, () => !!navigator.serviceWorker.controller, undefined, 10000);
+    await patientPage.evaluate(() => navigator.serviceWorker.addEventListener("message", (e) => {
+      document.documentElement.dataset.woken = e.data?.type ?? "";
+    }));
+    const cdp = await context.newCDPSession(patientPage);
+    try {
+      const registrations = [];
+      cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => registrations.push(...e.registrations));
+      await cdp.send("ServiceWorker.enable");
+      for (let i = 0; !registrations.some((r) => r.scopeURL === base + "/patient" && !r.isDeleted); i++) {
+        assert(i < 100, `no registration for /patient: ${JSON.stringify(registrations)}`);
+        await patientPage.waitForTimeout(50);
+      }
+      const reg = registrations.find((r) => r.scopeURL === base + "/patient" && !r.isDeleted);
+      await cdp.send("ServiceWorker.dispatchSyncEvent", { origin: base, registrationId: reg.registrationId, tag: "careloop-queue", lastChance: false });
+      await until(patientPage, () => document.documentElement.dataset.woken === "careloop:send-queue", undefined, 5000);
+    } finally {
+      await cdp.detach();
+    }
+  });
+
   await check("the language switch works and is remembered", async () => {
     await page.goto(base + "/#/today");
     await page.waitForSelector("nav a[aria-current=page]");
