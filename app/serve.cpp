@@ -202,13 +202,18 @@ void add_all_routes(server::Router& router, store::Store& st, boost::asio::threa
 }
 
 // The web app: the doctor's dashboard at / (its views are #/ routes), the
-// patient page at /patient, and the build's assets. Registered whether or
+// patient page at /patient with what makes it an installable offline app (its
+// web app manifest, icons and service worker, whose scope is /patient), and
+// the build's assets. Registered whether or
 // not the app is built, so the route table never depends on the build.
 void add_web_routes(server::Router& router, const std::shared_ptr<const server::StaticFiles>& files) {
   using server::http::verb;
   router.add(verb::get, "/", server::StaticFiles::file(files, "index.html"));
   router.add(verb::get, "/patient", server::StaticFiles::file(files, "patient.html"));
   router.add(verb::get, "/assets/{*file}", server::StaticFiles::tree(files, "assets/", "file"));
+  router.add(verb::get, "/patient.webmanifest", server::StaticFiles::file(files, "patient.webmanifest"));
+  router.add(verb::get, "/patient-sw.js", server::StaticFiles::worker(files, "patient-sw.js"));
+  router.add(verb::get, "/icons/{*file}", server::StaticFiles::tree(files, "icons/", "file"));
 }
 
 // Read into memory now, before serving: requests never touch the disk.

@@ -170,6 +170,15 @@ Handler StaticFiles::file(std::shared_ptr<const StaticFiles> files, std::string 
   };
 }
 
+Handler StaticFiles::worker(std::shared_ptr<const StaticFiles> files, std::string relative) {
+  return [files = std::move(files), relative = std::move(relative)](RequestContext& ctx) -> asio::awaitable<Response> {
+    auto res = files->respond(ctx.request, relative);
+    if (res.result() == http::status::ok || res.result() == http::status::not_modified)
+      res.set("Content-Security-Policy", default_content_security_policy);
+    co_return res;
+  };
+}
+
 Handler StaticFiles::tree(std::shared_ptr<const StaticFiles> files, std::string prefix, std::string wildcard) {
   return [files = std::move(files), prefix = std::move(prefix),
           wildcard = std::move(wildcard)](RequestContext& ctx) -> asio::awaitable<Response> {

@@ -154,6 +154,9 @@ def rows(ctx):
     add("GET", "/", everyone(200))
     add("GET", "/patient", everyone(200))
     add("GET", "/assets/{*file}", everyone(200), lambda c, p: ("/assets/app-Ab12Cd34.js", None, []))
+    add("GET", "/patient.webmanifest", everyone(200))
+    add("GET", "/patient-sw.js", everyone(200))
+    add("GET", "/icons/{*file}", everyone(200), lambda c, p: ("/icons/icon-192.png", None, []))
 
     # The patient list of A's clinic: its doctors and the administrator.
     add("GET", "/api/v1/clinic/patients", staff_of_a(200),
@@ -340,9 +343,13 @@ def setup(binary, workdir):
     ctx.region_a = region_a
     ctx.web_dir = os.path.join(workdir, "web")
     os.makedirs(os.path.join(ctx.web_dir, "assets"))
+    os.makedirs(os.path.join(ctx.web_dir, "icons"))
     for name, text in (("index.html", "<!doctype html><title>dashboard</title>"),
                        ("patient.html", "<!doctype html><title>patient</title>"),
-                       ("assets/app-Ab12Cd34.js", "export {};")):
+                       ("assets/app-Ab12Cd34.js", "export {};"),
+                       ("patient.webmanifest", "{}"),
+                       ("patient-sw.js", ""),
+                       ("icons/icon-192.png", "PNG")):
         with open(os.path.join(ctx.web_dir, name), "w") as f:
             f.write(text)
     return ctx

@@ -321,7 +321,8 @@ def check_routes(d, binary, workdir):
         if doc_by_shape[key] != served_by_shape[key]:
             failures.append(f"{key[0]} {served_by_shape[key]} is documented as {doc_by_shape[key]} "
                             f"(path parameters named differently)")
-    allowed_static = {("GET", "/"), ("GET", "/patient"), ("GET", "/assets/{*file}")}
+    allowed_static = {("GET", "/"), ("GET", "/patient"), ("GET", "/assets/{*file}"),
+                      ("GET", "/patient.webmanifest"), ("GET", "/patient-sw.js"), ("GET", "/icons/{*file}")}
     for m, path in sorted(static - allowed_static):
         failures.append(f"marked static but not a web app route: {m} {path}")
     print(f"routes: {len(served)} served, {len(documented)} documented, {len(static)} static (web app)")

@@ -29,6 +29,9 @@ struct App {
     write(root / "assets/index-B3xk9aQz.js", "console.log(1)");
     write(root / "assets/style-Dq_2-x7Z.css", "body{}");
     write(root / "assets/logo.svg", "<svg/>");
+    write(root / "patient.webmanifest", R"({"name": "x"})");
+    write(root / "patient-sw.js", "self.addEventListener('fetch', () => {})");
+    write(root / "icons/maskable-512.png", "PNG");
     write(root / ".env", "SECRET=1");
     write(dir.path() / "secret.txt", "outside the root");
     std::filesystem::create_symlink(dir.path() / "secret.txt", root / "assets/link-AAAAAAAA.txt");
@@ -40,6 +43,9 @@ server::Router router_for(std::shared_ptr<const server::StaticFiles> files) {
   r.add(verb::get, "/", server::StaticFiles::file(files, "index.html"));
   r.add(verb::get, "/patient", server::StaticFiles::file(files, "patient.html"));
   r.add(verb::get, "/assets/{*file}", server::StaticFiles::tree(files, "assets/", "file"));
+  r.add(verb::get, "/patient.webmanifest", server::StaticFiles::file(files, "patient.webmanifest"));
+  r.add(verb::get, "/patient-sw.js", server::StaticFiles::worker(files, "patient-sw.js"));
+  r.add(verb::get, "/icons/{*file}", server::StaticFiles::tree(files, "icons/", "file"));
   return r;
 }
 
@@ -93,6 +99,37 @@ TEST_CASE("static files: hashed assets are immutable, others revalidate", "[stat
   CHECK(svg[field::cache_control] == "no-cache");
 }
 
+TEST_CASE("static files: the patient page's manifest, icons and service worker revalidate, with their types", "[static]") {
+  App app;
+  auto r = router_for(*server::StaticFiles::load(app.root));
+  auto manifest = get(r, "/patient.webmanifest");
+  CHECK(manifest.result() == status::ok);
+  CHECK(manifest[field::content_type] == "application/manifest+json");
+  CHECK(manifest[field::cache_control] == "no-cache");
+  auto sw = get(r, "/patient-sw.js");
+  CHECK(sw.result() == status::ok);
+  CHECK(sw[field::content_type] == "text/javascript; charset=utf-8");
+  // Never immutable: the browser's update check must see a new build's worker.
+  CHECK(sw[field::cache_control] == "no-cache");
+  CHECK(sw["Content-Security-Policy"] == server::default_content_security_policy);
+  CHECK(sw["X-Content-Type-Options"] == "nosniff");
+  CHECK(sw.body() == "self.addEventListener('fetch', () => {})");
+  const auto tag = std::string(sw[field::etag]);
+  auto again = get(r, "/patient-sw.js", tag);
+  CHECK(again.result() == status::not_modified);
+  CHECK(again["Content-Security-Policy"] == server::default_content_security_policy);
+  // "maskable-512" ends in 8 letters but lies outside assets/: not taken for a hashed name.
+  auto icon = get(r, "/icons/maskable-512.png");
+  CHECK(icon.result() == status::ok);
+  CHECK(icon[field::content_type] == "image/png");
+  CHECK(icon[field::cache_control] == "no-cache");
+  CHECK(get(r, "/icons/").result() == status::not_found);
+  CHECK(get(r, "/icons/../patient.html").result() == status::not_found);
+  // An app without the worker: 404, and no CSP promised for nothing.
+  auto none = router_for(server::StaticFiles::empty("not built"));
+  CHECK(get(none, "/patient-sw.js").result() == status::not_found);
+}
+
 TEST_CASE("static files: If-None-Match with the current ETag is 304 without a body", "[static]") {
   App app;
   auto r = router_for(*server::StaticFiles::load(app.root));
@@ -122,7 +159,7 @@ TEST_CASE("static files: no path leads outside the loaded files", "[static]") {
     CHECK(res.body().find("outside the root") == std::string::npos);
   }
   // Loaded: the app's files, not the dot file, not the symlink out of the folder.
-  CHECK((*files)->size() == 5);
+  CHECK((*files)->size() == 8);
   CHECK((*files)->find(".env") == nullptr);
   CHECK((*files)->find("assets/link-AAAAAAAA.txt") == nullptr);
   CHECK((*files)->find("/etc/passwd") == nullptr);

@@ -159,6 +159,27 @@ async function shot(name, p = page) {
   await p.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
 }
 
+// The patient page's queue in IndexedDB (src/patient/queue.ts): every entry of every account, and those
+// set aside from before accounts. Read without creating the database when the page has not made it yet.
+const queueDump = (p) => p.evaluate(async () => {
+  if (!(await indexedDB.databases()).some((d) => d.name === "careloop-patient")) return { entries: [], unattributed: [] };
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open("careloop-patient");
+    req.onerror = () => reject(req.error);
+    req.onsuccess = () => {
+      const d = req.result;
+      const tx = d.transaction(["entries", "unattributed"]);
+      const a = tx.objectStore("entries").getAll();
+      const b = tx.objectStore("unattributed").getAll();
+      tx.oncomplete = () => {
+        d.close();
+        resolve({ entries: a.result, unattributed: b.result });
+      };
+      tx.onerror = () => reject(tx.error);
+    };
+  });
+});
+
 const doctor = await login("doctor01", "demo-doctor");
 const patientSession = await login("patient01", "demo-patient");
 const me = (await call("GET", "/api/v1/me", patientSession.token)).json;
@@ -364,6 +385,114 @@ try {
     assert(row.includes("131/83"), `the row reads ${row}`);
   });
 
+  await check("the patient page is an installable offline app: with no network a reload opens it from its service worker, a BP logged offline is queued, and back online it is stored exactly once", async () => {
+    // Loaded once online (the check above): the worker installs, precaches the shell and takes the page.
+    await patientPage.goto(base + "/patient");
+    await patientPage.waitForSelector("[data-testid=form-bp]");
+    await until(patientPage, () => navigator.serviceWorker.controller?.scriptURL.endsWith("/patient-sw.js"), undefined, 10000);
+    let clientId = null;
+    const readings = async () => (await call("GET", `/api/v1/clinic/patients/${patientId}/readings?kind=blood_pressure&limit=1000&from=${encodeURIComponent(shanghaiIso(3600_000))}`, doctor.token)).json.readings.filter((r) => r.client_id === clientId);
+    await context.setOffline(true);
+    try {
+      // Really offline: the server cannot be reached from the page.
+      const reached = await patientPage.evaluate(() => fetch("/healthz").then(() => true, () => false));
+      assert(!reached, "the page still reached the server after going offline");
+      const res = await patientPage.reload();
+      assert(res && res.fromServiceWorker(), `the reload was not answered by the service worker (status ${res?.status()})`);
+      await patientPage.waitForSelector("[data-testid=form-bp]", { timeout: 5000 });
+      await patientPage.waitForSelector("[data-testid=net-state].off");
+      assert(await patientPage.evaluate(() => !!navigator.serviceWorker.controller), "no service worker controls the page opened offline");
+      await patientPage.fill("#bp-sys", "133");
+      await patientPage.fill("#bp-dia", "84");
+      await patientPage.click("[data-testid=form-bp] button[type=submit]");
+      const entry = await patientPage.waitForSelector("[data-testid=entries] li.entry[data-state=queued]");
+      clientId = await entry.getAttribute("data-client-id");
+      assert((await entry.textContent()).includes("133/84"), `the queued entry reads ${await entry.textContent()}`);
+      await patientPage.waitForTimeout(1500);
+      assert((await entry.getAttribute("data-state")) === "queued", "shown as something other than queued while offline");
+      assert((await readings()).length === 0, "the server had the reading while the page was offline");
+    } finally {
+      // Online again, also when the check failed (the later checks need the network).
+      await context.setOffline(false);
+    }
+    await patientPage.waitForSelector(`[data-client-id="${clientId}"][data-state="saved"]`, { timeout: 10000 });
+    // Long enough for the page's 3 s retry timer to have sent it again, were it still queued.
+    await patientPage.waitForTimeout(3500);
+    const stored = await readings();
+    assert(stored.length === 1 && stored[0].systolic === 133 && stored[0].diastolic === 84, `stored: ${JSON.stringify(stored)}`);
+    return `reload answered by the service worker; reading ${stored[0].id} stored once`;
+  });
+
+  await check("the patient page passes Chromium's installability check: the manifest is linked and parses, a service worker controls the page, no installability errors; the dashboard has neither", async () => {
+    await patientPage.goto(base + "/patient");
+    await patientPage.waitForSelector("[data-testid=form-bp]");
+    const href = await patientPage.getAttribute("link[rel=manifest]", "href");
+    assert(href === "/patient.webmanifest", `the manifest link is ${href}`);
+    const m = await fetch(base + href);
+    assert(m.status === 200 && m.headers.get("content-type") === "application/manifest+json",
+      `manifest: ${m.status} ${m.headers.get("content-type")}`);
+    assert(m.headers.get("cache-control") === "no-cache", `manifest Cache-Control: ${m.headers.get("cache-control")}`);
+    const manifest = JSON.parse(await m.text());
+    assert(manifest.start_url === "/patient" && manifest.scope === "/patient" && manifest.display === "standalone" &&
+      manifest.lang === "zh-CN" && /[\u4e00-\u9fff]/.test(manifest.short_name ?? ""), `manifest: ${JSON.stringify(manifest)}`);
+    for (const [size, purpose] of [["192x192", "any"], ["512x512", "any"], ["192x192", "maskable"], ["512x512", "maskable"]]) {
+      const icon = manifest.icons.find((i) => i.sizes === size && i.purpose === purpose && i.type === "image/png");
+      assert(icon, `no ${purpose} PNG icon of ${size}`);
+      const r = await fetch(base + icon.src);
+      const bytes = Buffer.from(await r.arrayBuffer());
+      assert(r.status === 200 && r.headers.get("content-type") === "image/png" && bytes.readUInt32BE(16) === Number(size.split("x")[0]),
+        `${icon.src}: ${r.status} ${r.headers.get("content-type")}`);
+    }
+    const sw = await fetch(base + "/patient-sw.js");
+    assert(sw.status === 200 && /^text\/javascript/.test(sw.headers.get("content-type") ?? "") &&
+      sw.headers.get("cache-control") === "no-cache" && /script-src 'self'/.test(sw.headers.get("content-security-policy") ?? ""),
+      `patient-sw.js: ${sw.status} ${sw.headers.get("content-type")} ${sw.headers.get("cache-control")} ${sw.headers.get("content-security-policy")}`);
+    await until(patientPage, () => navigator.serviceWorker.controller?.scriptURL.endsWith("/patient-sw.js"), undefined, 10000);
+    const scope = await patientPage.evaluate(() => navigator.serviceWorker.getRegistration().then((r) => r?.scope));
+    assert(scope === base + "/patient", `the worker's scope is ${scope}`);
+    const cdp = await context.newCDPSession(patientPage);
+    try {
+      const app = await cdp.send("Page.getAppManifest");
+      assert(app.url === base + "/patient.webmanifest" && app.errors.length === 0,
+        `Chromium read the manifest ${app.url} with errors ${JSON.stringify(app.errors)}`);
+      const { installabilityErrors } = await cdp.send("Page.getInstallabilityErrors");
+      assert(installabilityErrors.length === 0, `installability errors: ${JSON.stringify(installabilityErrors)}`);
+    } finally {
+      await cdp.detach();
+    }
+    // The dashboard is neither installable nor taken by the patient page's worker.
+    const d = await context.newPage();
+    await d.goto(base + "/");
+    assert(!(await d.$("link[rel=manifest]")), "the dashboard links a manifest");
+    assert(await d.evaluate(() => navigator.serviceWorker.controller === null), "a service worker controls the dashboard");
+    await d.close();
+    return `scope ${scope}, ${manifest.icons.length} icons`;
+  });
+
+  await check("Background Sync: the worker's sync event for careloop-queue wakes the open patient page to send", async () => {
+    await patientPage.goto(base + "/patient");
+    await patientPage.waitForSelector("[data-testid=form-bp]");
+    await until(patientPage, () => !!navigator.serviceWorker.controller, undefined, 10000);
+    await patientPage.evaluate(() => navigator.serviceWorker.addEventListener("message", (e) => {
+      document.documentElement.dataset.woken = e.data?.type ?? "";
+    }));
+    const cdp = await context.newCDPSession(patientPage);
+    try {
+      const registrations = [];
+      cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => registrations.push(...e.registrations));
+      await cdp.send("ServiceWorker.enable");
+      for (let i = 0; !registrations.some((r) => r.scopeURL === base + "/patient" && !r.isDeleted); i++) {
+        assert(i < 100, `no registration for /patient: ${JSON.stringify(registrations)}`);
+        await patientPage.waitForTimeout(50);
+      }
+      const reg = registrations.find((r) => r.scopeURL === base + "/patient" && !r.isDeleted);
+      await cdp.send("ServiceWorker.dispatchSyncEvent", { origin: base, registrationId: reg.registrationId, tag: "careloop-queue", lastChance: false });
+      await until(patientPage, () => document.documentElement.dataset.woken === "careloop:send-queue", undefined, 5000);
+    } finally {
+      await cdp.detach();
+    }
+  });
+
   await check("the language switch works and is remembered", async () => {
     await page.goto(base + "/#/today");
     await page.waitForSelector("nav a[aria-current=page]");
@@ -480,6 +609,9 @@ try {
     await p.waitForSelector('[data-testid=unattributed][data-count="1"]');
     const oldKeys = await p.evaluate(() => ["careloop.patient.queue", "careloop.patient.me", "careloop.patient.token"].filter((k) => localStorage.getItem(k) !== null));
     assert(oldKeys.length === 0, `old keys left: ${oldKeys.join(", ")}`);
+    const aside = await queueDump(p);
+    assert(aside.unattributed.some((e) => e.client_id === clientId) && !aside.entries.some((e) => e.client_id === clientId),
+      "the old entry is not set aside in IndexedDB, or is filed under an account");
     assert(!(await p.textContent("main")).includes("旧缓存的姓名"), "the old profile cache is shown");
     await p.waitForTimeout(4000);
     assert((await stored(b.token, clientId)).length === 0, "the old entry was sent as the logged-in patient's");
@@ -493,6 +625,68 @@ try {
     assert((await stored(a.token, clientId)).length === 0, "the old entry was sent as the next patient's");
     await p.click("[data-testid=unattributed] button");
     await p.waitForSelector("[data-testid=unattributed]", { state: "detached" });
+  });
+
+  await check("queues kept in localStorage by the earlier page move to IndexedDB once: none lost, none doubled, the unsent one sent once", async () => {
+    const p = patientPage;
+    const account = patientSession.user.id;
+    await p.bringToFront();
+    await p.goto(base + "/patient");
+    await p.waitForSelector("#p-user, [data-testid=form-bp]");
+    if (await p.$("[data-testid=form-bp]")) {
+      await p.click("[data-testid=logout]");
+      await p.waitForSelector("#p-user");
+    }
+    const unsent = randomUUID();
+    const saved = randomUUID();
+    const takenAt = shanghaiIso(120_000);
+    const reading = (id, sys) => ({ client_id: id, kind: "blood_pressure", taken_at: takenAt, systolic: sys, diastolic: 81, unit: "mmHg", source: "careloop-web" });
+    // The earlier page's queue of patient01: one unsent, one saved. The unsent one is also in IndexedDB
+    // already, as after a move whose localStorage item was not removed (the tab closed in between).
+    await p.evaluate(async ({ account, unsent, saved, a, b }) => {
+      const now = Date.now();
+      localStorage.setItem(`careloop.patient.${account}.queue`, JSON.stringify([
+        { client_id: saved, account, reading: b, state: "saved", saved_id: 1, made_at: now - 2000 },
+        { client_id: unsent, account, reading: a, state: "queued", made_at: now - 1000 },
+      ]));
+      await new Promise((resolve, reject) => {
+        const req = indexedDB.open("careloop-patient");
+        req.onsuccess = () => {
+          const tx = req.result.transaction("entries", "readwrite");
+          tx.objectStore("entries").put({ client_id: unsent, account, reading: a, state: "queued", made_at: now - 1000 });
+          tx.oncomplete = () => {
+            req.result.close();
+            resolve();
+          };
+          tx.onerror = () => reject(tx.error);
+        };
+        req.onerror = () => reject(req.error);
+      });
+    }, { account, unsent, saved, a: reading(unsent, 126), b: reading(saved, 124) });
+    await p.reload();
+    await p.waitForSelector("#p-user");
+    // Moved: the localStorage item is gone, each entry is in IndexedDB once, and the login screen counts the unsent one.
+    await until(p, (k) => localStorage.getItem(k) === null, `careloop.patient.${account}.queue`);
+    const dump = await queueDump(p);
+    const mine = dump.entries.filter((e) => e.client_id === unsent || e.client_id === saved);
+    assert(mine.length === 2 && mine.filter((e) => e.client_id === unsent).length === 1,
+      `in IndexedDB after the move: ${JSON.stringify(mine)}`);
+    assert(mine.find((e) => e.client_id === saved).state === "saved", "the saved entry changed state in the move");
+    const count = await p.waitForSelector("[data-testid=waiting-elsewhere]", { timeout: 3000 }).then((el) => el.getAttribute("data-count"));
+    assert(Number(count) >= 1, `the login screen counts ${count} waiting entries`);
+    const stored = async (id) => (await call("GET", `/api/v1/me/readings?kind=blood_pressure&limit=1000&from=${encodeURIComponent(shanghaiIso(3 * 3600_000))}`, patientSession.token)).json.readings.filter((r) => r.client_id === id);
+    assert((await stored(unsent)).length === 0, "the unsent entry reached the server while nobody was logged in");
+    await p.fill("#p-user", "patient01");
+    await p.fill("#p-pass", "demo-patient");
+    await p.click("form.card button[type=submit]");
+    await p.waitForSelector(`[data-client-id="${unsent}"][data-state="saved"]`, { timeout: 10000 });
+    assert((await p.$$(`[data-client-id="${unsent}"]`)).length === 1, "the moved entry is listed twice");
+    await p.waitForTimeout(3500);
+    const onServer = await stored(unsent);
+    assert(onServer.length === 1 && onServer[0].systolic === 126, `stored: ${JSON.stringify(onServer)}`);
+    assert((await stored(saved)).length === 0, "an entry the earlier page had already marked saved was sent again");
+    const after = (await queueDump(p)).entries.filter((e) => e.client_id === unsent);
+    assert(after.length === 1 && after[0].state === "saved", `in IndexedDB after sending: ${JSON.stringify(after)}`);
   });
 
   // ------------------------------------------------ privacy: consent, access log, export (issue 15, items 16-17)
@@ -510,12 +704,7 @@ try {
   const storedBp = async (token, clientId) =>
     (await call("GET", `/api/v1/me/readings?kind=blood_pressure&limit=1000&from=${encodeURIComponent(shanghaiIso(3 * 3600_000))}`, token))
       .json.readings.filter((r) => r.client_id === clientId);
-  const queuedState = (p, clientId) => p.evaluate((id) => {
-    for (const k of Object.keys(localStorage))
-      if (/^careloop\.patient\.\d+\.queue$/.test(k))
-        for (const e of JSON.parse(localStorage.getItem(k))) if (e.client_id === id) return e.state;
-    return null;
-  }, clientId);
+  const queuedState = async (p, clientId) => (await queueDump(p)).entries.find((e) => e.client_id === clientId)?.state ?? null;
 
   // The later checks do not hang on the activation check: without its patient they make one
   // through the API (register, activate with consent) and log it in on the patient page.
@@ -667,12 +856,7 @@ try {
     await p.fill("#bp-dia", "77");
     await p.click("[data-testid=form-bp] button[type=submit]");
     await p.waitForSelector("[data-testid=consent-screen]", { timeout: 5000 });
-    const clientId = await p.evaluate(() => {
-      for (const k of Object.keys(localStorage))
-        if (/^careloop\.patient\.\d+\.queue$/.test(k))
-          for (const e of JSON.parse(localStorage.getItem(k))) if (e.reading.systolic === 121 && e.reading.diastolic === 77) return e.client_id;
-      return null;
-    });
+    const clientId = (await queueDump(p)).entries.find((e) => e.reading.systolic === 121 && e.reading.diastolic === 77)?.client_id ?? null;
     assert(clientId, "the refused reading is gone from the phone");
     assert(await queuedState(p, clientId) === "queued", `the refused reading is kept as ${await queuedState(p, clientId)}`);
     assert((await storedBp(fresh.token, clientId)).length === 0, "the server stored the refused reading");

@@ -15,7 +15,8 @@ import { lang, onLangChange, setLang, t, words } from "../lib/i18n";
 import { consentBox, consentScreen, isGranted, needsConsent, type ConsentRecord, type ConsentState } from "./consent";
 import { renderPrivacy } from "./privacy";
 import {
-  discardUnattributed, enqueue, entries, flush, forgetSettled, hold, isHeld, migrate, release, waiting, type Entry,
+  discardUnattributed, enqueue, entries, flush, forgetSettled, hold, isHeld, migrate, onChange, release, waiting,
+  type Entry,
 } from "./queue";
 import {
   adoptOldSession, begin, cacheProfile, cachedProfile, end, forgetProfile, isSessionKey, sameSession, session,
@@ -49,7 +50,7 @@ interface Me {
 }
 
 function topBar(): HTMLElement {
-  return h("header", { class: "top" }, h("span", { class: "brand" }, "CareLoop"), h("span", { class: "spacer" }),
+  return h("header", { class: "top" }, h("span", { class: "brand" }, t("app_name")), h("span", { class: "spacer" }),
     h("span", { class: `net ${navigator.onLine ? "on" : "off"}`, "data-testid": "net-state", role: "status" },
       navigator.onLine ? t("online") : t("offline")),
     h("button", { type: "button", class: "lang", "data-testid": "lang-switch", "aria-label": t("lang_label"),
@@ -254,6 +255,7 @@ async function renderHome(s: Session): Promise<void> {
     // Another tab may have logged out or in since this page was drawn.
     if (!sameSession(session(), s)) return render();
     await enqueue(s.account, { client_id: uuid(), taken_at: localIso(), source: "careloop-web", ...reading });
+    requestSync();
     form.reset();
     await drawEntries();
     await send();
@@ -459,12 +461,32 @@ window.addEventListener("hashchange", render);
 window.addEventListener("storage", (e) => {
   const now = session();
   if (isSessionKey(e.key) && (now || shown) && !sameSession(now, shown)) render();
-  else if (e.key?.endsWith(".queue")) redrawEntries?.();
 });
+// Another tab changed a queue (IndexedDB has no storage event: queue.ts tells through a BroadcastChannel).
+onChange(() => redrawEntries?.());
 onLangChange(render);
+// The installable offline app: the service worker (patient-sw.ts) keeps the
+// page's shell so it opens with no network; its Background Sync only wakes
+// this page, which sends with the account's token.
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/patient-sw.js", { scope: "/patient" }).catch(() => undefined);
+  navigator.serviceWorker.addEventListener("message", (e: MessageEvent) => {
+    if ((e.data as { type?: string } | null)?.type === "careloop:send-queue") void sendQueued();
+  });
+}
+// Background Sync, where the browser has it: the worker wakes this page when the network is back.
+function requestSync(): void {
+  if (!("serviceWorker" in navigator)) return;
+  type WithSync = ServiceWorkerRegistration & { sync?: { register(tag: string): Promise<void> } };
+  void navigator.serviceWorker.ready
+    .then((r) => (r as WithSync).sync?.register("careloop-queue"))
+    .catch(() => undefined);
+}
 // Also retry on a timer: "online" may come before the server is reachable.
 setInterval(() => void sendQueued(), 3000);
-void migrate().then(() => {
+// The queues an earlier page kept in localStorage move to IndexedDB first; should that fail they stay
+// where they are, and the page opens all the same.
+void migrate().catch(() => undefined).then(() => {
   render();
   return adoptOldSession(api);
 }).then(() => {

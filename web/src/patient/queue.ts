@@ -6,10 +6,19 @@
 // is stored under that account's key and sent only with that account's token,
 // so on a shared phone it waits until its own patient logs in again.
 //
-// The interface is asynchronous so the store can move to IndexedDB (issue 20);
-// today only load, save and queueKeys below touch localStorage.
+// The store is IndexedDB (database "careloop-patient", through `idb`):
+// "entries" keyed by [account, client_id] with an index on account, and
+// "unattributed" (entries from before queues had accounts, never sent) keyed
+// by client_id. Queues kept in localStorage by earlier versions of the page
+// (careloop.patient.<account>.queue, careloop.patient.unattributed.queue and
+// the unkeyed careloop.patient.queue) are moved in by migrate() on every
+// load: an entry goes in only when its key is not there yet (so one moved
+// twice is still one), and the localStorage item is removed only after the
+// transaction committed (so none is lost). Other tabs hear of a change
+// through a BroadcastChannel (onChange).
+import { openDB, type DBSchema, type IDBPDatabase } from "idb";
 import { ApiError, Api, isConsentRequired } from "../lib/api";
-import { accountKey, type Account, type Session } from "./session";
+import { type Account, type Session } from "./session";
 
 export interface Entry {
   client_id: string;
@@ -21,50 +30,117 @@ export interface Entry {
   made_at: number;
 }
 
+interface QueueDB extends DBSchema {
+  entries: { key: [Account, string]; value: Entry; indexes: { account: Account } };
+  unattributed: { key: string; value: Entry };
+}
+
 // Entries the page queued before queues had owners: never sent (see web/README.md).
 const OLD_KEY = "careloop.patient.queue";
 const UNATTRIBUTED = "careloop.patient.unattributed.queue";
 const KEEP = 30;
 
+let opened: Promise<IDBPDatabase<QueueDB>> | null = null;
+function db(): Promise<IDBPDatabase<QueueDB>> {
+  if (!opened) {
+    opened = openDB<QueueDB>("careloop-patient", 1, {
+      upgrade(d) {
+        const entries = d.createObjectStore("entries", { keyPath: ["account", "client_id"] });
+        entries.createIndex("account", "account");
+        d.createObjectStore("unattributed", { keyPath: "client_id" });
+      },
+      // A newer page wants to upgrade the database: let it, and open again when needed.
+      blocking() {
+        void opened?.then((d) => d.close());
+        opened = null;
+      },
+      terminated() {
+        opened = null;
+      },
+    });
+    opened.catch(() => (opened = null));
+  }
+  return opened;
+}
+
+const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel("careloop.patient.queue") : null;
+function changed(): void {
+  channel?.postMessage("changed");
+}
+// Another tab changed a queue.
+export function onChange(fn: () => void): void {
+  if (channel) channel.onmessage = () => fn();
+}
+
+const byTime = (a: Entry, b: Entry) => a.made_at - b.made_at;
+
 export async function entries(account: Account): Promise<Entry[]> {
-  return load(accountKey(account, "queue")).filter((e) => e.account === account);
+  const list = await (await db()).getAllFromIndex("entries", "account", account);
+  return list.filter((e) => e.account === account).sort(byTime);
 }
 
 export async function enqueue(account: Account, reading: Record<string, unknown>): Promise<Entry> {
   const e: Entry = { client_id: String(reading.client_id), account, reading, state: "queued", made_at: Date.now() };
-  const key = accountKey(account, "queue");
-  save(key, [...load(key), e]);
+  await (await db()).add("entries", e);
+  changed();
   return e;
 }
 
 // At logout: what was sent or refused goes; what waits stays, to be sent when the account logs in again.
 export async function forgetSettled(account: Account): Promise<void> {
-  const key = accountKey(account, "queue");
-  save(key, load(key).filter((e) => e.state === "queued"));
+  const tx = (await db()).transaction("entries", "readwrite");
+  for (let c = await tx.store.index("account").openCursor(account); c; c = await c.continue())
+    if (c.value.state !== "queued") await c.delete();
+  await tx.done;
+  changed();
 }
 
 // How many entries wait on this phone for each account, and how many have no account.
 export async function waiting(): Promise<{ byAccount: Map<Account, number>; unattributed: number }> {
+  const d = await db();
   const byAccount = new Map<Account, number>();
-  for (const key of queueKeys()) {
-    const m = key.match(/^careloop\.patient\.(\d+)\.queue$/);
-    if (!m) continue;
-    const n = load(key).filter((e) => e.state === "queued").length;
-    if (n) byAccount.set(Number(m[1]), n);
-  }
-  return { byAccount, unattributed: load(UNATTRIBUTED).length };
+  for (const e of await d.getAll("entries"))
+    if (e.state === "queued") byAccount.set(e.account, (byAccount.get(e.account) ?? 0) + 1);
+  return { byAccount, unattributed: await d.count("unattributed") };
 }
 
 export async function discardUnattributed(): Promise<void> {
-  save(UNATTRIBUTED, []);
+  await (await db()).clear("unattributed");
+  changed();
 }
 
-// The old queue's unsent entries are kept aside, never sent: nothing says whose they are.
+// Moves the queues earlier versions kept in localStorage into IndexedDB. The
+// old unkeyed queue's unsent entries are kept aside, never sent: nothing says
+// whose they are; so is an entry whose own account differs from its queue's.
 export async function migrate(): Promise<void> {
-  if (localStorage.getItem(OLD_KEY) === null) return;
-  const unsent = load(OLD_KEY).filter((e) => e.state === "queued");
-  if (unsent.length) save(UNATTRIBUTED, [...load(UNATTRIBUTED), ...unsent]);
-  localStorage.removeItem(OLD_KEY);
+  const items: { key: string; account: Account | null; list: Entry[] }[] = [];
+  for (let i = 0; i < localStorage.length; i++) {
+    const key = localStorage.key(i);
+    if (key === OLD_KEY) items.push({ key, account: null, list: load(key).filter((e) => e.state === "queued") });
+    else if (key === UNATTRIBUTED) items.push({ key, account: null, list: load(key) });
+    else {
+      const m = key?.match(/^careloop\.patient\.(\d+)\.queue$/);
+      if (key && m) items.push({ key, account: Number(m[1]), list: load(key) });
+    }
+  }
+  if (!items.length) return;
+  const tx = (await db()).transaction(["entries", "unattributed"], "readwrite");
+  const entries = tx.objectStore("entries");
+  const aside = tx.objectStore("unattributed");
+  for (const { account, list } of items) {
+    for (const e of list) {
+      if (typeof e?.client_id !== "string" || !e.reading) continue;
+      if (account !== null && e.account === account) {
+        if ((await entries.getKey([account, e.client_id])) === undefined) await entries.put(e);
+      } else if (e.state === "queued" || account === null) {
+        if ((await aside.getKey(e.client_id)) === undefined) await aside.put(e);
+      }
+    }
+  }
+  await tx.done;
+  // Only now, with every entry in IndexedDB, does localStorage let go of them.
+  for (const { key } of items) localStorage.removeItem(key);
+  changed();
 }
 
 const flushing = new Map<Account, Promise<Flushed>>();
@@ -126,9 +202,9 @@ async function doFlush(api: Api, s: Session): Promise<Flushed> {
     }
   }
   const byId = new Map(results.map((r) => [r.client_id.toLowerCase(), r]));
-  // Read, change and write in one step (an IndexedDB store would do it in one transaction).
-  const key = accountKey(s.account, "queue");
-  const list = load(key);
+  // Read, change and write in one transaction.
+  const tx = (await db()).transaction("entries", "readwrite");
+  const list = await tx.store.index("account").getAll(s.account);
   for (const e of list) {
     const r = byId.get(e.client_id.toLowerCase());
     if (!r || e.state !== "queued" || e.account !== s.account) continue;
@@ -138,12 +214,18 @@ async function doFlush(api: Api, s: Session): Promise<Flushed> {
     } else if (r.status === "rejected") {
       e.state = "rejected";
       e.error = r.problem?.errors?.map((x) => x.detail).join("; ") || r.problem?.detail || "rejected";
-    }
+    } else continue;
+    await tx.store.put(e);
   }
-  save(key, list);
+  // Keep every unsent entry and the newest settled ones.
+  const settled = list.filter((e) => e.state !== "queued").sort(byTime);
+  for (const e of settled.slice(0, Math.max(0, settled.length - KEEP))) await tx.store.delete([e.account, e.client_id]);
+  await tx.done;
+  changed();
   return "sent";
 }
 
+// An earlier version's queue in localStorage (migrate).
 function load(key: string): Entry[] {
   try {
     const list = JSON.parse(localStorage.getItem(key) || "[]") as Entry[];
@@ -151,22 +233,4 @@ function load(key: string): Entry[] {
   } catch {
     return [];
   }
-}
-
-function save(key: string, list: Entry[]): void {
-  // Keep every unsent entry and the newest settled ones.
-  const pending = list.filter((e) => e.state === "queued");
-  const settled = list.filter((e) => e.state !== "queued").slice(-KEEP);
-  const kept = [...pending, ...settled].sort((a, b) => a.made_at - b.made_at);
-  if (kept.length) localStorage.setItem(key, JSON.stringify(kept));
-  else localStorage.removeItem(key);
-}
-
-function queueKeys(): string[] {
-  const keys: string[] = [];
-  for (let i = 0; i < localStorage.length; i++) {
-    const k = localStorage.key(i);
-    if (k && /^careloop\.patient\..+\.queue$/.test(k)) keys.push(k);
-  }
-  return keys;
 }

@@ -11,7 +11,8 @@
 // year; everything else (the HTML entry points) is `no-cache` with an ETag,
 // so a new build is picked up on the next load. Every answer carries
 // `X-Content-Type-Options: nosniff`; HTML answers carry the Content-Security-
-// Policy, which forbids inline scripts and styles and framing.
+// Policy, which forbids inline scripts and styles and framing, and so does a
+// service worker's script (`worker`).
 #include <cstddef>
 #include <filesystem>
 #include <map>
@@ -66,6 +67,11 @@ class StaticFiles {
   // the file the route's {*name} wildcard names.
   static Handler file(std::shared_ptr<const StaticFiles> files, std::string relative);
   static Handler tree(std::shared_ptr<const StaticFiles> files, std::string prefix, std::string wildcard);
+  // A service worker's script: the file's answer (never immutable, as its name
+  // carries no hash, so the browser sees a new build on its update check) with
+  // the Content-Security-Policy, which a worker takes from its own script's
+  // answer, not from the page's.
+  static Handler worker(std::shared_ptr<const StaticFiles> files, std::string relative);
 
   // By extension; application/octet-stream when unknown.
   static std::string_view content_type_of(std::string_view name) noexcept;
