@@ -162,12 +162,7 @@ std::optional<store::ConsentRecord> activation_consent(const json& body, std::ve
     return std::nullopt;
   }
   if (!ok) return std::nullopt;
-  store::ConsentRecord c;
-  c.purpose = std::string(health_data_purpose);
-  c.version = current.version;
-  c.text_sha256 = current.sha256;
-  c.decision = "granted";
-  return c;
+  return health_data_consent_grant();
 }
 
 // POST /api/v1/auth/activate {code, username, password, consent} → 201 {token, expires_at, user}
